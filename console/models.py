@@ -1,0 +1,140 @@
+"""Accounts (customers of the gateway), their members and their API tokens."""
+
+import hashlib
+import secrets
+import zoneinfo
+from functools import cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone as dj_timezone
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_timezone_name(value: str) -> None:
+    if value not in _zone_names():
+        raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/Berlin)")
+
+
+class Tier(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    PROFESSIONAL = "professional", "Professional"
+    ENTERPRISE = "enterprise", "Enterprise"
+
+
+TIER_RETENTION_DAYS = {Tier.STANDARD: 30, Tier.PROFESSIONAL: 90, Tier.ENTERPRISE: 365}
+MAX_RETENTION_DAYS = 3650
+
+
+class Account(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.STANDARD)
+    retention_days_override = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
+        help_text="Custom retention in days; empty means the tier's default.",
+    )
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone_name])
+    privacy_mode = models.BooleanField(
+        default=False,
+        help_text="Drop request parameters and user agents, keep only an IP prefix.",
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def retention_days(self) -> int:
+        """The retention class stamped on every row at ingest (also the partition key)."""
+        return self.retention_days_override or TIER_RETENTION_DAYS[Tier(self.tier)]
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "account"], name="membership_unique_user_account")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.account} ({self.role})"
+
+
+class TokenScope(models.TextChoices):
+    INGEST = "ingest", "Ingest (the gateway writes logs)"
+    READ = "read", "Read (query and export logs)"
+
+
+TOKEN_PREFIX = "mlt_"
+
+
+def hash_token(raw: str) -> str:
+    # Tokens carry 256 bits of randomness, so a fast unsalted hash is enough to make a
+    # leaked table useless while keeping the per-request lookup a single indexed query.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A Meterlog API token (not to be confused with the gateway's API keys in logs.ApiKey)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100, blank=True)
+    scope = models.CharField(max_length=8, choices=TokenScope.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The first characters are kept so a user can tell tokens apart without the secret.
+    hint = models.CharField(max_length=16, editable=False, validators=[RegexValidator(r"^[\w-]*$")])
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.hint}… ({self.scope}, {self.account.slug})"
+
+    @classmethod
+    def generate(cls, *, account: Account, scope: str, name: str = "", created_by=None) -> tuple["ApiToken", str]:
+        """Create a token; returns (token, raw secret). The raw secret is never stored."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            account=account,
+            scope=scope,
+            name=name,
+            token_hash=hash_token(raw),
+            hint=raw[: len(TOKEN_PREFIX) + 6],
+            created_by=created_by,
+        )
+        return token, raw

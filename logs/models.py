@@ -1,0 +1,213 @@
+"""The request log and what it refers to: the gateway's API keys and the model price list."""
+
+import hashlib
+import re
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from console.models import Account
+
+# What a provider secret looks like (sk-..., sk-ant-..., sk_live_...): such values are never
+# stored, only a fingerprint and a masked form. Aliases and hashes are stored as sent.
+_SECRET_RE = re.compile(r"^(sk|rk|pk|key)[-_][A-Za-z0-9_\-]{16,}$")
+
+
+def looks_like_secret(value: str) -> bool:
+    return bool(_SECRET_RE.match(value))
+
+
+def mask_secret(value: str) -> str:
+    head = value.split("-", 1)[0] if "-" in value[:4] else value.split("_", 1)[0]
+    sep = value[len(head)]
+    return f"{head}{sep}…{value[-4:]}"
+
+
+def fingerprint(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """An API key of the gateway, as the gateway names it in its log records."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
+    # What RequestLog.api_key holds: the identifier as sent, or its masked form for secrets.
+    identifier = models.CharField(max_length=255)
+    # sha256 of the value as sent: tells two secrets with the same mask apart.
+    fingerprint = models.CharField(max_length=64)
+    display_name = models.CharField(max_length=200, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["identifier"]
+        constraints = [models.UniqueConstraint(fields=["account", "fingerprint"], name="apikey_unique_fingerprint")]
+        indexes = [models.Index(fields=["account", "identifier"], name="apikey_account_identifier")]
+
+    def __str__(self) -> str:
+        return self.display_name or self.identifier
+
+    @staticmethod
+    def identifier_for(raw: str) -> str:
+        return mask_secret(raw) if looks_like_secret(raw) else raw
+
+
+class MatchType(models.TextChoices):
+    EXACT = "exact", "Exact model name"
+    PREFIX = "prefix", "Model name prefix"
+
+
+class PriceSource(models.TextChoices):
+    GENAI_PRICES = "genai-prices", "genai-prices snapshot"
+    OPERATOR = "operator", "Set by an operator"
+
+
+class ModelPriceQuerySet(models.QuerySet):
+    def for_account(self, account: Account | None):
+        """Global prices plus the account's own overrides."""
+        if account is None:
+            return self.filter(account__isnull=True)
+        return self.filter(Q(account__isnull=True) | Q(account=account))
+
+
+class ModelPrice(models.Model):
+    """A unit price for a model from `valid_from` on. Rows are never rewritten in place by
+    sync_prices: a change of price is a new row, so old records keep their old price."""
+
+    model = models.CharField(max_length=255, help_text="Model name, or a prefix when match is 'prefix'")
+    match = models.CharField(max_length=8, choices=MatchType.choices, default=MatchType.EXACT)
+    provider = models.CharField(max_length=64, blank=True)
+    input_per_mtok = models.DecimalField("input $/1M tokens", max_digits=20, decimal_places=10)
+    output_per_mtok = models.DecimalField("output $/1M tokens", max_digits=20, decimal_places=10)
+    cached_input_per_mtok = models.DecimalField(
+        "cached input $/1M tokens", max_digits=20, decimal_places=10, null=True, blank=True
+    )
+    valid_from = models.DateTimeField(default=timezone.now)
+    account = models.ForeignKey(
+        Account,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="price_overrides",
+        help_text="Empty for the list price; set for an account's negotiated price.",
+    )
+    source = models.CharField(max_length=16, choices=PriceSource.choices, default=PriceSource.OPERATOR)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ModelPriceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["model", "-valid_from"]
+        constraints = [
+            # Two partial constraints rather than NULLS NOT DISTINCT, which SQLite lacks.
+            models.UniqueConstraint(
+                fields=["model", "match", "valid_from"],
+                condition=Q(account__isnull=True),
+                name="modelprice_unique_list_version",
+            ),
+            models.UniqueConstraint(
+                fields=["model", "match", "valid_from", "account"],
+                condition=Q(account__isnull=False),
+                name="modelprice_unique_account_version",
+            ),
+        ]
+        indexes = [models.Index(fields=["model", "valid_from"], name="modelprice_model_from")]
+
+    def __str__(self) -> str:
+        star = "*" if self.match == MatchType.PREFIX else ""
+        return f"{self.model}{star} from {self.valid_from:%Y-%m-%d}"
+
+
+class Status(models.TextChoices):
+    SUCCESS = "success", "Success"
+    ERROR = "error", "Error"
+
+
+class RequestLog(models.Model):
+    """One API request served by the gateway. Append-only: never updated, never deleted by hand.
+
+    On PostgreSQL the table is partitioned (LIST by retention_days, then RANGE by timestamp;
+    see logs/partitions.py), so the database-level primary key is (id, retention_days,
+    timestamp) and request_id uniqueness per account is enforced at ingest.
+    """
+
+    # No single-column index: every index below leads with account_id.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # The account's retention when the row was ingested: the partition it lives in and
+    # so the partition that the purge drops.
+    retention_days = models.PositiveSmallIntegerField()
+    request_id = models.CharField(max_length=255)
+    timestamp = models.DateTimeField()
+    model = models.CharField(max_length=255)
+    status = models.CharField(max_length=8, choices=Status.choices)
+    prompt_tokens = models.IntegerField(default=0)
+    completion_tokens = models.IntegerField(default=0)
+    total_tokens = models.IntegerField(default=0)
+    cached_tokens = models.IntegerField(null=True, blank=True)
+    reasoning_tokens = models.IntegerField(null=True, blank=True)
+    # USD; NULL means unpriced (no cost sent and no price known), never silently 0.
+    cost = models.DecimalField(max_digits=24, decimal_places=12, null=True, blank=True)
+    # The price row that computed `cost`; NULL when the gateway sent the cost or none applied.
+    # No database constraint: price rows are reference data and the log table is huge.
+    price = models.ForeignKey(
+        ModelPrice,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    api_key = models.CharField(max_length=255, blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    latency_ms = models.IntegerField(null=True, blank=True)
+    request_params = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    error_details = models.JSONField(null=True, blank=True)
+    ingested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # Every index leads with account_id (every query is one tenant's) and ends with
+        # (timestamp, id) so each filter walks its index in the keyset order and stops after
+        # one page: page 1 and page 10,000 cost the same.
+        indexes = [
+            models.Index(fields=["account", "-timestamp", "-id"], name="reqlog_acct_time"),
+            models.Index(fields=["account", "model", "-timestamp", "-id"], name="reqlog_acct_model_time"),
+            models.Index(fields=["account", "api_key", "-timestamp", "-id"], name="reqlog_acct_key_time"),
+            models.Index(fields=["account", "status", "-timestamp", "-id"], name="reqlog_acct_status_time"),
+            models.Index(
+                fields=["account", "error_code", "-timestamp", "-id"],
+                name="reqlog_acct_errcode_time",
+                condition=~Q(error_code=""),
+            ),
+            models.Index(fields=["account", "ip_address", "-timestamp", "-id"], name="reqlog_acct_ip_time"),
+            models.Index(fields=["account", "request_id"], name="reqlog_acct_reqid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.request_id
+
+    @property
+    def is_error(self) -> bool:
+        return self.status == Status.ERROR
+
+
+class AccountModel(models.Model):
+    """Models an account has used, kept at ingest: feeds the model picker without a
+    DISTINCT over the whole log table."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="models_seen")
+    model = models.CharField(max_length=255)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["model"]
+        constraints = [models.UniqueConstraint(fields=["account", "model"], name="accountmodel_unique")]
+
+    def __str__(self) -> str:
+        return self.model

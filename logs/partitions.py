@@ -1,0 +1,158 @@
+"""PostgreSQL partitioning of the request log.
+
+Layout: logs_requestlog is LIST-partitioned by retention_days (the account's retention,
+stamped on each row at ingest); each retention class is RANGE-partitioned by timestamp,
+weekly for classes of 31 days or less and monthly for longer ones. The purge then drops
+whole partitions instead of deleting rows, and a query touches only a handful of them.
+
+Each level has a DEFAULT partition that should stay empty: ingest creates the partition a
+row needs before inserting it, and a scheduled job creates the coming periods ahead.
+Rows found in a default partition raise an alarm (`default_partition_rows`), because they
+could not be dropped by the purge and would block creating the partition they belong in.
+
+On SQLite the table is a plain table and everything here is a no-op.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
+
+log = logging.getLogger(__name__)
+
+TABLE = "logs_requestlog"
+WEEKLY_MAX_RETENTION = 31
+
+
+def is_postgres(conn=None) -> bool:
+    return (conn or connection).vendor == "postgresql"
+
+
+def period_start(retention_days: int, ts: datetime) -> datetime:
+    """Start of the partition period holding `ts` (UTC): Monday 00:00 or the 1st of the month."""
+    ts = ts.astimezone(UTC)
+    if retention_days <= WEEKLY_MAX_RETENTION:
+        day = ts.date() - timedelta(days=ts.weekday())
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return datetime(ts.year, ts.month, 1, tzinfo=UTC)
+
+
+def next_period_start(retention_days: int, start: datetime) -> datetime:
+    if retention_days <= WEEKLY_MAX_RETENTION:
+        return start + timedelta(days=7)
+    if start.month == 12:
+        return start.replace(year=start.year + 1, month=1)
+    return start.replace(month=start.month + 1)
+
+
+def class_table(retention_days: int) -> str:
+    return f"{TABLE}_r{retention_days}"
+
+
+def period_table(retention_days: int, start: datetime) -> str:
+    return f"{class_table(retention_days)}_p{start:%Y%m%d}"
+
+
+# Partitions this process has seen exist; saves a catalog query per ingest batch.
+_known: set[str] = set()
+
+
+def _exists(cursor, name: str) -> bool:
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+    return cursor.fetchone()[0]
+
+
+def ensure_partitions(retention_days: int, timestamps) -> list[str]:
+    """Make sure the partitions for these rows exist; returns the names created.
+
+    Runs in its own short transaction, before the insert: partition DDL locks the parent
+    table, and holding that lock for the length of an ingest would stall readers.
+    """
+    if not is_postgres():
+        return []
+    starts = {period_start(retention_days, ts) for ts in timestamps}
+    needed = [(class_table(retention_days), None)] + [(period_table(retention_days, s), s) for s in sorted(starts)]
+    if all(name in _known for name, _ in needed):
+        return []
+    created = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One creator at a time: two ingests racing to create the same partition would
+        # otherwise fail with "relation already exists".
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('meterlog.partitions'))")
+        for name, start in needed:
+            if name in _known or _exists(cursor, name):
+                _known.add(name)
+                continue
+            if start is None:
+                cursor.execute(
+                    f"CREATE TABLE {name} PARTITION OF {TABLE} FOR VALUES IN ({int(retention_days)}) "
+                    'PARTITION BY RANGE ("timestamp")'
+                )
+                cursor.execute(f"CREATE TABLE {name}_default PARTITION OF {name} DEFAULT")
+            else:
+                end = next_period_start(retention_days, start)
+                cursor.execute(
+                    f"CREATE TABLE {name} PARTITION OF {class_table(retention_days)} FOR VALUES FROM (%s) TO (%s)",
+                    [start, end],
+                )
+            created.append(name)
+        # Remember only once committed: a rolled-back creation must be asked about again.
+        names = [name for name, _ in needed]
+        transaction.on_commit(lambda: _known.update(names))
+    if created:
+        log.info("created log partitions: %s", ", ".join(created))
+    return created
+
+
+def ensure_upcoming_partitions(retention_classes, now: datetime | None = None, periods_ahead: int = 2) -> list[str]:
+    """Create the current and the next `periods_ahead` periods for each retention class."""
+    now = now or datetime.now(UTC)
+    created = []
+    for days in sorted(set(retention_classes)):
+        start = period_start(days, now)
+        stamps = [start]
+        for _ in range(periods_ahead):
+            start = next_period_start(days, start)
+            stamps.append(start)
+        created += ensure_partitions(days, stamps)
+    return created
+
+
+def list_partitions() -> list[dict]:
+    """Leaf partitions with their retention class and bounds (PostgreSQL only)."""
+    if not is_postgres():
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), parent.relname
+            FROM pg_inherits i
+            JOIN pg_class c ON c.oid = i.inhrelid
+            JOIN pg_class parent ON parent.oid = i.inhparent
+            WHERE parent.relname = %s OR parent.relname LIKE %s
+            ORDER BY c.relname
+            """,
+            [TABLE, TABLE + "_r%"],
+        )
+        return [{"name": name, "bound": bound, "parent": parent} for name, bound, parent in cursor.fetchall()]
+
+
+def default_partition_rows() -> dict[str, int]:
+    """Row counts of the DEFAULT partitions that hold any rows: the alarm's input."""
+    if not is_postgres():
+        return {}
+    counts = {}
+    with connection.cursor() as cursor:
+        for part in list_partitions():
+            if part["bound"] == "DEFAULT":
+                # EXISTS first: a default partition is normally empty and this stays cheap.
+                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {part['name']})")
+                if cursor.fetchone()[0]:
+                    cursor.execute(f"SELECT count(*) FROM {part['name']}")
+                    counts[part["name"]] = cursor.fetchone()[0]
+    return counts
+
+
+def forget_known_partitions() -> None:
+    """For tests and the purge: the next ensure_partitions asks the catalog again."""
+    _known.clear()

@@ -1,0 +1,42 @@
+"""Shared fixtures: two customer accounts that must never see each other's data.
+
+acme: alice (owner), charlie (viewer). globex: bob (owner). olivia is an operator (staff).
+"""
+
+import pytest
+
+from tests.factories import make_account, make_user
+
+
+@pytest.fixture
+def acme(db):
+    return make_account("acme", name="Acme Corp")
+
+
+@pytest.fixture
+def globex(db):
+    return make_account("globex", name="Globex", tier="professional")
+
+
+@pytest.fixture
+def alice(acme):
+    return make_user("alice@acme.test", account=acme, role="owner")
+
+
+@pytest.fixture
+def charlie(acme):
+    return make_user("charlie@acme.test", account=acme, role="viewer")
+
+
+@pytest.fixture
+def bob(globex):
+    return make_user("bob@globex.test", account=globex, role="owner")
+
+
+@pytest.fixture
+def olivia(db):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(
+        username="olivia@operator.test", email="olivia@operator.test", password="pw-for-tests-1", is_staff=True
+    )
