@@ -20,7 +20,9 @@ MILLION = Decimal(1_000_000)
 COST_QUANTUM = Decimal("0.000000000001")
 
 
-def compute_cost(price: ModelPrice, *, prompt_tokens: int, completion_tokens: int, cached_tokens: int | None) -> Decimal:
+def compute_cost(
+    price: ModelPrice, *, prompt_tokens: int, completion_tokens: int, cached_tokens: int | None
+) -> Decimal:
     cached = min(cached_tokens or 0, prompt_tokens)
     if price.cached_input_per_mtok is None:
         cached = 0

@@ -1,1 +1,12 @@
-urlpatterns = []
+from django.urls import path
+
+from logs.api import ingest_views, query_views
+
+app_name = "api"
+urlpatterns = [
+    path("ingest", ingest_views.IngestView.as_view(), name="ingest"),
+    path("ingest/litellm", ingest_views.LiteLLMIngestView.as_view(), name="ingest-litellm"),
+    path("logs", query_views.LogListView.as_view(), name="log-list"),
+    path("logs/<path:request_id>", query_views.LogDetailView.as_view(), name="log-detail"),
+    *query_views.schema_urlpatterns,
+]

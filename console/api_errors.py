@@ -1,0 +1,14 @@
+"""Kept apart from api_auth: DRF imports authentication classes while rest_framework.views
+is still initialising, so that module must not import the views module."""
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def api_exception_handler(exc, context):
+    """DRF's handler, plus: never a 500 for a client's mistake that escaped validation."""
+    response = exception_handler(exc, context)
+    if response is None and isinstance(exc, (ValueError, UnicodeDecodeError)):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return response
