@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_filters",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served from /static/, never a CDN
     "import_export",
     "console",
     "logs",
@@ -134,11 +135,21 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_queue_dir / "processed"),
         "store_processed": False,
+        # kombu's default is "control" relative to the working directory; keep it under var/.
+        "control_folder": str(_queue_dir / "control"),
     }
+    # kombu lists the queue folder on every poll and fails when it is missing.
+    (_queue_dir / "control").mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL or "")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    # Partitions are created ahead so ingest rarely pays for DDL; the check raises an alarm
+    # when rows land in a default partition (see logs/partitions.py).
+    "create-upcoming-partitions": {"task": "logs.tasks.create_upcoming_partitions", "schedule": 60 * 60},
+    "check-default-partitions": {"task": "logs.tasks.check_default_partitions", "schedule": 15 * 60},
+}
 
 EMAIL_URL = env_str("EMAIL_URL", "console://")
 globals().update(email_settings_from_url(EMAIL_URL))

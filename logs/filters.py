@@ -11,8 +11,9 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.db import connections
-from django.db.models import Q
+from django.db.models import Q, TextField
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -120,7 +121,9 @@ class TagFilter(django_filters.Filter):
         if connections[qs.db].vendor == "postgresql":
             # jsonb containment: one operator PostgreSQL evaluates without extracting keys.
             return qs.filter(tags__contains={key: tag_value})
-        return qs.annotate(_tag_value=KeyTextTransform(key, "tags")).filter(_tag_value=tag_value)
+        # Cast: compared as text; a bare KeyTextTransform takes JSON's exact lookup on SQLite,
+        # which wraps the value in JSON_EXTRACT and fails with "malformed JSON".
+        return qs.alias(_tag_value=Cast(KeyTextTransform(key, "tags"), TextField())).filter(_tag_value=tag_value)
 
 
 class RequestLogFilterSet(django_filters.FilterSet):

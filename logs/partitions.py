@@ -14,6 +14,7 @@ On SQLite the table is a plain table and everything here is a no-op.
 """
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
@@ -53,8 +54,21 @@ def period_table(retention_days: int, start: datetime) -> str:
     return f"{class_table(retention_days)}_p{start:%Y%m%d}"
 
 
-# Partitions this process has seen exist; saves a catalog query per ingest batch.
-_known: set[str] = set()
+# Partitions this process has seen committed, with when: saves a catalog query per ingest
+# batch. Entries expire so that a partition dropped by the purge in another process is
+# noticed (and re-created for a late backfill) instead of rows falling into the default.
+KNOWN_TTL_SECONDS = 300
+_known: dict[str, float] = {}
+
+
+def _is_known(name: str) -> bool:
+    seen = _known.get(name)
+    return seen is not None and time.monotonic() - seen < KNOWN_TTL_SECONDS
+
+
+def _remember(names) -> None:
+    now = time.monotonic()
+    _known.update(dict.fromkeys(names, now))
 
 
 def _exists(cursor, name: str) -> bool:
@@ -72,7 +86,7 @@ def ensure_partitions(retention_days: int, timestamps) -> list[str]:
         return []
     starts = {period_start(retention_days, ts) for ts in timestamps}
     needed = [(class_table(retention_days), None)] + [(period_table(retention_days, s), s) for s in sorted(starts)]
-    if all(name in _known for name, _ in needed):
+    if all(_is_known(name) for name, _ in needed):
         return []
     created = []
     with transaction.atomic(), connection.cursor() as cursor:
@@ -80,8 +94,7 @@ def ensure_partitions(retention_days: int, timestamps) -> list[str]:
         # otherwise fail with "relation already exists".
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('meterlog.partitions'))")
         for name, start in needed:
-            if name in _known or _exists(cursor, name):
-                _known.add(name)
+            if _exists(cursor, name):
                 continue
             if start is None:
                 cursor.execute(
@@ -98,7 +111,7 @@ def ensure_partitions(retention_days: int, timestamps) -> list[str]:
             created.append(name)
         # Remember only once committed: a rolled-back creation must be asked about again.
         names = [name for name, _ in needed]
-        transaction.on_commit(lambda: _known.update(names))
+        transaction.on_commit(lambda: _remember(names))
     if created:
         log.info("created log partitions: %s", ", ".join(created))
     return created

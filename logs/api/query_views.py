@@ -1,14 +1,228 @@
-"""Placeholder: the query endpoints are written in the query-API task."""
+"""The read API: GET /api/v1/logs (filtered, keyset-paged) and GET /api/v1/logs/<request_id>,
+plus the OpenAPI schema and its browsable docs.
 
+The list takes exactly the parameters of the log page (logs.filters.RequestLogFilterSet,
+so a URL copied from the browser gives the same rows) plus `limit` and `cursor`. Unknown
+parameters are ignored, as the page ignores them.
+
+Status codes: 400 {"errors": {"param": ["message"]}} for any bad parameter (all of them at
+once); 401 without a token; 403 with a token that lacks the read scope; 404 for a request id
+that is unknown or another account's; 422 {"detail": ..., "code": "query_timeout"} when a
+slow filter (text search, IP) ran past the statement timeout. 422 rather than 503 because
+repeating the same request will not help (it needs a narrower range or another filter) and
+HTTP clients retry a 503 on their own, which would repeat the expensive query.
+"""
+
+from django.templatetags.static import static
+from django.urls import path
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.settings import spectacular_settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import status
+from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from console.api_auth import HasReadScope
+from logs.api.serializers import (
+    DetailSerializer,
+    FilterErrorsSerializer,
+    LogPageSerializer,
+    LogRecordSerializer,
+    QueryTimeoutSerializer,
+    log_record,
+)
+from logs.filters import RANGE_PRESETS, filter_errors
+from logs.models import Status
+from logs.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, decode_cursor
+from logs.selectors import QueryTimeout, filter_request_logs, get_request_log, log_page
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Documents console.api_auth.BearerTokenAuthentication (and lets Swagger UI send it)."""
+
+    target_class = "console.api_auth.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A Meterlog API token: scope `read` for the query API, `ingest` for ingest.",
+        }
+
+
+def _parse_limit(raw: str | None) -> tuple[int, str | None]:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT, None
+    try:
+        limit = int(raw)
+    except ValueError:
+        return DEFAULT_LIMIT, f"Enter a whole number between 1 and {MAX_LIMIT}."
+    if not 1 <= limit <= MAX_LIMIT:
+        return DEFAULT_LIMIT, f"Must be between 1 and {MAX_LIMIT}."
+    return limit, None
+
+
+def _many(name: str, description: str, **kwargs) -> OpenApiParameter:
+    # Repeat the parameter to OR values: ?model=a&model=b (form style, explode).
+    return OpenApiParameter(
+        name, OpenApiTypes.STR, many=True, explode=True, style="form", description=description, **kwargs
+    )
+
+
+_MOMENT = "RFC 3339 with an offset or Z (2026-11-24T21:42:31.123456Z), a date (2026-11-24) or epoch seconds."
+
+LIST_PARAMETERS = [
+    OpenApiParameter("start", OpenApiTypes.STR, description=f"Earliest timestamp, inclusive. {_MOMENT}"),
+    OpenApiParameter("end", OpenApiTypes.STR, description=f"Latest timestamp, exclusive. {_MOMENT}"),
+    OpenApiParameter(
+        "range",
+        OpenApiTypes.STR,
+        enum=list(RANGE_PRESETS),
+        description="A preset window ending now (1h, 24h, 7d, 30d); ignored when `start` is given.",
+    ),
+    _many("model", "Exact model name; repeat to match any of several."),
+    _many("status", "Request outcome; repeat to match either.", enum=Status.values),
+    _many("api_key", "The gateway's API key as stored (masked form for secrets); repeatable."),
+    _many("ip", "Client IP address (IPv4 or IPv6), exact; repeatable."),
+    _many("error_code", "Exact error code; repeatable."),
+    OpenApiParameter("request_id", OpenApiTypes.STR, description="Exact request id."),
+    OpenApiParameter(
+        "q", OpenApiTypes.STR, description="Case-insensitive substring of the request id or the error message."
+    ),
+    OpenApiParameter("min_tokens", OpenApiTypes.INT, description="total_tokens at least this (≥ 0)."),
+    OpenApiParameter("max_tokens", OpenApiTypes.INT, description="total_tokens at most this (≥ 0)."),
+    OpenApiParameter("min_cost", OpenApiTypes.DECIMAL, description="Cost in USD at least this; excludes unpriced."),
+    OpenApiParameter("max_cost", OpenApiTypes.DECIMAL, description="Cost in USD at most this; excludes unpriced."),
+    OpenApiParameter("tag", OpenApiTypes.STR, description="A tag as key:value, e.g. team:search."),
+    OpenApiParameter(
+        "unpriced", OpenApiTypes.BOOL, description="true: only records without a cost; false: only priced ones."
+    ),
+    OpenApiParameter(
+        "limit",
+        OpenApiTypes.INT,
+        description=f"Records per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}).",
+    ),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page."),
+]
+
+_ERRORS_400 = OpenApiResponse(FilterErrorsSerializer, description="A parameter is invalid; errors name it.")
+_AUTH_RESPONSES = {
+    401: OpenApiResponse(DetailSerializer, description="Missing or unknown token."),
+    403: OpenApiResponse(DetailSerializer, description="The token does not have the read scope."),
+}
 
 
 class LogListView(APIView):
-    pass
+    permission_classes = [HasReadScope]
+
+    @extend_schema(
+        operation_id="logs_list",
+        summary="List request log records, newest first",
+        description=(
+            "Records of the token's account, newest first (timestamp, then insertion order). "
+            "Different parameters are AND-ed; a repeated parameter (model, status, api_key, ip, "
+            "error_code) matches any of its values. Pages are keyset-based: pass `next_cursor` back "
+            "as `cursor` with the same filters until it is null; deep pages cost what the first "
+            "does. Unknown parameters are ignored. A text (`q`) or IP search that runs past the "
+            "server's statement timeout answers 422 with code `query_timeout`: narrow the time "
+            "range or add an indexed filter (model, status, api_key, error_code) and retry."
+        ),
+        parameters=LIST_PARAMETERS,
+        responses={
+            200: LogPageSerializer,
+            400: _ERRORS_400,
+            **_AUTH_RESPONSES,
+            422: OpenApiResponse(
+                QueryTimeoutSerializer,
+                description="A text or IP search took too long; narrow the range or add filters.",
+            ),
+        },
+        tags=["logs"],
+    )
+    def get(self, request):
+        params = request.query_params
+        filterset = filter_request_logs(account=request.auth.account, params=params)
+        errors = {} if filterset.is_valid() else filter_errors(filterset)
+
+        limit, limit_error = _parse_limit(params.get("limit"))
+        if limit_error:
+            errors["limit"] = [limit_error]
+        cursor = params.get("cursor") or None
+        if cursor is not None:
+            # Checked here so a bad cursor is reported with the other parameters.
+            try:
+                decode_cursor(cursor)
+            except InvalidCursor as exc:
+                errors["cursor"] = [str(exc)]
+        if errors:
+            return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+
+        try:
+            page = log_page(filterset=filterset, cursor=cursor, limit=limit)
+        except QueryTimeout as exc:
+            return Response({"detail": str(exc), "code": "query_timeout"}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return Response({"results": [log_record(row) for row in page.rows], "next_cursor": page.next_cursor})
 
 
 class LogDetailView(APIView):
-    pass
+    permission_classes = [HasReadScope]
+
+    @extend_schema(
+        operation_id="logs_retrieve",
+        summary="One request log record (the bare record)",
+        parameters=[
+            OpenApiParameter(
+                "request_id",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="The record's request id; may contain slashes and colons.",
+            )
+        ],
+        responses={
+            200: LogRecordSerializer,
+            **_AUTH_RESPONSES,
+            404: OpenApiResponse(DetailSerializer, description="No such request id in this token's account."),
+        },
+        tags=["logs"],
+    )
+    def get(self, request, request_id: str):
+        row = get_request_log(account=request.auth.account, request_id=request_id)
+        return Response(log_record(row))
 
 
-schema_urlpatterns = []
+def _sidecar(filename: str) -> str:
+    return static(f"drf_spectacular_sidecar/swagger-ui-dist/{filename}")
+
+
+class LocalSwaggerView(SpectacularSwaggerView):
+    """Swagger UI with its assets from drf-spectacular-sidecar under /static/: the docs work
+    offline and no third-party CDN sees who reads them. (Redoc is not offered: its template
+    pulls fonts from Google.)"""
+
+    title = "Meterlog API"
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        # Swagger UI would otherwise send the schema's URL to validator.swagger.io for a badge.
+        response.data["settings"] = self._dump({**spectacular_settings.SWAGGER_UI_SETTINGS, "validatorUrl": None})
+        return response
+
+    @staticmethod
+    def _swagger_ui_resource(filename):
+        return _sidecar(filename)
+
+    @staticmethod
+    def _swagger_ui_favicon():
+        return _sidecar("favicon-32x32.png")
+
+
+# Included under the "api" namespace by logs/api/urls.py; both pages are public (the
+# schema holds no data, and every operation in it needs a token).
+schema_urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", LocalSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

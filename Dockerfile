@@ -1,0 +1,33 @@
+# Meterlog: one image for the web process (gunicorn + whitenoise), the Celery worker and
+# Celery beat. docker-compose.yml runs it with PostgreSQL, Redis and Mailpit.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin meterlog \
+    && mkdir -p /data && chown meterlog /data
+
+# Dependencies first: this layer is rebuilt only when requirements.txt changes.
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+# Static files are collected (hashed and compressed) at build time; whitenoise serves them.
+# The key below exists only for this build step and is never used at run time.
+RUN DEBUG=0 SECRET_KEY=build-only STATIC_ROOT=/app/staticfiles METERLOG_VAR_DIR=/tmp/build-var \
+        python manage.py collectstatic --noinput -v 0 \
+    && rm -rf /tmp/build-var \
+    && chmod +x docker/entrypoint.sh
+
+ENV STATIC_ROOT=/app/staticfiles \
+    METERLOG_VAR_DIR=/data
+USER meterlog
+VOLUME ["/data"]
+EXPOSE 8000
+
+ENTRYPOINT ["/app/docker/entrypoint.sh"]
+CMD ["gunicorn", "console.wsgi:application", "--bind=0.0.0.0:8000", "--workers=3", "--access-logfile=-"]

@@ -1,0 +1,65 @@
+"""Shared set-up for the bench scripts: Django against the bench database only."""
+
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+DATA_DIR = BENCH_DIR / "data"
+RESULTS_DIR = BENCH_DIR / "results"
+
+
+def bench_database_url() -> str:
+    """The DATABASE_URL, refusing anything that is not a PostgreSQL database named *bench*:
+    the loader drops indexes and the whole database, so it must never point at real data."""
+    url = os.environ.get("DATABASE_URL", "")
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    if parsed.scheme not in ("postgres", "postgresql") or "bench" not in name:
+        sys.exit(f"DATABASE_URL must name a PostgreSQL database containing 'bench' (got {url!r})")
+    return url
+
+
+def maintenance_url(url: str) -> str:
+    parsed = urlparse(url)
+    return parsed._replace(path="/postgres").geturl()
+
+
+def database_name(url: str) -> str:
+    return urlparse(url).path.lstrip("/")
+
+
+def setup_django() -> None:
+    bench_database_url()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+    os.environ.setdefault("DEBUG", "1")
+    if str(REPO_DIR) not in sys.path:
+        sys.path.insert(0, str(REPO_DIR))
+    import django
+
+    django.setup()
+
+
+class Stopwatch:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (p95 of 20 samples is the 19th smallest)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

@@ -1,0 +1,456 @@
+"""Latency of the log list, the totals bar and the admin changelist on the bench database,
+plus (with --ingest) ingest throughput beside COPY. Prints a summary with PASS/FAIL per target
+and writes bench/results/<timestamp>.json (and the EXPLAIN plans of the misses).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/meterlog_bench DEBUG=1 \
+        .venv/bin/python bench/run_bench.py [--ingest] [--runs 20]
+
+Everything is measured through the real code path: logs.selectors.filter_request_logs,
+log_page and log_totals, in this process against PostgreSQL (no HTTP in the list figures).
+"""
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import RESULTS_DIR, median, percentile, setup_django
+
+LIST_P95_MS = 50.0
+TOTALS_P95_MS = 200.0
+SEARCH_P95_MS = 1000.0
+INGEST_RATIO = 0.25
+PAGE_LIMIT = 50
+DEEP = 1_000_000
+RANGES = {"24h": timedelta(hours=24), "30d": timedelta(days=30), "1y": timedelta(days=365)}
+FILTERS = [
+    "none",
+    "model",
+    "status=error",
+    "api_key",
+    "error_code",
+    "request_id",
+    "model+status",
+    "api_key+model",
+    "model+api_key+status",
+    "api_key+status",
+    "model(2)",
+    "api_key(3)",
+]
+
+
+def choose_accounts(cursor) -> dict[str, int]:
+    """The largest account, one near 1% of the rows and one near 0.05% (both keeping
+    more than 30 days, so the 1-year range differs from the 30-day one)."""
+    cursor.execute("SELECT account_id, retention_days, count(*) FROM logs_requestlog GROUP BY 1, 2 ORDER BY 3 DESC")
+    sizes = cursor.fetchall()
+    total = sum(n for _, _, n in sizes)
+    longer = [row for row in sizes if row[1] > 30]
+
+    def nearest(share):
+        return min(longer, key=lambda row: abs(row[2] - share * total))[0]
+
+    return {"big": sizes[0][0], "medium": nearest(0.01), "small": nearest(0.0005)}
+
+
+def pick_values(cursor, account_id: int) -> dict:
+    """Realistic filter values for one account: its second busiest API key, a mid-popular
+    model, an error code, a request id, an IP and a search string."""
+
+    def top(column, extra="", offset=0):
+        cursor.execute(
+            f"SELECT {column} FROM logs_requestlog WHERE account_id = %s {extra} "
+            f"GROUP BY 1 ORDER BY count(*) DESC OFFSET %s LIMIT 1",
+            [account_id, offset],
+        )
+        row = cursor.fetchone()
+        return row[0] if row else None
+
+    cursor.execute(
+        "SELECT request_id FROM logs_requestlog WHERE account_id = %s "
+        "AND timestamp > now() - interval '20 hours' ORDER BY timestamp DESC LIMIT 1 OFFSET 7",
+        [account_id],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        cursor.execute("SELECT request_id FROM logs_requestlog WHERE account_id = %s LIMIT 1", [account_id])
+        row = cursor.fetchone()
+    keys = [k for k in (top("api_key", offset=i) for i in range(4)) if k is not None]
+    return {
+        "model": "claude-sonnet-4-20250514",
+        "model(2)": ["claude-sonnet-4-20250514", "gpt-4o"],
+        "api_key": keys[1] if len(keys) > 1 else keys[0],
+        "api_key(3)": keys[1:4] or keys,
+        "error_code": "context_length_exceeded",
+        "request_id": row[0],
+        "ip": str(top("ip_address")),
+        "q_id": row[0][9:17],  # a piece of a request id
+        "q_text": "maximum context length",
+    }
+
+
+def filter_params(name: str, values: dict) -> dict:
+    params = {}
+    for part in name.split("+"):
+        if part.startswith("status"):
+            params["status"] = "error"
+        elif part != "none":
+            params[part.split("(")[0]] = values[part]  # "model(2)": ?model=a&model=b
+    return params
+
+
+def timed(fn, runs: int, budget_s: float | None = None) -> list[float]:
+    """Milliseconds of `runs` calls after one warm-up call; with a budget, stop early
+    (at least 3 runs) once the calls have used it."""
+    fn()
+    times, spent = [], 0.0
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ms = (time.perf_counter() - t0) * 1000
+        times.append(ms)
+        spent += ms / 1000
+        if budget_s and spent > budget_s and len(times) >= 3:
+            break
+    return times
+
+
+def stats(times: list[float]) -> dict:
+    return {"median_ms": round(median(times), 2), "p95_ms": round(percentile(times, 95), 2), "n": len(times)}
+
+
+def explain(queryset) -> str:
+    from django.db import connection
+
+    sql, params = queryset.query.get_compiler(using="default").as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def server_ms(queryset) -> dict:
+    """Planning and execution time as PostgreSQL reports them (one EXPLAIN ANALYZE run):
+    the rest of a timing is Django, the driver, the round trips and the machine's noise."""
+    from django.db import connection
+
+    sql, params = queryset.query.get_compiler(using="default").as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = plan[0] if isinstance(plan, list) else json.loads(plan)[0]
+    return {"planning_ms": round(plan["Planning Time"], 2), "execution_ms": round(plan["Execution Time"], 2)}
+
+
+def bench_lists(
+    accounts, runs: int, now: datetime, admin_budget: float, filters=FILTERS, ranges=RANGES
+) -> tuple[list[dict], list[dict]]:
+    from django.db import connection
+
+    from console.models import Account
+    from logs.pagination import after_cursor, encode_cursor
+    from logs.selectors import filter_request_logs, log_page, log_totals
+
+    rows, plans = [], []
+    for label, account_id in accounts.items():
+        account = Account.objects.get(pk=account_id)
+        with connection.cursor() as cursor:
+            values = pick_values(cursor, account_id)
+        for range_name, delta in ranges.items():
+            start = (now - delta).isoformat()
+            for filter_name in filters:
+                params = {"start": start, **filter_params(filter_name, values)}
+
+                def bound(params=params, account=account):
+                    filterset = filter_request_logs(account=account, params=params)
+                    assert filterset.is_valid(), filterset.errors
+                    return filterset
+
+                base = bound().qs.order_by("-timestamp", "-id")
+                matching = base.count()  # set-up, not timed
+                line = {
+                    "account": label,
+                    "account_id": account_id,
+                    "range": range_name,
+                    "filter": filter_name,
+                    "matching_rows": matching,
+                }
+                line["first"] = stats(
+                    timed(lambda b=bound: log_page(filterset=b(), cursor=None, limit=PAGE_LIMIT), runs)
+                )
+                depth = min(DEEP, matching - PAGE_LIMIT - 1)
+                if depth >= 10 * PAGE_LIMIT:
+                    ts, pk = base.values_list("timestamp", "id")[depth]  # one set-up query
+                    cursor_value = encode_cursor(ts, pk)
+                    line["deep_depth"] = depth
+                    line["deep"] = stats(
+                        timed(lambda b=bound, c=cursor_value: log_page(filterset=b(), cursor=c, limit=PAGE_LIMIT), runs)
+                    )
+                    # Django admin's changelist: OFFSET/LIMIT 100 plus its COUNT(*).
+                    admin_page = timed(
+                        lambda b=bound, d=depth: list(b().qs.order_by("-timestamp", "-id")[d : d + 100]),
+                        runs,
+                        admin_budget,
+                    )
+                    admin_count = timed(lambda b=bound: b().qs.count(), runs, admin_budget)
+                    line["admin_offset"] = stats(admin_page)
+                    line["admin_count"] = stats(admin_count)
+                line["totals"] = stats(timed(lambda b=bound: log_totals(filterset=b()), runs))
+                line["first_server"] = server_ms(bound().qs.order_by("-timestamp", "-id")[: PAGE_LIMIT + 1])
+                if "deep" in line:
+                    deep_qs = after_cursor(bound().qs, cursor_value).order_by("-timestamp", "-id")
+                    line["deep_server"] = server_ms(deep_qs[: PAGE_LIMIT + 1])
+                for kind, target in (("first", LIST_P95_MS), ("deep", LIST_P95_MS), ("totals", TOTALS_P95_MS)):
+                    if kind in line and line[kind]["p95_ms"] > target:
+                        if kind == "totals":
+                            qs = bound().qs.order_by()[:10001]
+                        else:
+                            qs = after_cursor(bound().qs, cursor_value if kind == "deep" else None)
+                            qs = qs.order_by("-timestamp", "-id")[: PAGE_LIMIT + 1]
+                        plans.append({"what": f"{label} {range_name} {filter_name} {kind}", "plan": explain(qs)})
+                rows.append(line)
+                print_line(line)
+    return rows, plans
+
+
+def print_line(line: dict) -> None:
+    def cell(key):
+        s = line.get(key)
+        return f"{s['median_ms']:8.1f} {s['p95_ms']:8.1f}" if s else f"{'-':>8} {'-':>8}"
+
+    def server(key):
+        s = line.get(key)
+        return f"{s['planning_ms']:5.1f}+{s['execution_ms']:<5.1f}" if s else f"{'-':>11}"
+
+    print(
+        f"{line['account']:<7}{line['range']:<5}{line['filter']:<22}{line['matching_rows']:>10,} "
+        f"{cell('first')} {cell('deep')} {cell('totals')} {cell('admin_offset')} {cell('admin_count')} "
+        f"{server('first_server')} {server('deep_server')}",
+        flush=True,
+    )
+
+
+def bench_search(accounts, runs: int, now: datetime) -> list[dict]:
+    from django.db import connection
+
+    from console.models import Account
+    from logs.selectors import QueryTimeout, filter_request_logs, log_page, log_totals
+
+    out = []
+    start = (now - RANGES["30d"]).isoformat()
+    for label, account_id in accounts.items():
+        account = Account.objects.get(pk=account_id)
+        with connection.cursor() as cursor:
+            values = pick_values(cursor, account_id)
+        for name, params in (
+            ("q=request-id piece", {"q": values["q_id"]}),
+            ("q=error text", {"q": values["q_text"]}),
+            ("ip", {"ip": values["ip"]}),
+        ):
+            params = {"start": start, **params}
+
+            def bound(params=params, account=account):
+                filterset = filter_request_logs(account=account, params=params)
+                assert filterset.is_valid(), filterset.errors
+                return filterset
+
+            line = {"account": label, "account_id": account_id, "range": "30d", "filter": name}
+            for kind, fn in (
+                ("first", lambda b=bound: log_page(filterset=b(), cursor=None, limit=PAGE_LIMIT)),
+                ("totals", lambda b=bound: log_totals(filterset=b())),
+            ):
+                try:
+                    line[kind] = stats(timed(fn, runs))
+                except QueryTimeout:
+                    line[kind] = {"timeout": True}
+            out.append(line)
+            f, t = line["first"], line["totals"]
+            print(
+                f"{label:<7}30d  {name:<22} page {f.get('median_ms', 'timeout')!s:>8} / {f.get('p95_ms', '')!s:>8}"
+                f"   totals {t.get('median_ms', 'timeout')!s:>8} / {t.get('p95_ms', '')!s:>8}",
+                flush=True,
+            )
+    return out
+
+
+def bench_timeout(accounts, now: datetime) -> dict:
+    """With LOG_SEARCH_TIMEOUT_MS at 5 ms, a 1-year text search must answer QueryTimeout fast."""
+    from django.conf import settings
+
+    from console.models import Account
+    from logs.selectors import QueryTimeout, filter_request_logs, log_page
+
+    account = Account.objects.get(pk=accounts["big"])
+    filterset = filter_request_logs(
+        account=account, params={"start": (now - RANGES["1y"]).isoformat(), "q": "no-such-text-anywhere"}
+    )
+    assert filterset.is_valid()
+    saved = settings.LOG_SEARCH_TIMEOUT_MS
+    settings.LOG_SEARCH_TIMEOUT_MS = 5
+    t0 = time.perf_counter()
+    try:
+        log_page(filterset=filterset, cursor=None, limit=PAGE_LIMIT)
+        outcome = "no timeout (query finished)"
+    except QueryTimeout as exc:
+        outcome = f"QueryTimeout: {exc}"
+    finally:
+        settings.LOG_SEARCH_TIMEOUT_MS = saved
+    ms = (time.perf_counter() - t0) * 1000
+    print(f"statement timeout 5 ms, q over 1 year (big account): {outcome} after {ms:.0f} ms")
+    return {"outcome": outcome, "ms": round(ms, 1), "raised": outcome.startswith("QueryTimeout")}
+
+
+def summary(rows, search, timeout, ingest) -> list[dict]:
+    lines = []
+
+    def add(what, value, target, ok, unit="ms"):
+        lines.append({"what": what, "value": value, "target": target, "pass": ok, "unit": unit})
+
+    if ingest:
+        ratio = ingest["ratio"]
+        add(
+            f"ingest HTTP {ingest['http_rps']:,.0f}/s vs COPY {ingest['copy_rps']:,.0f}/s",
+            round(ratio * 100, 1),
+            f">= {INGEST_RATIO:.0%}",
+            ratio >= INGEST_RATIO,
+            "%",
+        )
+        add(
+            f"  same, 2 clients into 2 accounts ({ingest['http_two_accounts_rps']:,.0f}/s)",
+            round(ingest["ratio_two_accounts"] * 100, 1),
+            f">= {INGEST_RATIO:.0%}",
+            ingest["ratio_two_accounts"] >= INGEST_RATIO,
+            "%",
+        )
+        plain = ingest["copy_plain_table_rps"]
+        add(f"  reference: HTTP vs COPY into an unindexed plain table ({plain:,.0f}/s)",
+            round(ingest["http_rps"] / plain * 100, 1), "-", None, "%")  # fmt: skip
+    for filter_name in FILTERS:
+        for kind in ("first", "deep"):
+            p95s = [r[kind]["p95_ms"] for r in rows if r["filter"] == filter_name and kind in r]
+            if p95s:
+                add(
+                    f"list {kind:<5} {filter_name} (worst p95 of {len(p95s)})",
+                    max(p95s),
+                    f"<= {LIST_P95_MS:.0f}",
+                    max(p95s) <= LIST_P95_MS,
+                )
+    for filter_name in FILTERS if rows else []:
+        p95s = [r["totals"]["p95_ms"] for r in rows if r["filter"] == filter_name and r["range"] != "1y"]
+        if not p95s:
+            continue
+        add(
+            f"totals {filter_name} 24h/30d (worst p95 of {len(p95s)})",
+            max(p95s),
+            f"<= {TOTALS_P95_MS:.0f}",
+            max(p95s) <= TOTALS_P95_MS,
+        )
+    p95s = [r["totals"]["p95_ms"] for r in rows if r["range"] == "1y"]
+    if p95s:  # the spec sets the totals target for 30 days; 1 year is shown for reference
+        add(f"totals any filter 1y (worst p95 of {len(p95s)}; reference)", max(p95s), "-", None)
+    deep_admin = [r["admin_offset"]["median_ms"] for r in rows if "admin_offset" in r and r["deep_depth"] >= 500_000]
+    if deep_admin:
+        lines.append(
+            {
+                "what": "admin OFFSET >= 500k deep (median; reference)",
+                "value": max(deep_admin),
+                "target": "-",
+                "pass": None,
+                "unit": "ms",
+            }
+        )
+    for line in search:
+        for kind in ("first", "totals"):
+            s = line[kind]
+            value = None if s.get("timeout") else s["p95_ms"]
+            add(
+                f"{line['filter']} {line['account']} 30d {kind} p95",
+                value if value is not None else "timeout",
+                f"<= {SEARCH_P95_MS:.0f}",
+                value is not None and value <= SEARCH_P95_MS,
+            )
+    if timeout["outcome"] != "skipped":
+        add("statement timeout answers QueryTimeout", timeout["ms"], "raises", timeout["raised"])
+    return lines
+
+
+def print_summary(lines) -> None:
+    print("\n" + "=" * 100)
+    print(f"{'SUMMARY':<66}{'value':>12} {'target':>10}  result")
+    for line in lines:
+        value = line["value"]
+        shown = f"{value:,.1f} {line['unit']}" if isinstance(value, int | float) else str(value)
+        result = "-" if line["pass"] is None else "PASS" if line["pass"] else "FAIL"
+        print(f"{line['what']:<66}{shown:>12} {line['target']:>10}  {result}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--admin-budget", type=float, default=6.0, help="seconds per admin measurement (min 3 runs)")
+    parser.add_argument("--ingest", action="store_true", help="also measure HTTP ingest beside COPY")
+    parser.add_argument("--ingest-records", type=int, default=50_000)
+    parser.add_argument("--skip-lists", action="store_true")
+    parser.add_argument("--filters", help=f"comma-separated subset of: {', '.join(FILTERS)}")
+    parser.add_argument("--ranges", help="comma-separated subset of: 24h,30d,1y")
+    parser.add_argument("--accounts", help="comma-separated subset of: big,medium,small")
+    args = parser.parse_args()
+    setup_django()
+
+    from django.conf import settings
+    from django.db import connection
+
+    settings.DEBUG = False  # no per-query logging in this process: it would time Django's debug cursor
+    now = datetime.now(UTC)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM logs_requestlog")
+        total_rows = cursor.fetchone()[0]
+        cursor.execute("SELECT value FROM bench_meta WHERE key = 'load'")
+        load = cursor.fetchone()[0]
+        accounts = choose_accounts(cursor)
+    if args.accounts:
+        accounts = {k: v for k, v in accounts.items() if k in args.accounts.split(",")}
+    filters = args.filters.split(",") if args.filters else FILTERS
+    ranges = {k: v for k, v in RANGES.items() if not args.ranges or k in args.ranges.split(",")}
+    print(f"{total_rows:,} rows; accounts {accounts}; {args.runs} runs per figure after one warm-up\n")
+
+    result = {"started_at": now.isoformat(), "rows": total_rows, "load": load, "accounts": accounts}
+    ingest = None
+    if args.ingest:
+        from bench.ingest_bench import run_ingest_bench
+
+        ingest = run_ingest_bench(records=args.ingest_records)
+        result["ingest"] = ingest
+    rows, plans, search, timeout = [], [], [], {"ms": 0, "raised": False, "outcome": "skipped"}
+    if not args.skip_lists:
+        print(
+            f"{'account':<7}{'rng':<5}{'filter':<22}{'rows':>10} {'first med':>8} {'p95':>8} {'deep med':>8} "
+            f"{'p95':>8} {'tot med':>8} {'p95':>8} {'adm off':>8} {'p95':>8} {'adm cnt':>8} {'p95':>8} "
+            f"{'1st plan+exec':>11} {'deep plan+exec':>11}"
+        )
+        rows, plans = bench_lists(accounts, args.runs, now, args.admin_budget, filters, ranges)
+        if not args.filters:
+            print("\ntext search and IP over 30 days (median / p95 ms)")
+            search = bench_search(accounts, args.runs, now)
+        if "big" in accounts and not args.filters:
+            timeout = bench_timeout(accounts, now)
+    result.update({"lists": rows, "search": search, "timeout": timeout, "plans": plans})
+    lines = summary(rows, search, timeout, ingest)
+    result["summary"] = lines
+    print_summary(lines)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{stamp}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    if plans:
+        (RESULTS_DIR / f"{stamp}-plans.txt").write_text(
+            "\n\n".join(f"== {p['what']}\n{p['plan']}" for p in plans) + "\n"
+        )
+    print(f"\nresults: {path}" + (f" (+ {len(plans)} EXPLAIN plans in {stamp}-plans.txt)" if plans else ""))
+
+
+if __name__ == "__main__":
+    main()

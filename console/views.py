@@ -1,0 +1,172 @@
+"""The console shell's own pages: home, no-account, account switching and the owners'
+settings (account, API tokens, members). Writes go through console.services."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from console import services, tenancy
+from console.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm, TokenCreateForm
+from console.models import ApiToken, Membership, Role
+
+owner_required = tenancy.require_account(min_role=Role.OWNER)
+
+
+def home(request):
+    # The analytics dashboard will live here; until then the log list is the start page.
+    return redirect("logs:list")
+
+
+@login_required
+def no_account(request):
+    if tenancy.current_account(request) is not None:
+        return redirect("logs:list")
+    return render(request, "console/no_account.html")
+
+
+@require_POST
+@login_required
+def switch_account(request):
+    try:
+        account_id = int(request.POST.get("account", ""))
+    except ValueError:
+        return render(request, "403.html", {"exception": "Pick an account from the list."}, status=400)
+    # Raises PermissionDenied (403) for an account the user is not a member of.
+    account = tenancy.switch_account(request, account_id)
+    messages.info(request, f"Now viewing {account.name}.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+        target = "logs:list"
+    return redirect(target)
+
+
+# --- Account -------------------------------------------------------------------------
+
+
+@owner_required
+def settings_account(request):
+    account = request.account
+    form = AccountSettingsForm(request.POST or None, instance=account)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Account settings saved.")
+        return redirect("console:settings")
+    return render(request, "console/settings_account.html", {"form": form, "account": account, "tab": "account"})
+
+
+# --- API tokens ----------------------------------------------------------------------
+
+
+def _tokens_context(request, form):
+    tokens = ApiToken.objects.filter(account=request.account).select_related("created_by")
+    return {"tokens": tokens, "form": form, "tab": "tokens"}
+
+
+@owner_required
+def settings_tokens(request):
+    return render(request, "console/settings_tokens.html", _tokens_context(request, TokenCreateForm()))
+
+
+@never_cache
+@require_POST
+@owner_required
+def token_create(request):
+    form = TokenCreateForm(request.POST)
+    if not form.is_valid():
+        return render(request, "console/settings_tokens.html", _tokens_context(request, form), status=400)
+    token, raw = services.token_create(
+        account=request.account,
+        scope=form.cleaned_data["scope"],
+        name=form.cleaned_data["name"],
+        created_by=request.user,
+    )
+    # The secret exists only in this response (not in the session, not in a redirect):
+    # reloading or going back cannot show it again. never_cache keeps it out of caches.
+    return render(request, "console/token_created.html", {"token": token, "raw_token": raw, "tab": "tokens"})
+
+
+@require_POST
+@owner_required
+def token_revoke(request, token_id: int):
+    try:
+        token = services.token_revoke(account=request.account, token_id=token_id)
+    except ApiToken.DoesNotExist as exc:
+        raise Http404("No such token") from exc
+    messages.success(request, f"Token {token.hint}… revoked: requests using it are refused from now on.")
+    return redirect("console:settings_tokens")
+
+
+# --- Members -------------------------------------------------------------------------
+
+
+def _members_context(request, form):
+    memberships = Membership.objects.filter(account=request.account).select_related("user").order_by("user__username")
+    owners = sum(1 for m in memberships if m.role == Role.OWNER)
+    return {"memberships": memberships, "form": form, "roles": Role.choices, "owners": owners, "tab": "members"}
+
+
+@owner_required
+def settings_members(request):
+    form = MemberAddForm(account=request.account)
+    return render(request, "console/settings_members.html", _members_context(request, form))
+
+
+@require_POST
+@owner_required
+def member_add(request):
+    form = MemberAddForm(request.POST, account=request.account)
+    if form.is_valid():
+        try:
+            membership = services.member_add(
+                account=request.account,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                password=form.cleaned_data["password"] or None,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"{membership.user.get_username()} added as {membership.get_role_display()}.")
+            return redirect("console:settings_members")
+    return render(request, "console/settings_members.html", _members_context(request, form), status=400)
+
+
+@require_POST
+@owner_required
+def member_role(request, membership_id: int):
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Pick a valid role.")
+        return redirect("console:settings_members")
+    try:
+        membership = services.member_set_role(
+            account=request.account, membership_id=membership_id, role=form.cleaned_data["role"]
+        )
+    except Membership.DoesNotExist as exc:
+        raise Http404("No such member") from exc
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{membership.user.get_username()} is now {membership.get_role_display()}.")
+    return redirect("console:settings_members")
+
+
+@require_POST
+@owner_required
+def member_remove(request, membership_id: int):
+    try:
+        membership = services.member_remove(account=request.account, membership_id=membership_id)
+    except Membership.DoesNotExist as exc:
+        raise Http404("No such member") from exc
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("console:settings_members")
+    messages.success(request, f"{membership.user.get_username()} removed from {request.account.name}.")
+    if membership.user_id == request.user.pk:
+        return redirect("console:home")
+    return redirect("console:settings_members")

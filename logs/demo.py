@@ -1,0 +1,381 @@
+"""Demo traffic for a fresh install: two accounts with a few days of realistic requests.
+
+Arrival pattern and token counts come from real requests: the Azure LLM inference traces
+(Azure Public Dataset, Microsoft, CC-BY 4.0; see logs/demo_data/README.md). Each hour of
+the demo replays a random sample of the traced hour, sized by a diurnal curve in the
+account's own time zone and damped on weekends. Models, keys, errors and the rest are
+invented on top, with a few incidents so error filters have something to find.
+
+Generation is deterministic: an hour's rows come from a random generator seeded with the
+account and the hour, so regenerating an hour yields the same request_ids and ingest counts
+them as duplicates. That is what makes `seed_demo` safe to re-run (and lets it top up the
+hours that passed since the last run).
+"""
+
+import csv
+import hashlib
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+TRACE_DIR = Path(__file__).resolve().parent / "demo_data"
+TRACE_FILES = {"conv": "azure_llm_trace_conv.csv", "code": "azure_llm_trace_code.csv"}
+
+# Share of a weekday's peak traffic by local hour: quiet nights, a morning ramp, a lunch dip.
+WEEKDAY_SHAPE = (
+    0.16, 0.12, 0.10, 0.09, 0.10, 0.15, 0.28, 0.48, 0.78, 0.96, 1.00, 0.98,
+    0.84, 0.92, 0.99, 0.95, 0.88, 0.74, 0.58, 0.47, 0.40, 0.34, 0.27, 0.20,
+)  # fmt: skip
+WEEKEND_FACTOR = 0.32
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    offset: float  # seconds into the hour
+    prompt: int
+    completion: int
+
+
+@cache
+def load_trace(kind: str) -> tuple[TraceRow, ...]:
+    """The traced hour, offsets stretched to exactly one hour (the trace spans ~58 minutes)."""
+    with open(TRACE_DIR / TRACE_FILES[kind], newline="") as fh:
+        raw = [
+            (datetime.fromisoformat(row["TIMESTAMP"][:26]), int(row["ContextTokens"]), int(row["GeneratedTokens"]))
+            for row in csv.DictReader(fh)
+        ]
+    first, last = raw[0][0], raw[-1][0]
+    span = (last - first).total_seconds() or 1.0
+    scale = 3599.999 / span
+    return tuple(TraceRow((ts - first).total_seconds() * scale, p, c) for ts, p, c in raw)
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    provider: str
+    ttft_ms: int  # time to first token
+    ms_per_token: float
+    context: int
+    caches: bool = True
+    reasons: bool = False
+
+
+MODELS = {
+    m.name: m
+    for m in (
+        Model("gpt-4o-mini", "openai", 280, 9.0, 128_000),
+        Model("gpt-4o", "openai", 450, 17.0, 128_000),
+        Model("claude-3-5-sonnet-20241022", "anthropic", 650, 19.0, 200_000),
+        Model("o3-mini", "openai", 1400, 7.5, 200_000, reasons=True),
+        # A fine-tune served by the customer's own deployment: no list price, shown unpriced.
+        Model("acme-support-ft-v3", "self-hosted", 180, 11.0, 32_000, caches=False),
+    )
+}
+
+
+@dataclass(frozen=True)
+class DemoKey:
+    identifier: str
+    trace: str  # which traced workload it replays: "conv" (chat) or "code" (completion)
+    share: float
+    models: tuple[tuple[str, float], ...]
+    tags: tuple[tuple[str, str], ...]
+    user_agents: tuple[str, ...]
+    ips: tuple[str, ...]
+    stream_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class DemoMember:
+    email: str
+    role: str
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    slug: str
+    name: str
+    tier: str
+    timezone: str
+    peak_per_hour: int
+    keys: tuple[DemoKey, ...]
+    members: tuple[DemoMember, ...]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _fake_secret(prefix: str, seed: str, length: int) -> str:
+    # Looks like a provider secret so the UI shows its masked form; it is not a real key.
+    digest = hashlib.sha256(seed.encode()).hexdigest() + hashlib.sha256(seed[::-1].encode()).hexdigest()
+    return prefix + digest[:length]
+
+
+PY_SDK = "OpenAI/Python 1.54.3"
+JS_SDK = "OpenAI/JS 4.71.1"
+
+DEMO_ACCOUNTS = (
+    DemoAccount(
+        slug="acme",
+        name="Acme Robotics",
+        tier="standard",
+        timezone="UTC",
+        peak_per_hour=240,
+        keys=(
+            DemoKey(
+                "support-bot",
+                "conv",
+                0.45,
+                (("gpt-4o-mini", 0.8), ("gpt-4o", 0.2)),
+                (("team", "support"), ("env", "prod")),
+                (PY_SDK,),
+                ("203.0.113.10", "203.0.113.11"),
+                stream_ratio=0.8,
+            ),
+            DemoKey(
+                "code-assistant",
+                "code",
+                0.30,
+                (("claude-3-5-sonnet-20241022", 0.7), ("gpt-4o", 0.3)),
+                (("team", "devtools"), ("env", "prod")),
+                (JS_SDK, "litellm/1.52.0"),
+                ("203.0.113.20",),
+                stream_ratio=0.95,
+            ),
+            DemoKey(
+                _fake_secret("sk-proj-", "meterlog-demo-acme-research", 40),
+                "conv",
+                0.15,
+                (("gpt-4o-mini", 0.6), ("gpt-4o", 0.4)),
+                (("team", "research"), ("env", "dev")),
+                ("python-requests/2.32.3", PY_SDK),
+                ("198.51.100.7", "2001:db8:10::5"),
+                stream_ratio=0.1,
+            ),
+            DemoKey(
+                "eval-batch",
+                "conv",
+                0.10,
+                (("acme-support-ft-v3", 1.0),),
+                (("team", "ml"), ("env", "staging")),
+                ("httpx/0.27.2",),
+                ("10.20.0.14",),
+                stream_ratio=0.0,
+            ),
+        ),
+        members=(
+            DemoMember("alice@acme.example", "owner"),
+            DemoMember("carol@acme.example", "viewer"),
+            DemoMember("dana@consulting.example", "viewer"),
+        ),
+    ),
+    DemoAccount(
+        slug="globex",
+        name="Globex India",
+        tier="professional",
+        timezone="Asia/Kolkata",
+        peak_per_hour=160,
+        keys=(
+            DemoKey(
+                "mumbai-web",
+                "conv",
+                0.50,
+                (("gpt-4o-mini", 0.6), ("claude-3-5-sonnet-20241022", 0.4)),
+                (("team", "product"), ("env", "prod")),
+                (JS_SDK,),
+                ("192.0.2.40", "192.0.2.41", "192.0.2.42"),
+                stream_ratio=0.9,
+            ),
+            DemoKey(
+                "analytics-pipeline",
+                "code",
+                0.30,
+                (("gpt-4o", 0.5), ("o3-mini", 0.5)),
+                (("team", "analytics"), ("env", "prod")),
+                ("langchain-openai/0.2.9 " + PY_SDK,),
+                ("192.0.2.80",),
+                stream_ratio=0.0,
+            ),
+            DemoKey(
+                _fake_secret("sk-", "meterlog-demo-globex-ds", 48),
+                "conv",
+                0.20,
+                (("gpt-4o-mini", 1.0),),
+                (("team", "data-science"), ("env", "dev")),
+                (PY_SDK,),
+                ("2001:db8:20::17",),
+                stream_ratio=0.3,
+            ),
+        ),
+        members=(
+            DemoMember("bob@globex.example", "owner"),
+            DemoMember("dana@consulting.example", "admin"),
+        ),
+    ),
+)
+
+OPERATOR_EMAIL = "admin@meterlog.local"
+
+# Background error mix for healthy hours: (code, http status, weight).
+ERROR_MIX = (
+    ("rate_limit_exceeded", 429, 0.50),
+    ("upstream_error", 500, 0.25),
+    ("context_length_exceeded", 400, 0.15),
+    ("timeout", 504, 0.10),
+)
+BASE_ERROR_RATE = 0.04
+
+
+def _error(code: str, status: int, model: Model, prompt: int, rng: random.Random) -> tuple[str, dict]:
+    details = {"http_status": status, "provider": model.provider, "model": model.name}
+    if code == "rate_limit_exceeded":
+        wait = rng.choice((1, 2, 6, 12, 20))
+        details["retry_after_s"] = wait
+        message = (
+            f"Rate limit reached for {model.name} in organization org-demo on tokens per min (TPM): "
+            f"Limit 2000000, Used 1998012, Requested {prompt}. Please try again in {wait}s."
+        )
+    elif code == "context_length_exceeded":
+        asked = model.context + rng.randint(200, 40_000)
+        details["requested_tokens"] = asked
+        message = (
+            f"This model's maximum context length is {model.context} tokens. However, your messages "
+            f"resulted in {asked} tokens. Please reduce the length of the messages."
+        )
+    elif code == "insufficient_balance":
+        message = "Your credit balance is too low to complete this request. Add credits or raise the budget."
+    elif code == "overloaded_error":
+        message = "Overloaded"
+    elif code == "timeout":
+        message = f"Upstream {model.provider} did not answer within 60 s."
+    else:
+        message = "The server had an error while processing your request. Sorry about that!"
+    return message, details
+
+
+def _incident(account: DemoAccount, key: DemoKey, model: Model, hour_local: datetime, now_local: datetime):
+    """Scripted bad hours, relative to today, so the demo always has a story to find."""
+    days_ago = (now_local.date() - hour_local.date()).days
+    if account.slug == "globex" and key.identifier.startswith("sk-") and days_ago == 2 and 15 <= hour_local.hour < 18:
+        return ("insufficient_balance", 402, 1.0)  # the dev key's budget ran out for an afternoon
+    if model.provider == "anthropic" and days_ago == 3 and hour_local.hour == 11:
+        return ("overloaded_error", 529, 0.5)  # a provider brown-out
+    return None
+
+
+def hourly_count(account: DemoAccount, hour_utc: datetime) -> int:
+    local = hour_utc.astimezone(account.zone)
+    rng = random.Random(f"count:{account.slug}:{hour_utc:%Y%m%d%H}")  # noqa: S311 (demo data, not security)
+    scale = WEEKDAY_SHAPE[local.hour] * (WEEKEND_FACTOR if local.weekday() >= 5 else 1.0)
+    return max(0, round(account.peak_per_hour * scale * rng.uniform(0.85, 1.15)))
+
+
+def _latency(model: Model, completion: int, prompt: int, stream: bool, rng: random.Random) -> int:
+    base = model.ttft_ms + prompt * 0.012 + completion * model.ms_per_token
+    if stream:
+        base += 40  # SSE framing
+    return max(20, int(base * math.exp(rng.gauss(0, 0.25))))
+
+
+def hour_records(account: DemoAccount, hour_utc: datetime, now: datetime) -> list[dict]:
+    """The records of one hour (only those not after `now`), in ingest field format."""
+    rng = random.Random(f"rows:{account.slug}:{hour_utc:%Y%m%d%H}")  # noqa: S311
+    total = hourly_count(account, hour_utc)
+    now_local = now.astimezone(account.zone)
+    hour_local = hour_utc.astimezone(account.zone)
+    records = []
+    for key in account.keys:
+        trace = load_trace(key.trace)
+        n = min(len(trace), round(total * key.share))
+        # A random sample of the traced hour keeps its bursts and token mix.
+        for row in sorted(rng.sample(trace, n), key=lambda r: r.offset):
+            record = _record(account, key, hour_utc, hour_local, now_local, row, rng)
+            if datetime.fromisoformat(record["timestamp"]) <= now:
+                records.append(record)
+    records.sort(key=lambda r: r["timestamp"])
+    return records
+
+
+def _record(account, key, hour_utc, hour_local, now_local, row: TraceRow, rng: random.Random) -> dict:
+    names, weights = zip(*key.models, strict=True)
+    model = MODELS[rng.choices(names, weights)[0]]
+    ts = hour_utc + timedelta(seconds=row.offset)
+    stream = rng.random() < key.stream_ratio
+    prompt, completion = row.prompt, row.completion
+    reasoning = None
+    if model.reasons:
+        reasoning = int(completion * rng.uniform(1.0, 3.5))
+        completion += reasoning  # reasoning tokens are billed as (and counted in) completion
+    cached = None
+    if model.caches and prompt >= 1024 and rng.random() < 0.35:
+        cached = int(prompt * rng.uniform(0.3, 0.9)) // 128 * 128
+    max_tokens = next(m for m in (256, 512, 1024, 2048, 4096, 8192, 16384) if m >= completion)
+    params = {"max_tokens": max_tokens, "stream": stream}
+    if model.reasons:
+        params = {"max_completion_tokens": max_tokens, "reasoning_effort": rng.choice(("low", "medium", "high"))}
+    elif key.trace == "code":
+        params.update(temperature=0.0, stop=["\n\n\n"])
+    else:
+        params.update(temperature=rng.choice((0.0, 0.2, 0.7, 1.0)), top_p=1)
+    record = {
+        "request_id": f"req_{rng.getrandbits(96):024x}",
+        "timestamp": ts.isoformat().replace("+00:00", "Z"),
+        "model": model.name,
+        "status": "success",
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "api_key": key.identifier,
+        "ip_address": rng.choice(key.ips),
+        "user_agent": rng.choice(key.user_agents),
+        "request_params": params,
+        "tags": dict(key.tags),
+    }
+    if cached is not None:
+        record["cached_tokens"] = cached
+    if reasoning is not None:
+        record["reasoning_tokens"] = reasoning
+    incident = _incident(account, key, model, hour_local, now_local)
+    failure = None
+    if incident and rng.random() < incident[2]:
+        failure = incident[:2]
+    elif rng.random() < BASE_ERROR_RATE:
+        codes, statuses, weights = zip(*ERROR_MIX, strict=True)
+        i = rng.choices(range(len(codes)), weights)[0]
+        failure = (codes[i], statuses[i])
+    if failure is None:
+        record["latency_ms"] = _latency(model, completion, prompt, stream, rng)
+        return record
+    code, http_status = failure
+    message, details = _error(code, http_status, model, prompt, rng)
+    # A failed call is not billed: the provider reports no usage for it.
+    record.update(
+        status="error",
+        prompt_tokens=0,
+        completion_tokens=0,
+        error_code=code,
+        error_message=message,
+        error_details=details,
+        latency_ms=int(rng.uniform(2_000, 30_000) if http_status >= 500 else rng.uniform(25, 180)),
+    )
+    record.pop("cached_tokens", None)
+    record.pop("reasoning_tokens", None)
+    return record
+
+
+def demo_hours(start: datetime, now: datetime) -> Iterator[datetime]:
+    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    while hour <= now:
+        yield hour
+        hour += timedelta(hours=1)
+
+
+def demo_records(account: DemoAccount, start: datetime, now: datetime) -> Iterator[dict]:
+    for hour in demo_hours(start, now):
+        yield from hour_records(account, hour, now)
