@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
 WORKDIR /app
-RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin meterlog \
+# A writable home: gunicorn keeps its control socket in ~/.gunicorn.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/meterlog --shell /usr/sbin/nologin meterlog \
     && mkdir -p /data && chown meterlog /data
 
 # Dependencies first: this layer is rebuilt only when requirements.txt changes.

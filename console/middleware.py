@@ -1,4 +1,5 @@
 import zoneinfo
+from urllib.parse import unquote
 
 from django.utils import timezone
 
@@ -29,11 +30,12 @@ class ViewerTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        zone = _valid_zone(request.COOKIES.get(TZ_COOKIE))
-        if zone is None and getattr(request, "user", None) is not None and request.user.is_authenticated:
-            if not request.path.startswith("/api/"):
-                account = current_account(request)
-                zone = _valid_zone(account.timezone) if account else None
+        # The browser writes the cookie URL-encoded (Asia%2FTokyo); Django does not decode it.
+        zone = _valid_zone(unquote(request.COOKIES.get(TZ_COOKIE, "")))
+        user = getattr(request, "user", None)
+        if zone is None and user is not None and user.is_authenticated and not request.path.startswith("/api/"):
+            account = current_account(request)
+            zone = _valid_zone(account.timezone) if account else None
         if zone is not None:
             timezone.activate(zone)
         else:

@@ -89,7 +89,7 @@ class TokenScope(models.TextChoices):
     READ = "read", "Read (query and export logs)"
 
 
-TOKEN_PREFIX = "mlt_"
+TOKEN_PREFIX = "mlt_"  # noqa: S105 - a public prefix, not a secret
 
 
 def hash_token(raw: str) -> str:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, Sum
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -132,41 +131,13 @@ def api_keys(request):
     since = timezone.now() - timedelta(days=KEY_USAGE_DAYS)
     timeout_message = None
     try:
-        usage = _key_usage(account, since=since)
+        usage = selectors.api_key_usage(account=account, since=since)
     except selectors.QueryTimeout as exc:
         usage, timeout_message = {}, str(exc)
     keys = list(selectors.api_keys_for(account=account).order_by("-last_seen", "identifier"))
     for key in keys:
         key.usage = usage.get(key.identifier)
     return render(request, "logs/keys.html", {"keys": keys, "days": KEY_USAGE_DAYS, "timeout_message": timeout_message})
-
-
-def _key_usage(account, *, since: datetime) -> dict[str, dict]:
-    """Requests and cost per API key since `since`: one GROUP BY over the key index,
-    not one query per key."""
-    rows = (
-        selectors.request_logs(account=account)
-        .filter(timestamp__gte=since)
-        .values("api_key")
-        # Aliases differ from field names: an alias shadowing `cost` would nest the SUM.
-        .annotate(
-            n_requests=Count("id"),
-            sum_cost=Sum("cost"),
-            n_unpriced=Count("id", filter=Q(cost__isnull=True)),
-            n_errors=Count("id", filter=Q(status=Status.ERROR)),
-        )
-        .order_by()
-    )
-    with selectors.statement_timeout():
-        return {
-            row["api_key"]: {
-                "requests": row["n_requests"],
-                "cost": row["sum_cost"],
-                "unpriced": row["n_unpriced"],
-                "errors": row["n_errors"],
-            }
-            for row in rows
-        }
 
 
 @dataclass

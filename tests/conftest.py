@@ -53,3 +53,10 @@ def _forget_known_partitions():
     from logs.partitions import forget_known_partitions
 
     forget_known_partitions()
+
+
+def pytest_configure(config):
+    # Password hashing dominated test set-up; the real hasher is exercised in production only.
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

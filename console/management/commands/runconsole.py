@@ -142,6 +142,7 @@ class Command(BaseCommand):
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
+                self._emit(child, f"started: pid {child.proc.pid}, {' '.join(child.argv[1:])}".encode())
                 os.set_blocking(child.proc.stdout.fileno(), False)
                 sel.register(child.proc.stdout, selectors.EVENT_READ, child)
             exit_code = 0

@@ -36,15 +36,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, default=7, help="Days of traffic to generate (default 7).")
+        parser.add_argument("--hours", type=int, default=None, help="Hours of traffic instead of --days.")
         parser.add_argument(
             "--logins-file",
             default=None,
             help="Where demo passwords are kept (default: $METERLOG_VAR_DIR/demo-logins.json).",
         )
 
-    def handle(self, *args, days, logins_file, **options):
+    def handle(self, *args, days, hours, logins_file, **options):
         if days < 1 or days > 60:
             raise CommandError("--days must be between 1 and 60")
+        if hours is not None and not 1 <= hours <= 24 * 60:
+            raise CommandError("--hours must be between 1 and 1440")
+        window = timedelta(hours=hours) if hours is not None else timedelta(days=days)
         path = logins_file or os.path.join(settings.VAR_DIR, "demo-logins.json")
         logins = _load_logins(path)
         if not ModelPrice.objects.exists():
@@ -67,11 +71,11 @@ class Command(BaseCommand):
         logging.getLogger("logs.ingest").setLevel(logging.WARNING)
         now = timezone.now()
         for demo, account in accounts:
-            self._seed_traffic(demo, account, now=now, days=days)
+            self._seed_traffic(demo, account, now=now, window=window)
         self._print_logins(logins, path)
 
-    def _seed_traffic(self, demo: DemoAccount, account: Account, *, now, days: int) -> None:
-        start = now - timedelta(days=days)
+    def _seed_traffic(self, demo: DemoAccount, account: Account, *, now, window: timedelta) -> None:
+        start = now - window
         newest = request_logs(account=account).aggregate(newest=Max("timestamp"))["newest"]
         if newest is not None and newest > start:
             # Regenerate from the newest row's hour: its earlier rows come back as duplicates.
