@@ -123,26 +123,49 @@ def stats(times: list[float]) -> dict:
     return {"median_ms": round(median(times), 2), "p95_ms": round(percentile(times, 95), 2), "n": len(times)}
 
 
-def explain(queryset) -> str:
+def captured_selects(fn) -> list[tuple[str, list]]:
+    """The SELECT statements `fn` sends (e.g. one log_page call): what is EXPLAINed is exactly
+    what the code under test runs, whatever shape it gives its queries."""
     from django.db import connection
 
-    sql, params = queryset.query.get_compiler(using="default").as_sql()
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-        return "\n".join(row[0] for row in cursor.fetchall())
+    captured = []
+
+    def wrapper(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith(("SELECT", "(SELECT", "WITH")):
+            captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        fn()
+    return captured
 
 
-def server_ms(queryset) -> dict:
-    """Planning and execution time as PostgreSQL reports them (one EXPLAIN ANALYZE run):
-    the rest of a timing is Django, the driver, the round trips and the machine's noise."""
+def explain(fn) -> str:
     from django.db import connection
 
-    sql, params = queryset.query.get_compiler(using="default").as_sql()
+    out = []
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
-        plan = cursor.fetchone()[0]
-    plan = plan[0] if isinstance(plan, list) else json.loads(plan)[0]
-    return {"planning_ms": round(plan["Planning Time"], 2), "execution_ms": round(plan["Execution Time"], 2)}
+        for sql, params in captured_selects(fn):
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            out.append("\n".join(row[0] for row in cursor.fetchall()))
+    return "\n-- next statement --\n".join(out)
+
+
+def server_ms(fn) -> dict:
+    """Planning and execution time as PostgreSQL reports them (one EXPLAIN ANALYZE of each
+    statement `fn` runs, summed): the rest of a timing is Django, the driver, the round
+    trips and the machine's noise."""
+    from django.db import connection
+
+    planning = execution = 0.0
+    with connection.cursor() as cursor:
+        for sql, params in captured_selects(fn):
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+            plan = cursor.fetchone()[0]
+            plan = plan[0] if isinstance(plan, list) else json.loads(plan)[0]
+            planning += plan["Planning Time"]
+            execution += plan["Execution Time"]
+    return {"planning_ms": round(planning, 2), "execution_ms": round(execution, 2)}
 
 
 def bench_lists(
@@ -151,7 +174,7 @@ def bench_lists(
     from django.db import connection
 
     from console.models import Account
-    from logs.pagination import after_cursor, encode_cursor
+    from logs.pagination import encode_cursor
     from logs.selectors import filter_request_logs, log_page, log_totals
 
     rows, plans = [], []
@@ -199,18 +222,16 @@ def bench_lists(
                     line["admin_offset"] = stats(admin_page)
                     line["admin_count"] = stats(admin_count)
                 line["totals"] = stats(timed(lambda b=bound: log_totals(filterset=b()), runs))
-                line["first_server"] = server_ms(bound().qs.order_by("-timestamp", "-id")[: PAGE_LIMIT + 1])
+                first_fn = lambda b=bound: log_page(filterset=b(), cursor=None, limit=PAGE_LIMIT)  # noqa: E731
+                line["first_server"] = server_ms(first_fn)
+                fns = {"first": first_fn, "totals": lambda b=bound: log_totals(filterset=b())}
+                line["totals_server"] = server_ms(fns["totals"])
                 if "deep" in line:
-                    deep_qs = after_cursor(bound().qs, cursor_value).order_by("-timestamp", "-id")
-                    line["deep_server"] = server_ms(deep_qs[: PAGE_LIMIT + 1])
+                    fns["deep"] = lambda b=bound, c=cursor_value: log_page(filterset=b(), cursor=c, limit=PAGE_LIMIT)
+                    line["deep_server"] = server_ms(fns["deep"])
                 for kind, target in (("first", LIST_P95_MS), ("deep", LIST_P95_MS), ("totals", TOTALS_P95_MS)):
                     if kind in line and line[kind]["p95_ms"] > target:
-                        if kind == "totals":
-                            qs = bound().qs.order_by()[:10001]
-                        else:
-                            qs = after_cursor(bound().qs, cursor_value if kind == "deep" else None)
-                            qs = qs.order_by("-timestamp", "-id")[: PAGE_LIMIT + 1]
-                        plans.append({"what": f"{label} {range_name} {filter_name} {kind}", "plan": explain(qs)})
+                        plans.append({"what": f"{label} {range_name} {filter_name} {kind}", "plan": explain(fns[kind])})
                 rows.append(line)
                 print_line(line)
     return rows, plans
@@ -330,23 +351,31 @@ def summary(rows, search, timeout, ingest) -> list[dict]:
             round(ingest["http_rps"] / plain * 100, 1), "-", None, "%")  # fmt: skip
     for filter_name in FILTERS:
         for kind in ("first", "deep"):
-            p95s = [r[kind]["p95_ms"] for r in rows if r["filter"] == filter_name and kind in r]
-            if p95s:
+            matching = [r for r in rows if r["filter"] == filter_name and kind in r]
+            if matching:
+                # The worst line, with PostgreSQL's own plan+exec time for it: a p95 far above
+                # that is the machine's noise, one close to it is the query plan.
+                worst = max(matching, key=lambda r, k=kind: r[k]["p95_ms"])
+                server = worst[f"{kind}_server"]
                 add(
-                    f"list {kind:<5} {filter_name} (worst p95 of {len(p95s)})",
-                    max(p95s),
+                    f"list {kind:<5} {filter_name} (of {len(matching)}; db {server['planning_ms']:.1f}"
+                    f"+{server['execution_ms']:.1f} ms)",
+                    worst[kind]["p95_ms"],
                     f"<= {LIST_P95_MS:.0f}",
-                    max(p95s) <= LIST_P95_MS,
+                    worst[kind]["p95_ms"] <= LIST_P95_MS,
                 )
     for filter_name in FILTERS if rows else []:
-        p95s = [r["totals"]["p95_ms"] for r in rows if r["filter"] == filter_name and r["range"] != "1y"]
-        if not p95s:
+        matching = [r for r in rows if r["filter"] == filter_name and r["range"] != "1y"]
+        if not matching:
             continue
+        worst = max(matching, key=lambda r: r["totals"]["p95_ms"])
+        server = worst["totals_server"]
         add(
-            f"totals {filter_name} 24h/30d (worst p95 of {len(p95s)})",
-            max(p95s),
+            f"totals {filter_name} 24h/30d (of {len(matching)}; db {server['planning_ms']:.1f}"
+            f"+{server['execution_ms']:.1f} ms)",
+            worst["totals"]["p95_ms"],
             f"<= {TOTALS_P95_MS:.0f}",
-            max(p95s) <= TOTALS_P95_MS,
+            worst["totals"]["p95_ms"] <= TOTALS_P95_MS,
         )
     p95s = [r["totals"]["p95_ms"] for r in rows if r["range"] == "1y"]
     if p95s:  # the spec sets the totals target for 30 days; 1 year is shown for reference

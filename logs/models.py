@@ -178,7 +178,17 @@ class RequestLog(models.Model):
             models.Index(fields=["account", "-timestamp", "-id"], name="reqlog_acct_time"),
             models.Index(fields=["account", "model", "-timestamp", "-id"], name="reqlog_acct_model_time"),
             models.Index(fields=["account", "api_key", "-timestamp", "-id"], name="reqlog_acct_key_time"),
-            models.Index(fields=["account", "status", "-timestamp", "-id"], name="reqlog_acct_status_time"),
+            models.Index(fields=["account", "api_key", "model", "-timestamp", "-id"], name="reqlog_acct_key_model_time"),
+            # Errors are a few percent of rows: partial indexes on them are small and serve
+            # status=error alone and with a model or key, without reading success rows.
+            # status=success (most rows) is served by reqlog_acct_time with a filter.
+            models.Index(fields=["account", "-timestamp", "-id"], name="reqlog_err_time", condition=Q(status="error")),
+            models.Index(
+                fields=["account", "model", "-timestamp", "-id"], name="reqlog_err_model_time", condition=Q(status="error")
+            ),
+            models.Index(
+                fields=["account", "api_key", "-timestamp", "-id"], name="reqlog_err_key_time", condition=Q(status="error")
+            ),
             models.Index(
                 fields=["account", "error_code", "-timestamp", "-id"],
                 name="reqlog_acct_errcode_time",

@@ -59,9 +59,18 @@ class KeysetPage:
     next_cursor: str | None
 
 
-def keyset_page(queryset: QuerySet, *, cursor: str | None, limit: int) -> KeysetPage:
-    ordered = after_cursor(queryset, cursor).order_by("-timestamp", "-id")
+def keyset_page(
+    queryset: QuerySet, *, cursor: str | None, limit: int, branches: list[QuerySet] | None = None
+) -> KeysetPage:
+    """The page after `cursor`. `branches`, when given, are querysets whose union is
+    `queryset` (one per value of a repeated filter): each is walked in keyset order on its
+    own index and limited, and only the union of those few rows is sorted."""
     # One row more than asked tells whether an older page exists, without a COUNT.
+    if branches and len(branches) > 1:
+        parts = [after_cursor(branch, cursor).order_by("-timestamp", "-id")[: limit + 1] for branch in branches]
+        ordered = parts[0].union(*parts[1:], all=True).order_by("-timestamp", "-id")
+    else:
+        ordered = after_cursor(queryset, cursor).order_by("-timestamp", "-id")
     rows = list(ordered[: limit + 1])
     next_cursor = None
     if len(rows) > limit:

@@ -63,9 +63,47 @@ def statement_timeout(ms: int | None = None):
         raise
 
 
+# Repeated filters split into UNION ALL branches, most selective index first; at most this
+# many branches, because each one is planned over every partition.
+SPLITTABLE_FILTERS = ("api_key", "error_code", "ip", "model", "status")
+MAX_BRANCHES = 10
+
+
+def _branches(filterset: RequestLogFilterSet) -> list[QuerySet] | None:
+    """One filtered queryset per value of a repeated filter (PostgreSQL only).
+
+    `model IN (a, b)` cannot walk the (account, model, timestamp) index in timestamp order,
+    so PostgreSQL reads every match and sorts, or scans the time index and filters: 160 ms
+    at 10 M rows for three keys, against 4 ms for three ordered branches (bench/README.md).
+    """
+    if connection.vendor != "postgresql":
+        return None
+    cleaned = filterset.form.cleaned_data
+    for name in SPLITTABLE_FILTERS:
+        values = cleaned.get(name)
+        if isinstance(values, list) and 1 < len(values) <= MAX_BRANCHES:
+            branches = []
+            for value in values:
+                params = _replace_param(filterset.data, name, value)
+                branch = RequestLogFilterSet(data=params, queryset=filterset.queryset, request=filterset.request)
+                if not branch.is_valid():  # cannot happen: the same values passed already
+                    return None
+                branches.append(branch.qs)
+            return branches
+    return None
+
+
+def _replace_param(data, name: str, value: str):
+    if hasattr(data, "setlist"):  # a QueryDict from a request
+        params = data.copy()
+        params.setlist(name, [value])
+        return params
+    return {**data, name: [value]}
+
+
 def log_page(*, filterset: RequestLogFilterSet, cursor: str | None, limit: int) -> KeysetPage:
     with statement_timeout():
-        return keyset_page(filterset.qs, cursor=cursor, limit=limit)
+        return keyset_page(filterset.qs, cursor=cursor, limit=limit, branches=_branches(filterset))
 
 
 @dataclass
