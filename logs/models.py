@@ -178,16 +178,22 @@ class RequestLog(models.Model):
             models.Index(fields=["account", "-timestamp", "-id"], name="reqlog_acct_time"),
             models.Index(fields=["account", "model", "-timestamp", "-id"], name="reqlog_acct_model_time"),
             models.Index(fields=["account", "api_key", "-timestamp", "-id"], name="reqlog_acct_key_time"),
-            models.Index(fields=["account", "api_key", "model", "-timestamp", "-id"], name="reqlog_acct_key_model_time"),
+            models.Index(
+                fields=["account", "api_key", "model", "-timestamp", "-id"], name="reqlog_acct_key_model_time"
+            ),
             # Errors are a few percent of rows: partial indexes on them are small and serve
             # status=error alone and with a model or key, without reading success rows.
             # status=success (most rows) is served by reqlog_acct_time with a filter.
             models.Index(fields=["account", "-timestamp", "-id"], name="reqlog_err_time", condition=Q(status="error")),
             models.Index(
-                fields=["account", "model", "-timestamp", "-id"], name="reqlog_err_model_time", condition=Q(status="error")
+                fields=["account", "model", "-timestamp", "-id"],
+                name="reqlog_err_model_time",
+                condition=Q(status="error"),
             ),
             models.Index(
-                fields=["account", "api_key", "-timestamp", "-id"], name="reqlog_err_key_time", condition=Q(status="error")
+                fields=["account", "api_key", "-timestamp", "-id"],
+                name="reqlog_err_key_time",
+                condition=Q(status="error"),
             ),
             models.Index(
                 fields=["account", "error_code", "-timestamp", "-id"],
@@ -221,3 +227,25 @@ class AccountModel(models.Model):
 
     def __str__(self) -> str:
         return self.model
+
+
+class AccountRetentionClass(models.Model):
+    """The retention classes an account has rows in (PostgreSQL only; kept by a trigger).
+
+    Log queries name these classes (`retention_days IN (...)`) so that PostgreSQL prunes the
+    other LIST partitions while planning: without it every class's partitions stay in every
+    plan, and planning was most of a page's database time at 10 M rows (bench/README.md).
+    A statement-level trigger on the log table fills this table for every insert path (ingest,
+    COPY, imports), so a row can never sit in a class that queries leave out.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    retention_days = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "retention_days"], name="accountretentionclass_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.retention_days} days"

@@ -4,31 +4,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('console', '0001_initial'),
-        ('logs', '0002_account_model'),
+        ("console", "0001_initial"),
+        ("logs", "0002_account_model"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='requestlog',
-            name='reqlog_acct_status_time',
+            model_name="requestlog",
+            name="reqlog_acct_status_time",
         ),
         migrations.AddIndex(
-            model_name='requestlog',
-            index=models.Index(fields=['account', 'api_key', 'model', '-timestamp', '-id'], name='reqlog_acct_key_model_time'),
+            model_name="requestlog",
+            index=models.Index(
+                fields=["account", "api_key", "model", "-timestamp", "-id"], name="reqlog_acct_key_model_time"
+            ),
         ),
         migrations.AddIndex(
-            model_name='requestlog',
-            index=models.Index(condition=models.Q(('status', 'error')), fields=['account', '-timestamp', '-id'], name='reqlog_err_time'),
+            model_name="requestlog",
+            index=models.Index(
+                condition=models.Q(("status", "error")), fields=["account", "-timestamp", "-id"], name="reqlog_err_time"
+            ),
         ),
         migrations.AddIndex(
-            model_name='requestlog',
-            index=models.Index(condition=models.Q(('status', 'error')), fields=['account', 'model', '-timestamp', '-id'], name='reqlog_err_model_time'),
+            model_name="requestlog",
+            index=models.Index(
+                condition=models.Q(("status", "error")),
+                fields=["account", "model", "-timestamp", "-id"],
+                name="reqlog_err_model_time",
+            ),
         ),
         migrations.AddIndex(
-            model_name='requestlog',
-            index=models.Index(condition=models.Q(('status', 'error')), fields=['account', 'api_key', '-timestamp', '-id'], name='reqlog_err_key_time'),
+            model_name="requestlog",
+            index=models.Index(
+                condition=models.Q(("status", "error")),
+                fields=["account", "api_key", "-timestamp", "-id"],
+                name="reqlog_err_key_time",
+            ),
         ),
     ]

@@ -50,3 +50,17 @@ def test_branches_are_used_on_postgresql_only(acme):
         assert branches is not None and len(branches) == 3
     else:
         assert branches is None
+
+
+@pytest.mark.django_db
+def test_rows_of_an_earlier_retention_class_stay_visible(acme):
+    """A tier change moves new rows to another partition class; old rows must still show."""
+    make_log(acme, request_id="before-upgrade")  # standard: 30-day class
+    acme.tier = "enterprise"
+    acme.save()
+    make_log(acme, request_id="after-upgrade", timestamp=START + timedelta(hours=1))
+    fs = filter_request_logs(account=acme, params={})
+    assert fs.is_valid()
+    page = log_page(filterset=fs, cursor=None, limit=10)
+    assert [row.request_id for row in page.rows] == ["after-upgrade", "before-upgrade"]
+    assert sorted({row.retention_days for row in page.rows}) == [30, 365]

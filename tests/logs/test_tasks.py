@@ -222,3 +222,28 @@ def test_task_runs_in_a_real_worker_through_redis(transactional_db, celery_worke
         # Committed DDL outlives the test's flush: drop the class so other tests start clean.
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS logs_requestlog_r53 CASCADE")
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db
+def test_every_insert_path_records_its_retention_class(acme, globex):
+    """The trigger behind request_logs()'s partition pruning sees every insert, raw SQL too."""
+    from logs.models import AccountRetentionClass
+    from logs.selectors import retention_classes
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL behaviour")
+    ts = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    ensure_partitions(45, [ts])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO logs_requestlog (account_id, retention_days, request_id, "timestamp", model, status,
+                 prompt_tokens, completion_tokens, total_tokens, api_key, user_agent, request_params, tags,
+                 error_code, error_message, ingested_at)
+               VALUES (%s, 45, 'raw-1', %s, 'm', 'success', 1, 1, 2, '', '', '{}', '{}', '', '', now()),
+                      (%s, 45, 'raw-2', %s, 'm', 'success', 1, 1, 2, '', '', '{}', '{}', '', '', now())""",
+            [acme.pk, ts, acme.pk, ts],
+        )
+    assert retention_classes(account=acme) == [45]
+    assert retention_classes(account=globex) == []
+    assert AccountRetentionClass.objects.count() == 1
