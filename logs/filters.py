@@ -164,12 +164,6 @@ class RequestLogFilterSet(django_filters.FilterSet):
             return queryset
         return queryset.filter(Q(request_id__icontains=value) | Q(error_message__icontains=value))
 
-    @property
-    def uses_slow_filters(self) -> bool:
-        """Text search and IP match scan rows; callers give them a statement timeout."""
-        data = self.form.cleaned_data if self.form.is_bound and hasattr(self.form, "cleaned_data") else {}
-        return bool(data.get("q") or data.get("ip"))
-
 
 def filter_errors(filterset: RequestLogFilterSet) -> dict[str, list[str]]:
     """{parameter: [messages]} for a 400 answer or the filter bar."""
