@@ -2,7 +2,9 @@
 
 import hashlib
 import re
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -249,3 +251,42 @@ class AccountRetentionClass(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.retention_days} days"
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    JSON = "json", "JSON"
+    NDJSON = "ndjson", "NDJSON"
+
+
+class ExportRecord(models.Model):
+    """One export of the log (page or API): who, when, which filters, how many rows.
+
+    Created before the first byte is sent; `rows` and `finished_at` are set when the stream
+    ends, so a download the client abandoned keeps `finished_at` empty.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    # The console user; NULL for an API export, which names its token by hint instead.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    token_hint = models.CharField(max_length=16, blank=True)
+    format = models.CharField(max_length=8, choices=ExportFormat.choices)
+    compress = models.BooleanField(default=False)
+    # The filter parameters as sent ({name: value or [values]}), to repeat or audit the export.
+    filters = models.JSONField(default=dict, blank=True)
+    rows = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "-created_at"], name="exportrecord_acct_created")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.format} export at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def filters_query(self) -> str:
+        """The filters as a log list query string (model=a&model=b)."""
+        return urlencode(self.filters or {}, doseq=True)

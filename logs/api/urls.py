@@ -1,6 +1,6 @@
 from django.urls import path
 
-from logs.api import ingest_views, query_views
+from logs.api import export_views, ingest_views, query_views
 
 app_name = "api"
 urlpatterns = [
@@ -8,5 +8,6 @@ urlpatterns = [
     path("ingest/litellm", ingest_views.LiteLLMIngestView.as_view(), name="ingest-litellm"),
     path("logs", query_views.LogListView.as_view(), name="log-list"),
     path("logs/<path:request_id>", query_views.LogDetailView.as_view(), name="log-detail"),
+    path("export", export_views.ExportView.as_view(), name="export"),
     *query_views.schema_urlpatterns,
 ]

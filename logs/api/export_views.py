@@ -1,0 +1,71 @@
+"""GET /api/v1/export: the filtered log as one streamed CSV, JSON or NDJSON file (logs.exports).
+
+Takes the log list's filters (the same FilterSet) plus `format` (csv, the default, json,
+ndjson) and `compress=gzip`. 400 {"errors": {param: [messages]}} names every bad parameter;
+401 without a token, 403 with a token that lacks the read scope; 422 query_timeout when the
+first chunk of a slow filter runs past the statement timeout (as /api/v1/logs).
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from console.api_auth import HasReadScope
+from logs import exports
+from logs.api.query_views import _AUTH_RESPONSES, _ERRORS_400, LIST_PARAMETERS
+from logs.api.serializers import QueryTimeoutSerializer
+from logs.models import ExportFormat
+from logs.selectors import QueryTimeout
+
+EXPORT_PARAMETERS = [
+    OpenApiParameter(
+        "format", OpenApiTypes.STR, enum=ExportFormat.values, description="File format; csv when left out."
+    ),
+    OpenApiParameter(
+        "compress", OpenApiTypes.STR, enum=list(exports.COMPRESSIONS), description="gzip: the body is a .gz file."
+    ),
+    *[p for p in LIST_PARAMETERS if p.name not in ("limit", "cursor")],
+]
+
+
+class ExportView(APIView):
+    permission_classes = [HasReadScope]
+
+    def perform_content_negotiation(self, request, force=False):
+        # `format` is our parameter, not DRF's renderer override (which would 404 on csv):
+        # errors are always rendered as JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="logs_export",
+        summary="Export the filtered log as one file (streamed)",
+        description=(
+            "Every record matching the filters, newest first, as CSV (header row: the field "
+            "names in their documented order), a JSON array or NDJSON; with compress=gzip the "
+            "body is a gzip file (application/gzip, name ending .gz). Streamed in keyset chunks, "
+            "so any size starts at once. Timestamps UTC RFC 3339 with microseconds; cost a "
+            "decimal string, empty (CSV) or null (JSON) when unpriced."
+        ),
+        parameters=EXPORT_PARAMETERS,
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            400: _ERRORS_400,
+            **_AUTH_RESPONSES,
+            422: OpenApiResponse(QueryTimeoutSerializer, description="The filter took too long; narrow it."),
+        },
+        tags=["logs"],
+    )
+    def get(self, request):
+        account = request.auth.account
+        export, errors = exports.parse_export_request(account=account, params=request.query_params)
+        if errors:
+            return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            body = exports.start_export(
+                account=account, export=export, params=request.query_params, token_hint=request.auth.hint
+            )
+        except QueryTimeout as exc:
+            return Response({"detail": str(exc), "code": "query_timeout"}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return exports.export_response(body, account=account, export=export)

@@ -1,0 +1,54 @@
+"""The log list's Export menu in a real headless Chromium: a member filters the list,
+downloads the CSV export and gets exactly the filtered rows (see tests/test_browser.py for
+the browser set-up and why the ORM is used only before the browser starts)."""
+
+import csv
+import io
+import re
+
+import pytest
+from django.utils import timezone
+
+from logs.export_format import EXPORT_FIELDS
+from logs.ingest.services import ingest_records
+from logs.partitions import forget_known_partitions
+from tests.test_browser import _login, _records, chromium_context
+
+pytestmark = pytest.mark.browser
+
+
+def test_member_downloads_the_filtered_csv(live_server, acme, globex, alice, monkeypatch):
+    forget_known_partitions()
+    now = timezone.now()
+    spec = [("gpt-4o-mini", "success")] * 4 + [("gpt-4o", "success")] * 3 + [("gpt-4o", "error")]
+    records = _records("acme-req", spec, now)
+    records[5]["error_message"] = 'a "quoted", multi-line\nmessage ✓'
+    assert ingest_records(account=acme, records=records).accepted == 8
+    assert ingest_records(account=globex, records=_records("globex-secret", [("gpt-4o", "success")] * 3, now)).accepted
+    # The filtered set, computed from what was sent: newest first (timestamps step back).
+    expected = [r for r in records if r["model"] == "gpt-4o"]
+    expected_tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in expected)
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    base = live_server.url
+    with chromium_context(base, timezone_id="UTC", tz_cookie="UTC") as (_context, page, problems):
+        _login(page, base, "alice@acme.test")
+        page.goto(f"{base}/logs/?model=gpt-4o")
+        page.wait_for_load_state("networkidle")
+        page.click(".export-menu summary")
+        with page.expect_download() as download_info:
+            page.click(".export-menu a[data-export=csv]")
+        download = download_info.value
+        assert re.fullmatch(r"meterlog-acme-\d{8}T\d{6}\.csv", download.suggested_filename)
+        with open(download.path(), encoding="utf-8", newline="") as handle:
+            text = handle.read()
+
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert list(rows[0]) == list(EXPORT_FIELDS)
+    assert [row["request_id"] for row in rows] == [r["request_id"] for r in expected]
+    assert [row["model"] for row in rows] == ["gpt-4o"] * 4
+    assert sum(int(row["total_tokens"]) for row in rows) == expected_tokens
+    assert rows[1]["error_message"] == 'a "quoted", multi-line\nmessage ✓'
+    assert "globex-secret" not in text
+    # A download is a navigation Chromium aborts on purpose (net::ERR_ABORTED): not a problem.
+    assert [p for p in problems if "net::ERR_ABORTED" not in p] == []
