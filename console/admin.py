@@ -1,6 +1,25 @@
 from django.contrib import admin
+from import_export.admin import ImportExportModelAdmin
 
+from console.admin_resources import AccountResource
 from console.models import Account, ApiToken, Membership
+
+
+class ImportExportPermissions:
+    """Who may use import-export in the admin (on top of is_staff, which admin_view checks):
+    exporting needs the model's "view" permission, importing its "change" permission (and
+    "add" where an import may create rows). Done here rather than with the global
+    IMPORT_EXPORT_*_PERMISSION_CODE settings because the needed codes differ per model."""
+
+    import_creates_rows = False
+
+    def has_export_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_import_permission(self, request):
+        if self.import_creates_rows and not self.has_add_permission(request):
+            return False
+        return self.has_change_permission(request)
 
 
 class MembershipInline(admin.TabularInline):
@@ -10,7 +29,10 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ImportExportPermissions, ImportExportModelAdmin):
+    # Import/export by slug (console/admin_resources.py); an import may create accounts.
+    resource_classes = [AccountResource]
+    import_creates_rows = True
     list_display = ["slug", "name", "tier", "retention_days_override", "timezone", "privacy_mode", "created_at"]
     list_filter = ["tier", "privacy_mode"]
     search_fields = ["slug", "name"]

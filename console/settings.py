@@ -173,6 +173,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+IMPORT_EXPORT_USE_TRANSACTIONS = True  # admin imports: a file with any bad row writes nothing
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

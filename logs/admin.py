@@ -7,8 +7,13 @@ fine near the top and slow deep down, so it also never counts the whole table.
 
 from django.contrib import admin
 from django.core.paginator import Paginator
+from django.urls import reverse
 from django.utils.functional import cached_property
+from import_export.admin import ExportMixin, ImportExportModelAdmin
+from import_export.forms import ExportForm
 
+from console.admin import ImportExportPermissions
+from logs.admin_resources import ApiKeyResource, ModelPriceResource, RequestLogResource
 from logs.models import AccountModel, ApiKey, ModelPrice, PriceSource, RequestLog
 
 # Attributes whose edit makes a price the operator's (so sync_prices leaves the name alone).
@@ -47,7 +52,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(RequestLog)
-class RequestLogAdmin(ReadOnlyAdmin):
+class RequestLogAdmin(ImportExportPermissions, ExportMixin, ReadOnlyAdmin):
+    """Export only (ExportMixin has no import views). The Export button carries the
+    changelist's query string, and get_export_queryset() rebuilds the changelist, so an export
+    is exactly the filtered / searched rows."""
+
+    # import-export reads the queryset with .iterator(chunk_size) (RequestLogResource), but it
+    # assembles the whole file in memory (a tablib Dataset) before responding, so admin exports
+    # are capped. Larger exports stream with flat memory from /logs/export/ and /api/v1/export.
+    EXPORT_ROW_CAP = 100_000
+
+    resource_classes = [RequestLogResource]
+    # The columns are fixed (EXPORT_FIELDS + account, as the other exports), so no per-field
+    # checkboxes: the plain format-only form.
+    export_form_class = ExportForm
     list_display = [
         "timestamp",
         "account",
@@ -74,10 +92,33 @@ class RequestLogAdmin(ReadOnlyAdmin):
             return queryset, False
         return queryset.filter(request_id=term), False
 
+    def get_export_queryset(self, request):
+        return super().get_export_queryset(request).select_related("account")
+
+    def get_valid_export_item_pks(self, request):
+        # import-export's default lists every primary key of the table (to validate ids posted
+        # by an "export selected" action); this admin has no such action, so no ids are valid.
+        return []
+
+    def get_data_for_export(self, request, queryset, **kwargs):
+        # A LIMIT-ed count (cap + 1 rows at most), not COUNT(*) over the whole table. Refusing
+        # rather than truncating: a silently cut export looks complete. export_action shows a
+        # ValueError as an error message on the export form.
+        over = queryset.order_by()[: self.EXPORT_ROW_CAP + 1].count() > self.EXPORT_ROW_CAP
+        if over:
+            raise ValueError(
+                f"This selection has more than {self.EXPORT_ROW_CAP:,} rows, the limit of admin exports. "
+                "Narrow the filters, or export any number of rows (streamed) from the console's log list "
+                f"({reverse('logs:export')}) or the API (GET /api/v1/export with a read token)."
+            )
+        return super().get_data_for_export(request, queryset, **kwargs)
+
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    # Keys are created by ingest when a gateway first sends them; an operator only names them.
+class ApiKeyAdmin(ImportExportPermissions, ImportExportModelAdmin):
+    # Keys are created by ingest when a gateway first sends them; an operator only names them,
+    # here or by importing a file (which only updates display_name of existing keys).
+    resource_classes = [ApiKeyResource]
     list_display = ["identifier", "display_name", "account", "first_seen", "last_seen"]
     list_editable = ["display_name"]
     list_filter = [("account", admin.RelatedOnlyFieldListFilter)]
@@ -91,7 +132,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
+class ModelPriceAdmin(ImportExportPermissions, ImportExportModelAdmin):
+    resource_classes = [ModelPriceResource]
+    import_creates_rows = True
     list_display = [
         "model",
         "match",
