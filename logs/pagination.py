@@ -8,6 +8,7 @@ counting off an OFFSET, and page 10,000 costs what page 1 costs.
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -60,21 +61,41 @@ class KeysetPage:
 
 
 def keyset_page(
-    queryset: QuerySet, *, cursor: str | None, limit: int, branches: list[QuerySet] | None = None
+    queryset: QuerySet,
+    *,
+    cursor: str | None,
+    limit: int,
+    branches: list[QuerySet] | None = None,
+    fields: tuple[str, ...] | None = None,
+    fetch: Callable[[QuerySet], list] | None = None,
 ) -> KeysetPage:
     """The page after `cursor`. `branches`, when given, are querysets whose union is
     `queryset` (one per value of a repeated filter): each is walked in keyset order on its
-    own index and limited, and only the union of those few rows is sorted."""
+    own index and limited, and only the union of those few rows is sorted.
+
+    `fields`, when given, makes the rows tuples of those columns (`values_list`) instead of
+    model instances (exports: no per-row model construction); it must name "timestamp"
+    and "id", which the next cursor is made of. `fetch`, when given, runs the final
+    queryset instead of `list()` (exports run its SQL themselves); its rows must keep the
+    raw timestamp and id at those positions."""
     # One row more than asked tells whether an older page exists, without a COUNT.
     if branches and len(branches) > 1:
-        parts = [after_cursor(branch, cursor).order_by("-timestamp", "-id")[: limit + 1] for branch in branches]
+        parts = [_select(after_cursor(branch, cursor), fields)[: limit + 1] for branch in branches]
         ordered = parts[0].union(*parts[1:], all=True).order_by("-timestamp", "-id")
     else:
-        ordered = after_cursor(queryset, cursor).order_by("-timestamp", "-id")
-    rows = list(ordered[: limit + 1])
+        ordered = _select(after_cursor(queryset, cursor), fields)
+    rows = (fetch or list)(ordered[: limit + 1])
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = encode_cursor(last.timestamp, last.pk)
+        if fields is None:
+            next_cursor = encode_cursor(last.timestamp, last.pk)
+        else:
+            next_cursor = encode_cursor(last[fields.index("timestamp")], last[fields.index("id")])
     return KeysetPage(rows=rows, next_cursor=next_cursor)
+
+
+def _select(queryset: QuerySet, fields: tuple[str, ...] | None) -> QuerySet:
+    ordered = queryset.order_by("-timestamp", "-id")
+    return ordered if fields is None else ordered.values_list(*fields)

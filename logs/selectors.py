@@ -1,6 +1,7 @@
 """Reads of the request log. Every query for log data starts at `request_logs(account=...)`:
 the tenant gate that pages, the API and exports share."""
 
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,9 +119,19 @@ def _without_param(data, name: str):
     return {key: value for key, value in data.items() if key != name}
 
 
-def log_page(*, filterset: RequestLogFilterSet, cursor: str | None, limit: int) -> KeysetPage:
+def log_page(
+    *,
+    filterset: RequestLogFilterSet,
+    cursor: str | None,
+    limit: int,
+    fields: tuple[str, ...] | None = None,
+    fetch: Callable[[QuerySet], list] | None = None,
+) -> KeysetPage:
+    """One keyset page; with `fields` / `fetch`, rows are tuples (see keyset_page)."""
     with statement_timeout():
-        return keyset_page(filterset.qs, cursor=cursor, limit=limit, branches=_branches(filterset))
+        return keyset_page(
+            filterset.qs, cursor=cursor, limit=limit, branches=_branches(filterset), fields=fields, fetch=fetch
+        )
 
 
 @dataclass
