@@ -15,8 +15,9 @@ import pytest
 from console.models import ApiToken
 from logs import exports
 from logs.api.serializers import log_record
-from logs.export_format import EXPORT_FIELDS, JSON_FIELDS
+from logs.export_format import EXPORT_FIELDS
 from logs.models import RequestLog
+from tests.export_reference import compact, reference_csv
 from tests.factories import make_log
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -81,32 +82,14 @@ def _reference_rows(acme) -> list[dict]:
     return [{name: log_record(row)[name] for name in EXPORT_FIELDS} for row in rows]
 
 
-def _compact(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def _reference(records: list[dict], fmt: str) -> bytes:
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_FIELDS)
-        for record in records:
-            cells = []
-            for name in EXPORT_FIELDS:
-                value = record[name]
-                if value is None:
-                    cells.append("")
-                elif name in JSON_FIELDS:
-                    cells.append(_compact(value))
-                else:
-                    cells.append(str(value))
-            writer.writerow(cells)
-        return buffer.getvalue().encode()
+        return reference_csv(records).encode()
     if fmt == "ndjson":
-        return "".join(_compact(record) + "\n" for record in records).encode()
+        return "".join(compact(record) + "\n" for record in records).encode()
     if not records:
         return b"[]\n"
-    return ("[\n" + ",\n".join(_compact(record) for record in records) + "\n]\n").encode()
+    return ("[\n" + ",\n".join(compact(record) for record in records) + "\n]\n").encode()
 
 
 def _export(client, acme, query: str) -> bytes:

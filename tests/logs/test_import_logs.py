@@ -17,10 +17,11 @@ from django.core.management import CommandError, call_command
 
 from console.models import ApiToken
 from logs.api.serializers import log_record
-from logs.export_format import EXPORT_FIELDS, JSON_FIELDS
+from logs.export_format import EXPORT_FIELDS
 from logs.imports.services import import_file
 from logs.ingest.services import ingest_records
 from logs.models import ModelPrice, RequestLog
+from tests.export_reference import reference_csv
 from tests.factories import make_account
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imports"
@@ -392,22 +393,6 @@ def _export_rows(account) -> list[dict]:
     return [log_record(row) for row in RequestLog.objects.filter(account=account).order_by("request_id")]
 
 
-def _to_csv(records: list[dict]) -> str:
-    """What the CSV export writes: EXPORT_FIELDS header, null -> empty, JSON fields as compact JSON."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_FIELDS)
-    for record in records:
-        cells = []
-        for name in EXPORT_FIELDS:
-            value = record[name]
-            if name in JSON_FIELDS and value is not None:
-                value = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-            cells.append("" if value is None else value)
-        writer.writerow(cells)
-    return buffer.getvalue()
-
-
 def _to_ndjson(records: list[dict]) -> str:
     return "".join(json.dumps({name: r[name] for name in EXPORT_FIELDS}, ensure_ascii=False) + "\n" for r in records)
 
@@ -425,7 +410,7 @@ def test_round_trip_gives_the_same_rows(acme, tmp_path, kind):
     _round_trip_source(acme)
     exported = _export_rows(acme)
     path = tmp_path / f"export.{kind}"
-    path.write_text(_to_csv(exported) if kind == "csv" else _to_ndjson(exported), encoding="utf-8", newline="")
+    path.write_text(reference_csv(exported) if kind == "csv" else _to_ndjson(exported), encoding="utf-8", newline="")
     target = make_account("empty-b")
     report = import_file(account=target, path=path, fmt="auto")
     assert report.format == f"meterlog-{kind}"
