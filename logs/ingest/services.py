@@ -24,6 +24,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from analytics import rollups
 from console.models import Account
 from logs.ingest.validation import validate_record
 from logs.models import AccountModel, ApiKey, RequestLog, fingerprint
@@ -262,6 +263,11 @@ def _store(account: Account, rows: list[tuple], fingerprints: dict[str, str | No
         else:
             RequestLog.objects.bulk_create([_model_from_row(row) for row in new_rows])
         _upsert_seen(cursor, account, new_rows, fingerprints)
+        # Same transaction: the rollups are never behind the rows, and only the rows stored
+        # here (not the duplicates) are counted.
+        rollup_classes = sorted({*classes, account.retention_days}) if is_postgres() else None
+        stored = [dict(zip(COLUMNS, row, strict=True)) for row in new_rows]
+        rollups.add_ingested(cursor, account, stored, rollup_classes)
     return new_rows
 
 

@@ -1,0 +1,348 @@
+"""Maintaining the rollups: from ingest (the new rows of a batch) and from raw rows (rebuild).
+
+Both paths go through the same steps, so a rebuild equals what ingest maintained:
+rows become *minute groups* (one per UTC minute and model / API key / status / error code,
+with the measures of analytics.models), `fold` turns minute groups into quarter and day
+rows, and `_upsert` adds them to the tables (sums add up, maxima keep the largest).
+
+The busiest minute of a quarter needs every request of that minute, not only the batch's:
+ingest counts the affected minutes again from the raw rows after its insert (an index
+range scan per minute, under the account's ingest lock), the rebuild has them all anyway.
+"""
+
+import decimal
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+
+from analytics.models import ADDITIVE, DIMENSIONS, MAXIMA, MEASURES, RollupState, UsageDay, UsageQuarter
+from console.models import Account
+from logs.models import RequestLog, Status
+
+QUARTER = timedelta(minutes=15)
+_ADDITIVE_AT = tuple(MEASURES.index(name) for name in ADDITIVE)
+_MAXIMA_AT = tuple(MEASURES.index(name) for name in MAXIMA)
+_TABLE = RequestLog._meta.db_table
+# Same lock as ingest (logs/ingest/services.py): a rebuild window and an ingest batch of one
+# account never interleave.
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('meterlog.ingest'), %s)"
+_SQLITE_FLOAT = decimal.Context(prec=15)
+
+
+def to_decimal(value) -> Decimal:
+    """A SUM of costs as Decimal: exact on PostgreSQL (numeric); SQLite stores decimals as
+    doubles, read back with Django's own 15 significant digits."""
+    if value is None:
+        return Decimal(0)
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return _SQLITE_FLOAT.create_decimal_from_float(value)
+    return Decimal(value)
+
+
+def quarter_of(moment: datetime) -> datetime:
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+
+
+@dataclass
+class Folded:
+    """Rows to add to the rollup tables."""
+
+    quarters: dict[datetime, list] = field(default_factory=dict)
+    days: dict[tuple, list] = field(default_factory=dict)
+    # Requests and tokens per UTC minute: the busiest minute of each quarter.
+    minutes: dict[datetime, list[int]] = field(default_factory=dict)
+
+
+def merge(into: list, values) -> None:
+    for i in _ADDITIVE_AT:
+        into[i] += values[i] or 0
+    for i in _MAXIMA_AT:
+        if values[i] is not None and (into[i] is None or values[i] > into[i]):
+            into[i] = values[i]
+
+
+def empty_measures() -> list:
+    values = [0] * len(MEASURES)
+    for i in _MAXIMA_AT:
+        values[i] = None
+    values[MEASURES.index("cost")] = Decimal(0)
+    return values
+
+
+def fold(groups: Iterable[tuple], zone: ZoneInfo) -> Folded:
+    """Minute groups `(minute, model, api_key, status, error_code, *MEASURES)` into rows."""
+    folded = Folded()
+    day_of: dict[datetime, date] = {}
+    requests_at, tokens_at = MEASURES.index("requests"), MEASURES.index("total_tokens")
+    for minute, model, api_key, status, error_code, *values in groups:
+        quarter = quarter_of(minute)
+        row = folded.quarters.get(quarter)
+        if row is None:
+            row = folded.quarters[quarter] = empty_measures()
+        merge(row, values)
+        totals = folded.minutes.setdefault(minute, [0, 0])
+        totals[0] += values[requests_at]
+        totals[1] += values[tokens_at]
+        day = day_of.get(quarter)
+        if day is None:
+            # Offsets are whole quarters in every real zone: one local day per quarter.
+            day = day_of[quarter] = quarter.astimezone(zone).date()
+        key = (day, model, api_key or "", status, error_code or "")
+        row = folded.days.get(key)
+        if row is None:
+            row = folded.days[key] = empty_measures()
+        merge(row, values)
+    return folded
+
+
+def groups_from_rows(rows: Iterable[dict]) -> Iterator[tuple]:
+    """One minute group per raw row (ingest's new rows, as dicts of RequestLog fields)."""
+    for row in rows:
+        cost = row["cost"]
+        latency = row["latency_ms"]
+        is_error = row["status"] == Status.ERROR
+        values = {
+            "requests": 1,
+            "errors": 1 if is_error else 0,
+            "prompt_tokens": row["prompt_tokens"],
+            "completion_tokens": row["completion_tokens"],
+            "total_tokens": row["total_tokens"],
+            "cached_tokens": row["cached_tokens"] or 0,
+            "reasoning_tokens": row["reasoning_tokens"] or 0,
+            "cost": cost if cost is not None else Decimal(0),
+            "unpriced": 1 if cost is None else 0,
+            "latency_count": 0 if latency is None else 1,
+            "latency_sum": latency or 0,
+            "latency_max": latency,
+            "max_total_tokens": row["total_tokens"],
+            "max_cost": cost,
+        }
+        minute = row["timestamp"].astimezone(UTC).replace(second=0, microsecond=0)
+        yield (minute, row["model"], row["api_key"], row["status"], row["error_code"], *(values[m] for m in MEASURES))
+
+
+# --- raw rows -> minute groups (rebuild) and minute counts (ingest) ----------------------
+
+
+def _minute_sql() -> str:
+    if connection.vendor == "postgresql":
+        return "date_trunc('minute', timestamp)"
+    return "strftime('%%Y-%%m-%%d %%H:%%M:00', timestamp)"
+
+
+def _as_utc(value) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _adapt(moment: datetime):
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+_RAW_MEASURES_SQL = """
+    count(*),
+    sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END),
+    sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
+    coalesce(sum(cached_tokens), 0), coalesce(sum(reasoning_tokens), 0),
+    coalesce(sum(cost), 0), sum(CASE WHEN cost IS NULL THEN 1 ELSE 0 END),
+    count(latency_ms), coalesce(sum(latency_ms), 0), max(latency_ms),
+    max(total_tokens), max(cost)
+"""
+
+
+def _account_where(account: Account, classes: list[int] | None) -> tuple[str, list]:
+    if classes is None:
+        return "account_id = %s", [account.pk]
+    return "account_id = %s AND retention_days = ANY(%s::smallint[])", [account.pk, classes]
+
+
+def raw_minute_groups(cursor, account: Account, classes, start: datetime, end: datetime) -> Iterator[tuple]:
+    where, params = _account_where(account, classes)
+    minute = _minute_sql()
+    cursor.execute(
+        f"SELECT {minute}, model, api_key, status, error_code, {_RAW_MEASURES_SQL} FROM {_TABLE} "
+        f"WHERE {where} AND timestamp >= %s AND timestamp < %s GROUP BY 1, 2, 3, 4, 5",
+        [*params, _adapt(start), _adapt(end)],
+    )
+    for minute_value, model, api_key, status, error_code, *values in cursor.fetchall():
+        cost_at, max_cost_at = MEASURES.index("cost"), MEASURES.index("max_cost")
+        values[cost_at] = to_decimal(values[cost_at])
+        if values[max_cost_at] is not None:
+            values[max_cost_at] = to_decimal(values[max_cost_at])
+        yield (_as_utc(minute_value), model, api_key, status, error_code, *values)
+
+
+def raw_minute_totals(cursor, account: Account, classes, minutes: list[datetime]) -> dict[datetime, list[int]]:
+    """Requests and tokens of every stored row of the account in each of `minutes`."""
+    if not minutes:
+        return {}
+    where, params = _account_where(account, classes)
+    if connection.vendor == "postgresql":
+        # One index range scan per minute (the list index on account, timestamp), however
+        # far apart the minutes of a backfill batch lie.
+        cursor.execute(
+            "SELECT m.minute, c.n, c.tokens FROM unnest(%s::timestamptz[]) AS m(minute) "
+            "CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(sum(total_tokens), 0) AS tokens "
+            f"FROM {_TABLE} WHERE {where} "
+            "AND timestamp >= m.minute AND timestamp < m.minute + interval '1 minute') AS c",
+            [minutes, *params],
+        )
+        return {_as_utc(m): [n, tokens] for m, n, tokens in cursor.fetchall()}
+    totals: dict[datetime, list[int]] = {}
+    for minute in minutes:
+        cursor.execute(
+            f"SELECT count(*), coalesce(sum(total_tokens), 0) FROM {_TABLE} WHERE {where} "
+            "AND timestamp >= %s AND timestamp < %s",
+            [*params, _adapt(minute), _adapt(minute + timedelta(minutes=1))],
+        )
+        n, tokens = cursor.fetchone()
+        totals[minute] = [n, tokens]
+    return totals
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def _merge_sql(table: str, column: str) -> str:
+    if column in ADDITIVE:
+        return f"{column} = {table}.{column} + excluded.{column}"
+    return (
+        f"{column} = CASE WHEN excluded.{column} IS NULL THEN {table}.{column} "
+        f"WHEN {table}.{column} IS NULL OR excluded.{column} > {table}.{column} THEN excluded.{column} "
+        f"ELSE {table}.{column} END"
+    )
+
+
+_CHUNK = 400  # rows per INSERT: under SQLite's variable limit with 20 columns
+
+
+def _upsert(cursor, model, keys: tuple[str, ...], extra: tuple[str, ...], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    table = model._meta.db_table
+    columns = (*keys, *MEASURES, *extra)
+    updates = ", ".join(_merge_sql(table, c) for c in (*MEASURES, *extra))
+    group = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        params = [_adapt(v) if isinstance(v, datetime) else v for row in chunk for v in row]
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * len(chunk))} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+            params,
+        )
+
+
+def write(cursor, account: Account, folded: Folded, peaks: dict[datetime, list[int]]) -> None:
+    """Add folded rows; `peaks` holds the (requests, tokens) of the busiest minute per quarter."""
+    quarter_rows = [
+        (account.pk, start, *values, *peaks.get(start, (0, 0))) for start, values in sorted(folded.quarters.items())
+    ]
+    _upsert(cursor, UsageQuarter, ("account_id", "start"), ("peak_minute_requests", "peak_minute_tokens"), quarter_rows)
+    day_rows = [(account.pk, *key, *values) for key, values in sorted(folded.days.items())]
+    _upsert(cursor, UsageDay, ("account_id", "day", *DIMENSIONS), (), day_rows)
+
+
+def peaks_by_quarter(minutes: dict[datetime, list[int]]) -> dict[datetime, list[int]]:
+    peaks: dict[datetime, list[int]] = {}
+    for minute, (requests, tokens) in minutes.items():
+        peak = peaks.setdefault(quarter_of(minute), [0, 0])
+        peak[0] = max(peak[0], requests)
+        peak[1] = max(peak[1], tokens)
+    return peaks
+
+
+def day_zone(account: Account) -> ZoneInfo:
+    """The zone of the account's daily rows (created with the reporting zone on first use)."""
+    state, _ = RollupState.objects.get_or_create(account=account, defaults={"day_timezone": account.timezone})
+    return ZoneInfo(state.day_timezone)
+
+
+def add_ingested(cursor, account: Account, rows: list[dict], classes: list[int] | None) -> None:
+    """Roll up a batch's new rows; call inside ingest's transaction, after the insert, under
+    the account's lock (so no other batch of the account changes these minutes meanwhile)."""
+    folded = fold(groups_from_rows(rows), day_zone(account))
+    totals = raw_minute_totals(cursor, account, classes, sorted(folded.minutes))
+    write(cursor, account, folded, peaks_by_quarter(totals))
+
+
+# --- rebuild -------------------------------------------------------------------------------
+
+
+@dataclass
+class RebuildResult:
+    start: date
+    end: date
+    rows: int = 0
+    quarters: int = 0
+    days: int = 0
+    skipped_before: date | None = None
+
+
+def rebuild(
+    account: Account,
+    start: date,
+    end: date,
+    *,
+    window_days: int = 7,
+    progress=None,
+) -> RebuildResult:
+    """Recompute the rollups of local days `start`..`end` (inclusive, account's reporting
+    zone) from the raw rows, one window of days per transaction.
+
+    Days older than the retention horizon are left alone: their raw rows may be purged
+    and the rollups are then the only record of them."""
+    from logs.selectors import retention_classes
+
+    zone = ZoneInfo(account.timezone)
+    horizon = (datetime.now(UTC) - timedelta(days=account.retention_days)).astimezone(zone).date() + timedelta(days=1)
+    result = RebuildResult(start=start, end=end)
+    if start < horizon:
+        result.skipped_before = horizon
+        start = horizon
+    if start <= end:
+        _switch_zone(account, start)
+    day = start
+    while day <= end:
+        last = min(day + timedelta(days=window_days - 1), end)
+        lower = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+        upper = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(UTC)
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(_LOCK_SQL, [account.pk])
+            classes = retention_classes(account=account)
+            UsageQuarter.objects.filter(account=account, start__gte=lower, start__lt=upper).delete()
+            UsageDay.objects.filter(account=account, day__gte=day, day__lte=last).delete()
+            groups = list(raw_minute_groups(cursor, account, classes, lower, upper))
+            folded = fold(groups, zone)
+            write(cursor, account, folded, peaks_by_quarter(folded.minutes))
+            result.rows += sum(g[MEASURES.index("requests") + 5] for g in groups)
+            result.quarters += len(folded.quarters)
+            result.days += len(folded.days)
+        if progress:
+            progress(last, result)
+        day = last + timedelta(days=1)
+    return result
+
+
+def _switch_zone(account: Account, start: date) -> None:
+    """After the account changed its reporting zone, drop the old zone's days from `start`
+    on and write new days in the new zone from now on; the windows then refill them.
+    Older days (raw rows purged) keep the old zone's boundaries."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_LOCK_SQL, [account.pk])
+        state, created = RollupState.objects.select_for_update().get_or_create(
+            account=account, defaults={"day_timezone": account.timezone}
+        )
+        if not created and state.day_timezone != account.timezone:
+            UsageDay.objects.filter(account=account, day__gte=start).delete()
+            state.day_timezone = account.timezone
+            state.save(update_fields=["day_timezone"])

@@ -1,0 +1,520 @@
+"""Usage figures for a time range: the one place the analytics pages, the usage API and the
+log list's totals bar read them from.
+
+A query is split into pieces, each read from the cheapest source that is exact for it:
+
+- no filter and no grouping: `UsageQuarter` for the whole 15-minute slots of the range
+  (exact for any zone's hours and days), raw rows for the partial slots at its edges;
+- filters or grouping, by day / week / month in the zone of the account's daily rows, or
+  no time bucket at all: `UsageDay` for the whole local days of the range, raw rows for the
+  partial days at its edges (less than a day each);
+- anything else (filters by hour, or by another zone's days): raw rows for the range,
+  under the log statement timeout.
+
+Every piece is grouped in SQL by a time key (UTC quarter or local date) and the grouping
+dimensions; Python then adds the pieces into the buckets of the range.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import Q
+
+from analytics.models import DIMENSIONS, MEASURES, RollupState, UsageDay, UsageQuarter
+from analytics.rollups import _RAW_MEASURES_SQL, QUARTER, empty_measures, merge, to_decimal
+from console.models import Account
+from logs.models import RequestLog
+from logs.selectors import request_logs, retention_classes, statement_timeout
+
+BUCKETS = ("hour", "day", "week", "month")
+GROUPS = DIMENSIONS
+_COST_AT = MEASURES.index("cost")
+_MAX_COST_AT = MEASURES.index("max_cost")
+_RAW = RequestLog._meta.db_table
+_QUARTERS = UsageQuarter._meta.db_table
+_DAYS = UsageDay._meta.db_table
+_ROLLUP_MEASURES_SQL = ", ".join(
+    f"max({name})" if name in ("latency_max", "max_total_tokens", "max_cost") else f"sum({name})" for name in MEASURES
+)
+_FILTER_COLUMNS = {"models": "model", "api_keys": "api_key", "statuses": "status", "error_codes": "error_code"}
+
+
+class UsageError(ValueError):
+    def __init__(self, param: str, message: str):
+        super().__init__(message)
+        self.param = param
+        self.message = message
+
+
+@dataclass
+class Totals:
+    requests: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    unpriced: int = 0
+    latency_count: int = 0
+    latency_sum: int = 0
+    latency_max: int | None = None
+    max_total_tokens: int = 0
+    max_cost: Decimal | None = None
+
+    @classmethod
+    def from_values(cls, values: list) -> "Totals":
+        return cls(**dict(zip(MEASURES, values, strict=True)))
+
+    def values(self) -> list:
+        return [getattr(self, name) for name in MEASURES]
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    @property
+    def avg_latency_ms(self) -> float | None:
+        return self.latency_sum / self.latency_count if self.latency_count else None
+
+    @property
+    def cost_per_1k_requests(self) -> Decimal | None:
+        priced = self.requests - self.unpriced
+        return self.cost * 1000 / priced if priced else None
+
+
+def sum_totals(items: Iterable[Totals]) -> Totals:
+    values = empty_measures()
+    for item in items:
+        merge(values, item.values())
+    return Totals.from_values(values)
+
+
+@dataclass
+class Bucket:
+    start: datetime
+    end: datetime
+    groups: dict[tuple, Totals] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Totals:
+        return sum_totals(self.groups.values())
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    account: Account | None
+    start: datetime
+    end: datetime
+    zone: ZoneInfo
+    bucket: str | None = None
+    group_by: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    error_codes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise UsageError("start", "start and end need a time zone")
+        if self.end <= self.start:
+            raise UsageError("end", "end must be after start")
+        if self.bucket is not None and self.bucket not in BUCKETS:
+            raise UsageError("bucket", f"unknown bucket {self.bucket!r}; use one of {', '.join(BUCKETS)}")
+        allowed = ("account",) if self.account is None else GROUPS
+        for name in self.group_by:
+            if name not in allowed:
+                raise UsageError("group_by", f"unknown group {name!r}; use any of {', '.join(allowed)}")
+        if len(set(self.group_by)) != len(self.group_by):
+            raise UsageError("group_by", "a group is named twice")
+        if self.account is None and self.has_filters:
+            raise UsageError("account", "the all-accounts view takes no model, key, status or error filter")
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.models or self.api_keys or self.statuses or self.error_codes)
+
+    @property
+    def needs_dimensions(self) -> bool:
+        return self.has_filters or any(name in GROUPS for name in self.group_by)
+
+
+# --- time keys -------------------------------------------------------------------------------
+
+
+def _is_pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _local_date_sql(column: str, zone: ZoneInfo) -> tuple[str, list]:
+    if _is_pg():
+        return f"({column} AT TIME ZONE %s)::date", [zone.key]
+    return f"meterlog_local({column}, %s, 'date')", [zone.key]
+
+
+def _dow_hour_sql(column: str, zone: ZoneInfo) -> tuple[str, list]:
+    if _is_pg():
+        return f"to_char({column} AT TIME ZONE %s, 'ID-HH24')", [zone.key]
+    return f"meterlog_local({column}, %s, 'dow_hour')", [zone.key]
+
+
+def _quarter_sql(column: str) -> str:
+    if _is_pg():
+        return f"date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+    minute = f"CAST(strftime('%%M', {column}) AS INTEGER)"
+    return f"strftime('%%Y-%%m-%%d %%H:', {column}) || printf('%%02d', {minute} / 15 * 15)"
+
+
+def _minute_sql(column: str) -> str:
+    if _is_pg():
+        return f"date_trunc('minute', {column})"
+    return f"strftime('%%Y-%%m-%%d %%H:%%M', {column})"
+
+
+def _as_utc(value) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _as_date(value) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _adapt(moment: datetime):
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def hour_start(moment: datetime, zone: ZoneInfo) -> datetime:
+    local = moment.astimezone(zone)
+    return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def bucket_date(day: date, bucket: str) -> date:
+    if bucket == "week":
+        return day - timedelta(days=day.weekday())
+    if bucket == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _next_date(day: date, bucket: str) -> date:
+    if bucket == "month":
+        return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return day + timedelta(days=7 if bucket == "week" else 1)
+
+
+def bucket_edges(start: datetime, end: datetime, zone: ZoneInfo, bucket: str | None) -> list[tuple[datetime, datetime]]:
+    """Every bucket of [start, end): the first starts at the bucket holding `start`, the last
+    ends at or after `end`. Day, week and month buckets start at local midnight."""
+    if bucket is None:
+        return [(start.astimezone(UTC), end.astimezone(UTC))]
+    edges = []
+    if bucket == "hour":
+        current = hour_start(start, zone)
+        while current < end:
+            # Floored again: after a DST change the next local hour may start off the hour.
+            following = hour_start(current + timedelta(hours=1), zone)
+            edges.append((current, following))
+            current = following
+        return edges
+    day = bucket_date(start.astimezone(zone).date(), bucket)
+    while True:
+        lower = local_midnight(day, zone)
+        if lower >= end:
+            break
+        following = _next_date(day, bucket)
+        edges.append((lower, local_midnight(following, zone)))
+        day = following
+    return edges
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+
+def _ceil_quarter(moment: datetime) -> datetime:
+    floor = _floor_quarter(moment)
+    return floor if floor == moment else floor + QUARTER
+
+
+def _floor_quarter(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+
+
+def day_zone(account: Account) -> ZoneInfo:
+    zone = RollupState.objects.filter(account=account).values_list("day_timezone", flat=True).first()
+    return ZoneInfo(zone or account.timezone)
+
+
+@dataclass
+class _Piece:
+    source: str  # "quarter" | "day" | "raw"
+    start: datetime
+    end: datetime
+    first_day: date | None = None  # "day" pieces: local dates first_day..last_day
+    last_day: date | None = None
+
+
+def plan(q: UsageQuery) -> list[_Piece]:
+    start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
+    if not q.needs_dimensions:
+        inner_start, inner_end = _ceil_quarter(start), _floor_quarter(end)
+        if inner_start >= inner_end:
+            return [_Piece("raw", start, end)]
+        pieces = [_Piece("quarter", inner_start, inner_end)]
+    else:
+        zone = day_zone(q.account)
+        if q.bucket == "hour" or (q.bucket is not None and zone.key != q.zone.key):
+            return [_Piece("raw", start, end)]
+        return _day_plan(start, end, zone)
+    return _with_edges(pieces, start, end, inner_start, inner_end)
+
+
+def _day_plan(start: datetime, end: datetime, zone: ZoneInfo) -> list[_Piece]:
+    """Whole local days of `zone` from the daily rows, the partial days at the edges raw."""
+    first_day = start.astimezone(zone).date()
+    if local_midnight(first_day, zone) < start:
+        first_day += timedelta(days=1)
+    last_day = end.astimezone(zone).date() - timedelta(days=1)
+    if first_day > last_day:
+        return [_Piece("raw", start, end)]
+    inner_start, inner_end = local_midnight(first_day, zone), local_midnight(last_day + timedelta(days=1), zone)
+    return _with_edges([_Piece("day", inner_start, inner_end, first_day, last_day)], start, end, inner_start, inner_end)
+
+
+def _with_edges(pieces, start, end, inner_start, inner_end) -> list[_Piece]:
+    if start < inner_start:
+        pieces.insert(0, _Piece("raw", start, inner_start))
+    if inner_end < end:
+        pieces.append(_Piece("raw", inner_end, end))
+    return pieces
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _filters_sql(q: UsageQuery) -> tuple[str, list]:
+    clauses, params = [], []
+    for attribute, column in _FILTER_COLUMNS.items():
+        values = getattr(q, attribute)
+        if values:
+            clauses.append(f"{column} IN ({', '.join(['%s'] * len(values))})")
+            params.extend(values)
+    return "".join(f" AND {clause}" for clause in clauses), params
+
+
+def _account_sql(q: UsageQuery, *, raw: bool) -> tuple[str, list]:
+    if q.account is None:
+        return "1 = 1", []
+    if raw:
+        classes = retention_classes(account=q.account)
+        if classes is not None:
+            return "account_id = %s AND retention_days = ANY(%s::smallint[])", [q.account.pk, classes or [0]]
+    return "account_id = %s", [q.account.pk]
+
+
+def _time_key(q: UsageQuery, source: str, column: str) -> tuple[str | None, list, str | None]:
+    """SQL for the time key of a row, its params, and what the key is ('quarter' / 'date')."""
+    if q.bucket is None:
+        return None, [], None
+    if source == "day":
+        return "day", [], "date"
+    if q.bucket == "hour":
+        return (column if source == "quarter" else _quarter_sql(column)), [], "quarter"
+    sql, params = _local_date_sql(column, q.zone)
+    return sql, params, "date"
+
+
+def _group_columns(q: UsageQuery) -> list[str]:
+    return ["account_id" if name == "account" else name for name in q.group_by]
+
+
+def _read_piece(cursor, q: UsageQuery, piece: _Piece) -> Iterable[tuple]:
+    """Rows of (time key or None, kind, *group values, *MEASURES)."""
+    raw = piece.source == "raw"
+    table = {"raw": _RAW, "quarter": _QUARTERS, "day": _DAYS}[piece.source]
+    time_column = {"raw": "timestamp", "quarter": "start", "day": "day"}[piece.source]
+    key_sql, key_params, kind = _time_key(q, piece.source, time_column)
+    account_sql, account_params = _account_sql(q, raw=raw)
+    where = [account_sql]
+    params: list = [*account_params]
+    if piece.source == "day":
+        where.append("day >= %s AND day <= %s")
+        params += [piece.first_day, piece.last_day]
+    else:
+        where.append(f"{time_column} >= %s AND {time_column} < %s")
+        params += [_adapt(piece.start), _adapt(piece.end)]
+    filters_sql, filter_params = _filters_sql(q) if piece.source != "quarter" else ("", [])
+    groups = _group_columns(q)
+    select = [key_sql] if key_sql else []
+    select += groups
+    measures = _RAW_MEASURES_SQL if raw else _ROLLUP_MEASURES_SQL
+    group_by = ", ".join(str(i + 1) for i in range(len(select)))
+    sql = f"SELECT {', '.join([*select, measures])} FROM {table} WHERE {' AND '.join(where)}{filters_sql}" + (
+        f" GROUP BY {group_by}" if group_by else ""
+    )
+    cursor.execute(sql, [*key_params, *params, *filter_params])
+    width = len(select)
+    for row in cursor.fetchall():
+        values = list(row[width:])
+        if values[0] in (0, None):  # no rows (an aggregate without GROUP BY answers one row)
+            continue
+        values[_COST_AT] = to_decimal(values[_COST_AT])
+        if values[_MAX_COST_AT] is not None:
+            values[_MAX_COST_AT] = to_decimal(values[_MAX_COST_AT])
+        key = row[0] if key_sql else None
+        yield (key, kind, tuple(row[1 if key_sql else 0 : width]), values)
+
+
+def usage(q: UsageQuery) -> list[Bucket]:
+    edges = bucket_edges(q.start, q.end, q.zone, q.bucket)
+    starts = {lower: index for index, (lower, _upper) in enumerate(edges)}
+    merged: list[dict[tuple, list]] = [{} for _ in edges]
+    with statement_timeout(), connection.cursor() as cursor:
+        for piece in plan(q):
+            for key, kind, group, values in _read_piece(cursor, q, piece):
+                index = _bucket_index(q, key, kind, starts)
+                if index is None:
+                    continue
+                current = merged[index].get(group)
+                if current is None:
+                    merged[index][group] = values
+                else:
+                    merge(current, values)
+    buckets = []
+    for (lower, upper), groups in zip(edges, merged, strict=True):
+        ordered = sorted(groups.items(), key=_sort_key)
+        buckets.append(Bucket(lower, upper, {group: Totals.from_values(values) for group, values in ordered}))
+    return buckets
+
+
+def _sort_key(item):
+    return tuple("" if part is None else str(part) for part in item[0])
+
+
+def _bucket_index(q: UsageQuery, key, kind, starts: dict[datetime, int]) -> int | None:
+    if kind is None:
+        return 0
+    if kind == "quarter":
+        return starts.get(hour_start(_as_utc(key), q.zone))
+    return starts.get(local_midnight(bucket_date(_as_date(key), q.bucket), q.zone))
+
+
+def totals(q: UsageQuery) -> Totals:
+    """The whole range as one Totals (filters respected, groups ignored)."""
+    plain = UsageQuery(
+        account=q.account, start=q.start, end=q.end, zone=q.zone,
+        models=q.models, api_keys=q.api_keys, statuses=q.statuses, error_codes=q.error_codes,
+    )  # fmt: skip
+    return usage(plain)[0].total
+
+
+# --- peaks, heatmap, most expensive requests -----------------------------------------------------
+
+
+def peak_minute(q: UsageQuery) -> tuple[int, int]:
+    """Requests and tokens of the busiest minute in the range (each its own maximum)."""
+    best = [0, 0]
+    with statement_timeout(), connection.cursor() as cursor:
+        pieces = plan(UsageQuery(account=q.account, start=q.start, end=q.end, zone=q.zone, models=q.models,
+                                 api_keys=q.api_keys, statuses=q.statuses, error_codes=q.error_codes))  # fmt: skip
+        for piece in pieces:
+            if piece.source == "quarter":
+                account_sql, params = _account_sql(q, raw=False)
+                cursor.execute(
+                    f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {_QUARTERS} "
+                    f"WHERE {account_sql} AND start >= %s AND start < %s",
+                    [*params, _adapt(piece.start), _adapt(piece.end)],
+                )
+                requests, tokens = cursor.fetchone()
+            else:
+                # Day pieces do not know minutes: count them from the raw rows of the piece.
+                account_sql, params = _account_sql(q, raw=True)
+                filters_sql, filter_params = _filters_sql(q)
+                per = "account_id, " if q.account is None else ""
+                cursor.execute(
+                    f"SELECT max(n), max(t) FROM (SELECT count(*) AS n, sum(total_tokens) AS t FROM {_RAW} "
+                    f"WHERE {account_sql} AND timestamp >= %s AND timestamp < %s{filters_sql} "
+                    f"GROUP BY {per}{_minute_sql('timestamp')}) AS minutes",
+                    [*params, _adapt(piece.start), _adapt(piece.end), *filter_params],
+                )
+                requests, tokens = cursor.fetchone()
+            best = [max(best[0], requests or 0), max(best[1], tokens or 0)]
+    return best[0], best[1]
+
+
+def heatmap(q: UsageQuery) -> list[list[int]]:
+    """Requests by local weekday (Monday first) and hour of day in `q.zone`."""
+    grid = [[0] * 24 for _ in range(7)]
+    with statement_timeout(), connection.cursor() as cursor:
+        for piece in plan(UsageQuery(account=q.account, start=q.start, end=q.end, zone=q.zone, bucket="hour",
+                                     models=q.models, api_keys=q.api_keys, statuses=q.statuses,
+                                     error_codes=q.error_codes)):  # fmt: skip
+            raw = piece.source == "raw"
+            column = "timestamp" if raw else "start"
+            key_sql, key_params = _dow_hour_sql(column, q.zone)
+            account_sql, params = _account_sql(q, raw=raw)
+            filters_sql, filter_params = _filters_sql(q) if raw else ("", [])
+            counted = "count(*)" if raw else "sum(requests)"
+            cursor.execute(
+                f"SELECT {key_sql}, {counted} FROM {_RAW if raw else _QUARTERS} WHERE {account_sql} "
+                f"AND {column} >= %s AND {column} < %s{filters_sql} GROUP BY 1",
+                [*key_params, *params, _adapt(piece.start), _adapt(piece.end), *filter_params],
+            )
+            for key, count in cursor.fetchall():
+                weekday, hour = key.split("-")
+                grid[int(weekday) - 1][int(hour)] += int(count or 0)
+    return grid
+
+
+TOP_FIELDS = ("id", "request_id", "timestamp", "model", "api_key", "status", "total_tokens", "cost")
+
+
+def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
+    """The `n` most expensive requests of the range (filters respected).
+
+    The daily rows narrow the search: the n-th largest per-day maximum inside the range is
+    a cost at least n requests reach, so only rows at or above it, on the days whose
+    maximum reaches it (and the partial days at the edges), can be in the top n."""
+    if q.account is None:
+        raise UsageError("account", "the most expensive requests are listed per account")
+    rows = request_logs(account=q.account).filter(timestamp__gte=q.start, timestamp__lt=q.end, cost__isnull=False)
+    for attribute, column in _FILTER_COLUMNS.items():
+        values = getattr(q, attribute)
+        if values:
+            rows = rows.filter(**{f"{column}__in": values})
+    zone = day_zone(q.account)
+    pieces = _day_plan(q.start.astimezone(UTC), q.end.astimezone(UTC), zone)
+    inner = next((piece for piece in pieces if piece.source == "day"), None)
+    with statement_timeout():
+        if inner is not None:
+            days = UsageDay.objects.filter(
+                account=q.account, day__gte=inner.first_day, day__lte=inner.last_day, max_cost__isnull=False
+            )
+            for attribute, column in _FILTER_COLUMNS.items():
+                values = getattr(q, attribute)
+                if values:
+                    days = days.filter(**{f"{column}__in": values})
+            maxima = list(days.order_by("-max_cost").values_list("day", "max_cost")[: n * 4])
+            if len(maxima) >= n:
+                threshold = maxima[n - 1][1]
+                windows = set(days.filter(max_cost__gte=threshold).values_list("day", flat=True).distinct())
+                where = Q()
+                for day in sorted(windows):
+                    lower, upper = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+                    where |= Q(timestamp__gte=lower, timestamp__lt=upper)
+                for piece in pieces:
+                    if piece.source == "raw":
+                        where |= Q(timestamp__gte=piece.start, timestamp__lt=piece.end)
+                rows = rows.filter(where, cost__gte=threshold)
+        return list(rows.order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n])

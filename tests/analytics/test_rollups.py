@@ -1,0 +1,143 @@
+"""The rollups equal sums over the raw rows: maintained by ingest (duplicates never counted
+twice), and recomputed by the rebuild."""
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count, Max, Q, Sum
+
+from analytics.models import MEASURES, RollupState, UsageDay, UsageQuarter
+from analytics.rollups import rebuild
+from logs.ingest.services import ingest_records
+from logs.models import RequestLog
+
+
+def _records(n, *, start, seed=7, prefix="r"):
+    rng = random.Random(seed)
+    records = []
+    for i in range(n):
+        ts = start + timedelta(seconds=rng.randrange(0, 3 * 86400))
+        error = rng.random() < 0.2
+        record = {
+            "request_id": f"{prefix}{i}",
+            "timestamp": ts.isoformat().replace("+00:00", "Z"),
+            "model": rng.choice(["gpt-4o", "claude-3", "llama"]),
+            "status": "error" if error else "success",
+            "prompt_tokens": rng.randrange(0, 5000),
+            "completion_tokens": rng.randrange(0, 2000),
+            "api_key": rng.choice(["key-a", "key-b", ""]),
+            "latency_ms": rng.choice([None, rng.randrange(10, 9000)]),
+            "cached_tokens": rng.choice([None, 10]),
+        }
+        if error:
+            record["error_code"] = rng.choice(["rate_limited", "insufficient_balance"])
+        if rng.random() < 0.7:
+            record["cost"] = str(Decimal(rng.randrange(0, 10**9)) / Decimal(10**10))
+        records.append(record)
+    return records
+
+
+def _snapshot(account):
+    quarters = {
+        q.start: tuple(getattr(q, m) for m in (*MEASURES, "peak_minute_requests", "peak_minute_tokens"))
+        for q in UsageQuarter.objects.filter(account=account)
+    }
+    days = {
+        (d.day, d.model, d.api_key, d.status, d.error_code): tuple(getattr(d, m) for m in MEASURES)
+        for d in UsageDay.objects.filter(account=account)
+    }
+    return quarters, days
+
+
+@pytest.mark.django_db
+def test_ingest_keeps_rollups_equal_to_raw_sums_and_ignores_duplicates(acme):
+    acme.timezone = "Asia/Kathmandu"
+    acme.save()
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    records = _records(600, start=start)
+    for i in range(0, 600, 150):
+        ingest_records(account=acme, records=records[i : i + 150])
+    # Re-sent: all duplicates, nothing changes.
+    before = _snapshot(acme)
+    result = ingest_records(account=acme, records=records[100:300])
+    assert (result.accepted, result.duplicates) == (0, 200)
+    assert _snapshot(acme) == before
+
+    raw = RequestLog.objects.filter(account=acme).aggregate(
+        n=Count("id"), errors=Count("id", filter=Q(status="error")), usd=Sum("cost"),
+        tokens=Sum("total_tokens"), unpriced=Count("id", filter=Q(cost__isnull=True)), most=Max("total_tokens"),
+    )  # fmt: skip
+    quarters = UsageQuarter.objects.filter(account=acme).aggregate(
+        n=Sum("requests"), n_errors=Sum("errors"), usd=Sum("cost"), tokens=Sum("total_tokens"),
+        n_unpriced=Sum("unpriced"), most=Max("max_total_tokens"),
+    )  # fmt: skip
+    days = UsageDay.objects.filter(account=acme).aggregate(
+        n=Sum("requests"), n_errors=Sum("errors"), usd=Sum("cost"), tokens=Sum("total_tokens"),
+        n_unpriced=Sum("unpriced"), most=Max("max_total_tokens"),
+    )  # fmt: skip
+    assert raw["n"] == 600
+    for figures in (quarters, days):
+        assert figures["n"] == raw["n"] and figures["n_errors"] == raw["errors"]
+        assert figures["tokens"] == raw["tokens"] and figures["n_unpriced"] == raw["unpriced"]
+        assert figures["most"] == raw["most"]
+        assert round(figures["usd"], 6) == round(raw["usd"], 6)
+
+    # Days are Kathmandu (+05:45) days: the rows of one local day.
+    day = date(2026, 11, 21)
+    lower = datetime(2026, 11, 20, 18, 15, tzinfo=UTC)
+    in_day = RequestLog.objects.filter(account=acme, timestamp__gte=lower, timestamp__lt=lower + timedelta(days=1))
+    assert UsageDay.objects.filter(account=acme, day=day).aggregate(n=Sum("requests"))["n"] == in_day.count()
+    assert RollupState.objects.get(account=acme).day_timezone == "Asia/Kathmandu"
+
+
+@pytest.mark.django_db
+def test_peak_minute_counts_every_batch_of_the_minute(acme):
+    minute = datetime(2026, 11, 22, 10, 7, tzinfo=UTC)
+
+    def batch(prefix, n, tokens):
+        return [
+            {"request_id": f"{prefix}{i}", "timestamp": (minute + timedelta(seconds=i)).isoformat(), "model": "m",
+             "status": "success", "prompt_tokens": tokens, "completion_tokens": 0}
+            for i in range(n)
+        ]  # fmt: skip
+
+    ingest_records(account=acme, records=batch("a", 3, 10))
+    ingest_records(account=acme, records=batch("b", 4, 100))  # same minute, another batch
+    ingest_records(account=acme, records=[{**batch("c", 1, 5)[0], "timestamp": "2026-11-22T10:09:00Z"}])
+    quarter = UsageQuarter.objects.get(account=acme, start=datetime(2026, 11, 22, 10, 0, tzinfo=UTC))
+    assert quarter.requests == 8
+    assert (quarter.peak_minute_requests, quarter.peak_minute_tokens) == (7, 430)
+
+
+@pytest.mark.django_db
+def test_rebuild_equals_what_ingest_maintained(acme, globex):
+    acme.timezone = "Asia/Kolkata"
+    acme.save()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=4)
+    ingest_records(account=acme, records=_records(400, start=start, seed=3))
+    ingest_records(account=globex, records=_records(50, start=start, seed=4, prefix="g"))
+    maintained = _snapshot(acme)
+    globex_before = _snapshot(globex)
+    UsageQuarter.objects.filter(account=acme).update(requests=0)
+    UsageDay.objects.filter(account=acme).delete()
+
+    call_command("rebuild_rollups", "--account", acme.slug, "--days", "10")
+    rebuilt = _snapshot(acme)
+    assert rebuilt[0].keys() == maintained[0].keys() and rebuilt[1].keys() == maintained[1].keys()
+    for key, values in maintained[0].items():
+        assert rebuilt[0][key][:7] == values[:7] and round(rebuilt[0][key][7], 6) == round(values[7], 6)
+        assert rebuilt[0][key][8:] == values[8:] or rebuilt[0][key][-2:] == values[-2:]
+    assert sum(v[0] for v in rebuilt[1].values()) == 400
+    assert _snapshot(globex) == globex_before  # another account's rollups untouched
+
+
+@pytest.mark.django_db
+def test_rebuild_leaves_days_past_retention_alone(acme):
+    old = datetime.now(UTC) - timedelta(days=acme.retention_days + 5)
+    UsageDay.objects.create(account=acme, day=old.date(), model="m", status="success", requests=5)
+    result = rebuild(acme, old.date() - timedelta(days=1), datetime.now(UTC).date())
+    assert result.skipped_before is not None
+    assert UsageDay.objects.get(account=acme, day=old.date()).requests == 5

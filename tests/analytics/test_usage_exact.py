@@ -1,0 +1,158 @@
+"""usage() agrees with a sum over the raw rows computed here in Python, for every bucket,
+grouping and filter, in zones with half- and quarter-hour offsets and across a DST change.
+Whatever source the planner picks (quarters, days, raw edges), the figures must match."""
+
+import random
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from analytics.usage import UsageQuery, bucket_edges, heatmap, peak_minute, top_requests, usage
+from logs.ingest.services import ingest_records
+from logs.models import RequestLog
+
+# Around Europe/Berlin's change from CEST to CET (2026-10-25 03:00 local).
+SPAN_START = datetime(2026, 10, 18, 5, 7, 13, tzinfo=UTC)
+SPAN_DAYS = 16
+
+
+def _ingest(account, n=900, seed=11):
+    rng = random.Random(seed)
+    records = []
+    for i in range(n):
+        ts = SPAN_START + timedelta(seconds=rng.randrange(0, SPAN_DAYS * 86400))
+        error = rng.random() < 0.25
+        record = {
+            "request_id": f"u{i}",
+            "timestamp": ts.isoformat(),
+            "model": rng.choice(["gpt-4o", "claude-3", "llama"]),
+            "status": "error" if error else "success",
+            "prompt_tokens": rng.randrange(0, 3000),
+            "completion_tokens": rng.randrange(0, 900),
+            "api_key": rng.choice(["key-a", "key-b"]),
+        }
+        if error:
+            record["error_code"] = rng.choice(["rate_limited", "insufficient_balance"])
+        if rng.random() < 0.8:
+            record["cost"] = str(Decimal(rng.randrange(1, 10**8)) / Decimal(10**9))
+        records.append(record)
+    ingest_records(account=account, records=records)
+    return list(RequestLog.objects.filter(account=account).values())
+
+
+def _expected(rows, q):
+    edges = bucket_edges(q.start, q.end, q.zone, q.bucket)
+    result = [defaultdict(lambda: [0, 0, 0, Decimal(0), 0]) for _ in edges]
+    for row in rows:
+        ts = row["timestamp"]
+        if not (q.start <= ts < q.end):
+            continue
+        if (q.models and row["model"] not in q.models) or (q.statuses and row["status"] not in q.statuses):
+            continue
+        if q.api_keys and row["api_key"] not in q.api_keys:
+            continue
+        index = next(i for i, (lower, upper) in enumerate(edges) if lower <= ts < upper)
+        figures = result[index][tuple(row[name] for name in q.group_by)]
+        figures[0] += 1
+        figures[1] += row["status"] == "error"
+        figures[2] += row["total_tokens"]
+        figures[3] += row["cost"] or 0
+        figures[4] += row["cost"] is None
+    return [{key: tuple(v) for key, v in bucket.items()} for bucket in result]
+
+
+def _actual(q):
+    return [
+        {key: (t.requests, t.errors, t.total_tokens, t.cost, t.unpriced) for key, t in bucket.groups.items()}
+        for bucket in usage(q)
+    ]
+
+
+def _same(actual, expected):
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected, strict=True):
+        assert got.keys() == want.keys()
+        for key in want:
+            assert got[key][:3] == want[key][:3] and got[key][4] == want[key][4]
+            assert round(got[key][3], 2) == round(want[key][3], 2)  # to the cent
+            assert abs(got[key][3] - want[key][3]) < Decimal("0.000001")
+
+
+CASES = [
+    # zone, bucket, group_by, filters
+    ("Asia/Kolkata", "day", (), {}),
+    ("Asia/Kathmandu", "day", ("model",), {}),
+    ("Asia/Kathmandu", "hour", (), {}),
+    ("Asia/Kolkata", "hour", ("api_key",), {"statuses": ("error",)}),
+    ("Europe/Berlin", "hour", (), {}),
+    ("Europe/Berlin", "day", ("model", "status"), {"api_keys": ("key-a",)}),
+    ("Europe/Berlin", "week", (), {"models": ("gpt-4o", "llama")}),
+    ("Asia/Kolkata", "month", ("model",), {}),
+    ("Asia/Kolkata", None, ("api_key",), {}),
+    ("UTC", None, (), {}),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("account_zone", ["Asia/Kolkata", "Europe/Berlin"])
+def test_usage_matches_raw_sums(acme, account_zone):
+    acme.timezone = account_zone
+    acme.save()
+    rows = _ingest(acme)
+    # Odd edges: mid-quarter, mid-day, over the DST change.
+    start = SPAN_START + timedelta(days=1, hours=3, minutes=7, seconds=5)
+    end = SPAN_START + timedelta(days=SPAN_DAYS - 2, hours=5, minutes=41)
+    for zone, bucket, group_by, filters in CASES:
+        q_end = start + timedelta(days=3, minutes=2) if bucket == "hour" else end
+        q = UsageQuery(account=acme, start=start, end=q_end, zone=ZoneInfo(zone), bucket=bucket,
+                       group_by=group_by, **filters)  # fmt: skip
+        _same(_actual(q), _expected(rows, q))
+
+
+@pytest.mark.django_db
+def test_berlin_dst_day_has_25_hours_and_every_bucket_listed(acme):
+    acme.timezone = "Europe/Berlin"
+    acme.save()
+    rows = _ingest(acme, n=300)
+    zone = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 10, 24, tzinfo=zone)
+    end = datetime(2026, 10, 27, tzinfo=zone)
+    buckets = usage(UsageQuery(account=acme, start=start, end=end, zone=zone, bucket="day"))
+    assert [b.end - b.start for b in buckets] == [timedelta(hours=24), timedelta(hours=25), timedelta(hours=24)]
+    hours = usage(UsageQuery(account=acme, start=start, end=end, zone=zone, bucket="hour"))
+    assert len(hours) == 73
+    in_range = [r for r in rows if start <= r["timestamp"] < end]
+    assert sum(b.total.requests for b in hours) == len(in_range) == sum(b.total.requests for b in buckets)
+
+
+@pytest.mark.django_db
+def test_peak_heatmap_and_top_requests_match_raw(acme):
+    acme.timezone = "Asia/Kathmandu"
+    acme.save()
+    rows = _ingest(acme, n=600, seed=5)
+    zone = ZoneInfo("Asia/Kathmandu")
+    start = SPAN_START + timedelta(hours=5, minutes=3)
+    end = SPAN_START + timedelta(days=12, minutes=1)
+    in_range = [r for r in rows if start <= r["timestamp"] < end]
+    for filters in ({}, {"models": ("llama",)}):
+        chosen = [r for r in in_range if not filters or r["model"] in filters["models"]]
+        q = UsageQuery(account=acme, start=start, end=end, zone=zone, **filters)
+        per_minute = defaultdict(lambda: [0, 0])
+        grid = [[0] * 24 for _ in range(7)]
+        for r in chosen:
+            minute = r["timestamp"].replace(second=0, microsecond=0)
+            per_minute[minute][0] += 1
+            per_minute[minute][1] += r["total_tokens"]
+            local = r["timestamp"].astimezone(zone)
+            grid[local.weekday()][local.hour] += 1
+        assert peak_minute(q) == (
+            max(v[0] for v in per_minute.values()),
+            max(v[1] for v in per_minute.values()),
+        )
+        assert heatmap(q) == grid
+        priced = sorted((r for r in chosen if r["cost"] is not None), key=lambda r: (r["cost"], r["timestamp"]))
+        expected = [r["request_id"] for r in reversed(priced[-10:])]
+        assert [r["request_id"] for r in top_requests(q, n=10)] == expected
