@@ -292,19 +292,21 @@ def rebuild(
     end: date,
     *,
     window_days: int = 7,
+    past_retention: bool = False,
     progress=None,
 ) -> RebuildResult:
     """Recompute the rollups of local days `start`..`end` (inclusive, account's reporting
     zone) from the raw rows, one window of days per transaction.
 
     Days older than the retention horizon are left alone: their raw rows may be purged
-    and the rollups are then the only record of them."""
+    and the rollups are then the only record of them; `past_retention` rebuilds them too
+    (for data loaded behind ingest's back, before any purge ran)."""
     from logs.selectors import retention_classes
 
     zone = ZoneInfo(account.timezone)
     horizon = (datetime.now(UTC) - timedelta(days=account.retention_days)).astimezone(zone).date() + timedelta(days=1)
     result = RebuildResult(start=start, end=end)
-    if start < horizon:
+    if start < horizon and not past_retention:
         result.skipped_before = horizon
         start = horizon
     if start <= end:

@@ -30,8 +30,13 @@ class Command(BaseCommand):
         parser.add_argument("--start", help="First local day, YYYY-MM-DD (default: --days before today).")
         parser.add_argument("--end", help="Last local day, YYYY-MM-DD (default: today).")
         parser.add_argument("--days", type=int, help="With no --start: this many days back (default: retention).")
+        parser.add_argument(
+            "--past-retention",
+            action="store_true",
+            help="Also rebuild days older than the retention (only right if their raw rows were never purged).",
+        )
 
-    def handle(self, *args, account, start, end, days, **options):
+    def handle(self, *args, account, start, end, days, past_retention, **options):
         if account:
             accounts = list(Account.objects.filter(slug__in=account).order_by("slug"))
             missing = set(account) - {a.slug for a in accounts}
@@ -54,7 +59,7 @@ class Command(BaseCommand):
                 span = (last - first).days + 1
                 self.stderr.write(f"\r{slug}: {done}/{span} days, {result.rows:,} rows", ending="")
 
-            result = rebuild(item, first, last, progress=progress)
+            result = rebuild(item, first, last, past_retention=past_retention, progress=progress)
             self.stderr.write("")
             note = ""
             if result.skipped_before:
