@@ -1,0 +1,32 @@
+"""Background work of the analytics app."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from analytics.rollups import rebuild
+from console.models import Account
+
+log = logging.getLogger(__name__)
+
+
+@shared_task
+def rebuild_after_zone_change(account_id: int) -> int:
+    """Move the account's daily rows to its (new) reporting zone, for every day whose raw
+    rows are still kept; returns the rows read."""
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None:
+        return 0
+    today = timezone.now().astimezone(account.zone).date()
+    result = rebuild(account, today - timedelta(days=account.retention_days), today)
+    log.info("rollups of %s moved to %s: %s rows", account.slug, account.timezone, result.rows)
+    return result.rows
+
+
+def zone_changed(account: Account) -> None:
+    """Call after saving an account whose reporting zone changed."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: rebuild_after_zone_change.delay(account.pk))
