@@ -4,16 +4,17 @@ the tenant gate that pages, the API and exports share."""
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
+from django.utils import timezone
 
 from console.models import Account
-from logs.filters import RequestLogFilterSet
+from logs.filters import RANGE_PRESETS, RequestLogFilterSet
 from logs.models import AccountModel, AccountRetentionClass, ApiKey, ModelPrice, RequestLog, Status
 from logs.pagination import KeysetPage, keyset_page
 
@@ -48,7 +49,9 @@ def retention_classes(*, account: Account) -> list[int] | None:
 
 def filter_request_logs(*, account: Account, params, request=None) -> RequestLogFilterSet:
     """Bind the shared FilterSet to the account's rows; check `.is_valid()` before `.qs`."""
-    return RequestLogFilterSet(data=params, queryset=request_logs(account=account), request=request)
+    filterset = RequestLogFilterSet(data=params, queryset=request_logs(account=account), request=request)
+    filterset.account = account  # for log_totals' rollup path
+    return filterset
 
 
 def get_request_log(*, account: Account, request_id: str) -> RequestLog:
@@ -155,14 +158,17 @@ class LogTotals:
 def log_totals(*, filterset: RequestLogFilterSet) -> LogTotals:
     """Totals for the filtered set, exact.
 
-    Until the analytics rollups exist, an unbounded aggregate over raw rows is what made
-    other consoles take 20-30 s; so the count is capped: past TOTALS_CAP rows the bar says
-    "10,000+" and does not guess the sums.
+    First over raw rows, capped: one statement over "LIMIT cap+1" stops reading after
+    TOTALS_CAP + 1 rows. Past the cap, when the filters are ones the analytics rollups keep
+    (time range, model, API key, status, error code), the exact uncapped totals come from
+    analytics.usage.totals() instead: a few rollup rows plus raw rows at the range's edges,
+    not an aggregate over millions of rows (which took other consoles 20-30 s). Any other
+    filter (text, IP, tag, tokens, cost, unpriced) keeps the cap: the bar says "10,000+"
+    and does not guess the sums.
     """
     queryset = filterset.qs.order_by()
     with statement_timeout():
-        # One statement over "LIMIT cap+1": stops reading after cap+1 rows, and the sums
-        # come from the same rows as the count instead of a second pass.
+        # The sums come from the same rows as the count instead of a second pass.
         sums = queryset[: TOTALS_CAP + 1].aggregate(
             # Aliases differ from field names: Django refuses an alias that shadows a field.
             n_rows=Count("id"),
@@ -175,7 +181,7 @@ def log_totals(*, filterset: RequestLogFilterSet) -> LogTotals:
         )
     count = sums["n_rows"]
     if count > TOTALS_CAP:
-        return LogTotals(requests=TOTALS_CAP, capped=True)
+        return _rollup_totals(filterset) or LogTotals(requests=TOTALS_CAP, capped=True)
     return LogTotals(
         requests=count,
         capped=False,
@@ -185,6 +191,58 @@ def log_totals(*, filterset: RequestLogFilterSet) -> LogTotals:
         total_tokens=sums["sum_total"] or 0,
         cost=sums["sum_cost"] if sums["sum_cost"] is not None else Decimal(0),
         unpriced=sums["n_unpriced"],
+    )
+
+
+# FilterSet parameters the rollups can answer (-> analytics.usage.UsageQuery attribute).
+ROLLUP_FILTERS = {"model": "models", "api_key": "api_keys", "status": "statuses", "error_code": "error_codes"}
+_TIME_FILTERS = ("range", "start", "end")
+# An open end: ingest refuses timestamps more than 5 minutes ahead.
+_OPEN_END = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _rollup_totals(filterset: RequestLogFilterSet) -> LogTotals | None:
+    """Exact totals from the rollups, or None when the filters need raw rows.
+
+    The time range is the FilterSet's: `start` inclusive (else a `range` preset back from
+    now), `end` exclusive, open ends unbounded. The start is raised to the account's oldest
+    stored row, so the bar counts the rows the list can show and not the days whose raw rows
+    the retention purge dropped (the rollups keep those)."""
+    from analytics.usage import UsageQuery, totals
+
+    account = getattr(filterset, "account", None)
+    cleaned = filterset.form.cleaned_data
+    if account is None:
+        return None
+    for name, value in cleaned.items():
+        if name not in _TIME_FILTERS and name not in ROLLUP_FILTERS and value not in (None, "", []):
+            return None
+    start = cleaned.get("start")
+    if start is None and cleaned.get("range"):
+        start = timezone.now() - RANGE_PRESETS[cleaned["range"]][1]
+    end = cleaned.get("end") or _OPEN_END
+    with statement_timeout():
+        oldest = request_logs(account=account).order_by("timestamp").values_list("timestamp", flat=True).first()
+    if oldest is None:
+        return None
+    start = oldest if start is None else max(start, oldest)
+    if end <= start:
+        return None
+    filters = {attribute: tuple(cleaned.get(name) or ()) for name, attribute in ROLLUP_FILTERS.items()}
+    figures = totals(UsageQuery(account=account, start=start, end=end, zone=account.zone, **filters))
+    if figures.requests <= TOTALS_CAP:
+        # Fewer than the raw rows just counted: rows that did not go through ingest (and
+        # have not been rebuilt into the rollups yet). Keep the cap rather than show them.
+        return None
+    return LogTotals(
+        requests=figures.requests,
+        capped=False,
+        errors=figures.errors,
+        prompt_tokens=figures.prompt_tokens,
+        completion_tokens=figures.completion_tokens,
+        total_tokens=figures.total_tokens,
+        cost=figures.cost,
+        unpriced=figures.unpriced,
     )
 
 

@@ -1,0 +1,122 @@
+"""GET /api/v1/usage: requests, tokens and cost per time bucket, shaped like OpenAI's usage API.
+
+A thin view over analytics.usage (the one place usage queries live): the token's account
+only, parameters parsed by analytics.api_serializers. Status codes follow the log API:
+400 {"errors": {"param": ["message"]}} naming every bad parameter; 401 / 403 from the token;
+422 {"detail", "code": "query_timeout"} when the part read from raw rows runs past the
+statement timeout.
+"""
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics import usage as engine
+from analytics.api_serializers import (
+    DEFAULT_BUCKET,
+    LOG_ONLY_FILTERS,
+    RANGE_LIMITS,
+    UsagePageSerializer,
+    parse_usage_params,
+    usage_page,
+)
+from console.api_auth import HasReadScope
+from logs.api.serializers import DetailSerializer, FilterErrorsSerializer, QueryTimeoutSerializer
+from logs.filters import RANGE_PRESETS
+from logs.models import Status
+from logs.selectors import QueryTimeout
+
+_MOMENT = (
+    "RFC 3339 (2026-11-20T00:00:00+05:30 or ...Z), a date (2026-11-20: local midnight in `timezone`), "
+    "or epoch seconds; a date-time without an offset is read in `timezone`."
+)
+
+
+def _many(name: str, description: str, **kwargs) -> OpenApiParameter:
+    return OpenApiParameter(
+        name, OpenApiTypes.STR, many=True, explode=True, style="form", description=description, **kwargs
+    )
+
+
+_LIMITS = ", ".join(f"{name} ≤ {limit.days} days" for name, limit in RANGE_LIMITS.items())
+
+USAGE_PARAMETERS = [
+    OpenApiParameter(
+        "start",
+        OpenApiTypes.STR,
+        description=f"Inclusive. {_MOMENT} Default: local midnight six days before the day holding `end` "
+        "(the last 7 local days).",
+    ),
+    OpenApiParameter("end", OpenApiTypes.STR, description=f"Exclusive. {_MOMENT} Default: now."),
+    OpenApiParameter(
+        "range",
+        OpenApiTypes.STR,
+        enum=list(RANGE_PRESETS),
+        description="A preset window ending now (1h, 24h, 7d, 30d), as on the log list; ignored when `start` is given.",
+    ),
+    OpenApiParameter(
+        "bucket",
+        OpenApiTypes.STR,
+        enum=list(engine.BUCKETS),
+        description=f"Bucket width (default {DEFAULT_BUCKET}); days, weeks (from Monday) and months start at local "
+        f"midnight in `timezone`. Longest range per bucket: {_LIMITS}.",
+    ),
+    _many(
+        "group_by",
+        "Split each bucket's results by these fields (comma list or repeated); only these keys appear in results.",
+        enum=list(engine.GROUPS),
+    ),
+    OpenApiParameter(
+        "timezone",
+        OpenApiTypes.STR,
+        description="IANA zone of the bucket boundaries and of plain dates, e.g. Asia/Kolkata. "
+        "Default: the account's reporting zone.",
+    ),
+    _many("model", "Exact model name; repeat or comma-separate to match any of several."),
+    _many("api_key", "The gateway's API key as stored (masked form for secrets); repeatable."),
+    _many("status", "Request outcome; repeatable.", enum=Status.values),
+    _many("error_code", "Exact error code; repeatable."),
+]
+
+_NOT_HERE = ", ".join(LOG_ONLY_FILTERS)
+
+
+class UsageView(APIView):
+    permission_classes = [HasReadScope]
+
+    @extend_schema(
+        operation_id="usage_retrieve",
+        summary="Usage per time bucket: requests, errors, tokens and cost",
+        description=(
+            "Figures of the token's account for [start, end), one item per bucket, every bucket of the range "
+            "listed (empty ones with `results: []`); the first and last bucket are cut to the range, so their "
+            "`start` / `end` say exactly what they count. Read from the rollups kept at ingest: days whose raw "
+            "rows were purged by retention still count (hourly buckets with a filter or group_by, and days "
+            "in another zone than the account's with a filter or group_by, are counted from raw rows and so "
+            "cover retained rows only). `cost` is the priced requests' cost; `unpriced_requests` counts the "
+            f"others. The log list's other filters ({_NOT_HERE}) answer 400: aggregates cannot apply them."
+        ),
+        parameters=USAGE_PARAMETERS,
+        responses={
+            200: UsagePageSerializer,
+            400: OpenApiResponse(FilterErrorsSerializer, description="A parameter is invalid; errors name it."),
+            401: OpenApiResponse(DetailSerializer, description="Missing or unknown token."),
+            403: OpenApiResponse(DetailSerializer, description="The token does not have the read scope."),
+            422: OpenApiResponse(QueryTimeoutSerializer, description="The raw-row part took too long."),
+        },
+        tags=["usage"],
+    )
+    def get(self, request):
+        query, errors = parse_usage_params(request.query_params, account=request.auth.account, now=timezone.now())
+        if errors:
+            return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            buckets = engine.usage(query)
+        except engine.UsageError as exc:
+            return Response({"errors": {exc.param: [exc.message]}}, status=status.HTTP_400_BAD_REQUEST)
+        except QueryTimeout as exc:
+            return Response({"detail": str(exc), "code": "query_timeout"}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return Response(usage_page(query, buckets))
