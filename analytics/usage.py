@@ -34,6 +34,7 @@ BUCKETS = ("hour", "day", "week", "month")
 GROUPS = DIMENSIONS
 _COST_AT = MEASURES.index("cost")
 _MAX_COST_AT = MEASURES.index("max_cost")
+_INTEGER_AT = tuple(i for i in range(len(MEASURES)) if i not in (_COST_AT, _MAX_COST_AT))
 _RAW = RequestLog._meta.db_table
 _QUARTERS = UsageQuarter._meta.db_table
 _DAYS = UsageDay._meta.db_table
@@ -369,6 +370,9 @@ def _read_piece(cursor, q: UsageQuery, piece: _Piece) -> Iterable[tuple]:
         values = list(row[width:])
         if values[0] in (0, None):  # no rows (an aggregate without GROUP BY answers one row)
             continue
+        for i in _INTEGER_AT:  # sum(bigint) is numeric on PostgreSQL
+            if values[i] is not None:
+                values[i] = int(values[i])
         values[_COST_AT] = to_decimal(values[_COST_AT])
         if values[_MAX_COST_AT] is not None:
             values[_MAX_COST_AT] = to_decimal(values[_MAX_COST_AT])

@@ -1,10 +1,11 @@
 from django.urls import path
 
+from analytics import dashboard_views
 from console import views
 
 app_name = "console"
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", dashboard_views.dashboard, name="home"),
     path("no-account/", views.no_account, name="no_account"),
     path("switch-account/", views.switch_account, name="switch_account"),
     path("settings/", views.settings_account, name="settings"),

@@ -18,11 +18,6 @@ from console.models import ApiToken, Membership, Role
 owner_required = tenancy.require_account(min_role=Role.OWNER)
 
 
-def home(request):
-    # The analytics dashboard will live here; until then the log list is the start page.
-    return redirect("logs:list")
-
-
 @login_required
 def no_account(request):
     if tenancy.current_account(request) is not None:

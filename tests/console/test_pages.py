@@ -35,9 +35,10 @@ def test_login_with_email_and_password(client, alice, acme):
 
 
 @pytest.mark.django_db
-def test_home_redirects_to_logs_and_logout_is_a_post(client, alice):
+def test_home_is_the_dashboard_and_logout_is_a_post(client, alice):
     client.force_login(alice)
-    assert client.get("/")["Location"] == "/logs/"
+    home = client.get("/")
+    assert home.status_code == 200 and home.templates[0].name == "analytics/dashboard.html"
     body = client.get("/logs/").content.decode()
     assert 'action="/accounts/logout/"' in body and 'method="post"' in body
     response = client.post("/accounts/logout/")

@@ -1,0 +1,397 @@
+"""Figures for the dashboard home (`/`) and the operator's all-accounts view.
+
+Every number comes from analytics.usage (the one place usage queries live), so the cards,
+the small trend charts and the operator table agree with the analytics pages, the usage API
+and the log list's totals bar. Periods ("today", "this month") are days and months in the
+account's reporting time zone; the comparison period has the same elapsed length.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+
+from analytics.models import UsageQuarter
+from analytics.usage import Bucket, Totals, UsageQuery, hour_start, local_midnight, sum_totals, totals, usage
+from console.models import Account
+
+TREND_DAYS = 30
+TREND_HOURS = 24
+TOP_ACCOUNTS = 10
+OPERATOR_RANGES = {
+    "24h": ("Last 24 hours", timedelta(hours=24)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+    "90d": ("Last 90 days", timedelta(days=90)),
+    "1y": ("Last year", timedelta(days=365)),
+}
+DEFAULT_OPERATOR_RANGE = "30d"
+# Small charts: no toolbar clutter, the same look as the analytics pages' plotly_white.
+_SMALL_LAYOUT = {
+    "template": "plotly_white",
+    "height": 220,
+    "margin": {"l": 48, "r": 12, "t": 8, "b": 36},
+    "showlegend": False,
+    "bargap": 0.15,
+}
+
+
+# --- periods ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """A period to date beside the same elapsed time of the period before it."""
+
+    key: str  # "today" | "month"
+    title: str  # "Today"
+    previous_title: str  # "yesterday"
+    start: datetime
+    end: datetime
+    previous_start: datetime
+    previous_end: datetime
+
+
+@dataclass
+class PeriodFigures:
+    period: Period
+    current: Totals
+    previous: Totals
+
+    @property
+    def cost_change(self) -> float | None:
+        return _relative(self.current.cost, self.previous.cost)
+
+    @property
+    def requests_change(self) -> float | None:
+        return _relative(self.current.requests, self.previous.requests)
+
+    @property
+    def error_rate_change(self) -> float | None:
+        """In percentage points (0.02 = +2 points); None when either side has no requests."""
+        if self.current.error_rate is None or self.previous.error_rate is None:
+            return None
+        # float(): on PostgreSQL the engine's counts (and so the rate) come back as Decimal.
+        return float(self.current.error_rate) - float(self.previous.error_rate)
+
+    @property
+    def cost_change_text(self) -> str:
+        return _signed(self.cost_change, "%")
+
+    @property
+    def requests_change_text(self) -> str:
+        return _signed(self.requests_change, "%")
+
+    @property
+    def error_rate_change_text(self) -> str:
+        return _signed(self.error_rate_change, " pts", places=1)
+
+
+def _signed(value: float | None, unit: str, places: int = 0) -> str:
+    """+12% / -3% / +1.5 pts; "" when there is nothing to compare with."""
+    if value is None:
+        return ""
+    return f"{value * 100:+.{places}f}{unit}"
+
+
+def _relative(current, previous) -> float | None:
+    if not previous:
+        return None
+    return float((Decimal(current) - Decimal(previous)) / Decimal(previous))
+
+
+def periods(*, now: datetime, zone: ZoneInfo) -> tuple[Period, Period]:
+    """Today and this month to `now` in `zone`, each beside the previous day / month to the
+    same elapsed time (capped at that period's end: 31 March compares with all of February)."""
+    today = now.astimezone(zone).date()
+    day_start = local_midnight(today, zone)
+    yesterday_start = local_midnight(today - timedelta(days=1), zone)
+    month_first = today.replace(day=1)
+    month_start = local_midnight(month_first, zone)
+    last_month_start = local_midnight((month_first - timedelta(days=1)).replace(day=1), zone)
+    day = Period(
+        "today",
+        "Today",
+        "yesterday",
+        day_start,
+        now,
+        yesterday_start,
+        min(yesterday_start + (now - day_start), day_start),
+    )
+    month = Period(
+        "month",
+        "This month",
+        "last month",
+        month_start,
+        now,
+        last_month_start,
+        min(last_month_start + (now - month_start), month_start),
+    )
+    return day, month
+
+
+def _totals(account: Account, start: datetime, end: datetime, zone: ZoneInfo) -> Totals:
+    if end <= start:  # the first instant of a day or month: nothing has elapsed yet
+        return Totals()
+    return totals(UsageQuery(account=account, start=start, end=end, zone=zone))
+
+
+# --- dashboard -------------------------------------------------------------------------------
+
+
+@dataclass
+class Chart:
+    """A plotly figure and the numbers it draws (shown as a table beside it)."""
+
+    id: str  # the json_script element id the chart's data-figure attribute names
+    title: str
+    figure: dict  # plain JSON data of the plotly figure
+    label: str  # heading of the bucket column ("Day" / "Hour")
+    column: str  # heading of the value column
+    rows: list[tuple[str, str]]  # (bucket label, exact value as text)
+
+
+@dataclass
+class Dashboard:
+    zone: ZoneInfo
+    has_usage: bool
+    periods: list[PeriodFigures]
+    days: list[Bucket]  # the last TREND_DAYS local days, today (to now) last
+    hours: list[Bucket]  # the last TREND_HOURS local hours, the current one last
+    charts: list[Chart]
+
+
+def has_usage(*, account: Account) -> bool:
+    # The quarter rollups outlive raw rows after a retention purge, so they, not the log
+    # table, say whether the account has ever sent a request.
+    return UsageQuarter.objects.filter(account=account).exists()
+
+
+def dashboard(*, account: Account, now: datetime) -> Dashboard:
+    zone = account.zone
+    if not has_usage(account=account):
+        return Dashboard(zone, False, [], [], [], [])
+    day, month = periods(now=now, zone=zone)
+    today = now.astimezone(zone).date()
+    # One daily series answers the 30-day charts, today and this month to date (it starts on
+    # the 1st when the month is longer than the chart): fewer reads than one per figure.
+    first_day = min(today - timedelta(days=TREND_DAYS - 1), today.replace(day=1))
+    all_days = usage(
+        UsageQuery(account=account, start=local_midnight(first_day, zone), end=now, zone=zone, bucket="day")
+    )
+    days = all_days[-TREND_DAYS:]
+    hours = usage(
+        UsageQuery(
+            account=account,
+            start=hour_start(now - timedelta(hours=TREND_HOURS - 1), zone),
+            end=now,
+            zone=zone,
+            bucket="hour",
+        )
+    )
+    today_figures = PeriodFigures(day, all_days[-1].total, _totals(account, day.previous_start, day.previous_end, zone))
+    month_figures = PeriodFigures(
+        month,
+        sum_totals(bucket.total for bucket in all_days if bucket.start >= month.start),
+        _totals(account, month.previous_start, month.previous_end, zone),
+    )
+    day_labels = [_day_label(bucket, zone) for bucket in days]
+    hour_labels = [_hour_label(bucket, zone) for bucket in hours]
+    charts = [
+        Chart(
+            "fig-requests-by-day",
+            f"Requests by day, last {TREND_DAYS} days",
+            requests_by_day_figure(days, zone),
+            "Day",
+            "Requests",
+            [(label, f"{bucket.total.requests:,}") for label, bucket in zip(day_labels, days, strict=True)],
+        ),
+        Chart(
+            "fig-cost-by-day",
+            f"Cost by day, last {TREND_DAYS} days",
+            cost_by_day_figure(days, zone),
+            "Day",
+            "Cost (USD)",
+            [(label, decimal_text(bucket.total.cost)) for label, bucket in zip(day_labels, days, strict=True)],
+        ),
+        Chart(
+            "fig-requests-by-hour",
+            f"Requests by hour, last {TREND_HOURS} hours",
+            requests_by_hour_figure(hours, zone),
+            "Hour",
+            "Requests",
+            [(label, f"{bucket.total.requests:,}") for label, bucket in zip(hour_labels, hours, strict=True)],
+        ),
+    ]
+    return Dashboard(
+        zone,
+        True,
+        [today_figures, month_figures],
+        days,
+        hours,
+        charts,
+    )
+
+
+def _count_axis(counts: list[int]) -> dict:
+    # Small counts would get ticks at 0.2, 0.4, ...: a request is whole.
+    return {"rangemode": "tozero", "tickformat": ",d", **({"dtick": 1} if max(counts, default=0) < 5 else {})}
+
+
+def _figure_data(fig: go.Figure) -> dict:
+    # to_json() does plotly's own encoding; json_script then embeds the plain data safely.
+    return json.loads(fig.to_json())
+
+
+def _day_label(bucket: Bucket, zone: ZoneInfo) -> str:
+    return bucket.start.astimezone(zone).date().isoformat()
+
+
+def _hour_label(bucket: Bucket, zone: ZoneInfo) -> str:
+    return bucket.start.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def requests_by_day_figure(days: list[Bucket], zone: ZoneInfo) -> dict:
+    counts = [int(bucket.total.requests) for bucket in days]
+    fig = go.Figure(
+        go.Bar(
+            x=[_day_label(b, zone) for b in days],
+            y=counts,
+            name="Requests",
+            marker_color="#2f6fed",
+            hovertemplate="%{x|%a %d %b}: %{y:,} requests<extra></extra>",
+        )
+    )
+    fig.update_layout(**_SMALL_LAYOUT, xaxis={"type": "date", "tickformat": "%d %b"}, yaxis=_count_axis(counts))
+    return _figure_data(fig)
+
+
+def cost_by_day_figure(days: list[Bucket], zone: ZoneInfo) -> dict:
+    fig = go.Figure(
+        go.Scatter(
+            x=[_day_label(b, zone) for b in days],
+            # Floats for drawing only; the tables beside the charts show the exact decimals.
+            y=[float(bucket.total.cost) for bucket in days],
+            name="Cost",
+            mode="lines+markers",
+            line={"color": "#1a7f37"},
+            hovertemplate="%{x|%a %d %b}: $%{y:,.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_SMALL_LAYOUT,
+        xaxis={"type": "date", "tickformat": "%d %b"},
+        yaxis={"rangemode": "tozero", "tickprefix": "$"},
+    )
+    return _figure_data(fig)
+
+
+def requests_by_hour_figure(hours: list[Bucket], zone: ZoneInfo) -> dict:
+    counts = [int(bucket.total.requests) for bucket in hours]
+    fig = go.Figure(
+        go.Bar(
+            x=[_hour_label(b, zone) for b in hours],
+            y=counts,
+            name="Requests",
+            marker_color="#2f6fed",
+            hovertemplate="%{x|%H:%M}: %{y:,} requests<extra></extra>",
+        )
+    )
+    fig.update_layout(**_SMALL_LAYOUT, xaxis={"type": "date", "tickformat": "%H:%M"}, yaxis=_count_axis(counts))
+    return _figure_data(fig)
+
+
+# --- operator: all accounts ------------------------------------------------------------------
+
+
+@dataclass
+class AccountRow:
+    account: Account
+    totals: Totals
+
+
+@dataclass
+class OperatorView:
+    range_key: str
+    start: datetime
+    end: datetime
+    rows: list[AccountRow]  # every account, most expensive first
+    total: Totals
+    figure: dict
+
+
+def operator_window(range_key: str, *, now: datetime) -> tuple[datetime, datetime]:
+    return now - OPERATOR_RANGES[range_key][1], now
+
+
+def accounts_usage(*, start: datetime, end: datetime) -> list[AccountRow]:
+    """Every account with its totals for [start, end), most expensive first (then by
+    requests and name); accounts without requests in the range are listed with zeros.
+
+    One usage query over all accounts' quarter rollups, not one per account."""
+    (bucket,) = usage(UsageQuery(account=None, start=start, end=end, zone=ZoneInfo("UTC"), group_by=("account",)))
+    by_account = {int(key[0]): figures for key, figures in bucket.groups.items()}
+    rows = [
+        AccountRow(account, by_account.get(account.pk, Totals())) for account in Account.objects.order_by("name", "pk")
+    ]
+    rows.sort(key=lambda row: (-row.totals.cost, -row.totals.requests, row.account.name.lower(), row.account.pk))
+    return rows
+
+
+def operator_view(*, range_key: str, now: datetime) -> OperatorView:
+    start, end = operator_window(range_key, now=now)
+    rows = accounts_usage(start=start, end=end)
+    return OperatorView(range_key, start, end, rows, sum_totals(row.totals for row in rows), top_accounts_figure(rows))
+
+
+def top_accounts_figure(rows: list[AccountRow]) -> dict:
+    top = [row for row in rows if row.totals.cost > 0][:TOP_ACCOUNTS]
+    top.reverse()  # plotly draws a horizontal bar chart bottom-up: the most expensive on top
+    fig = go.Figure(
+        go.Bar(
+            x=[float(row.totals.cost) for row in top],
+            y=[row.account.name for row in top],
+            orientation="h",
+            marker_color="#1a7f37",
+            hovertemplate="%{y}: $%{x:,.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        template="plotly_white",
+        height=max(160, 40 + 28 * len(top)),
+        margin={"l": 12, "r": 12, "t": 8, "b": 36},
+        showlegend=False,
+        xaxis={"tickprefix": "$", "rangemode": "tozero"},
+        yaxis={"automargin": True},
+    )
+    return _figure_data(fig)
+
+
+CSV_HEADER = ("account", "name", "requests", "errors", "error_rate", "total_tokens", "cost", "unpriced_requests")
+
+
+def decimal_text(value: Decimal) -> str:
+    """An exact cost without exponent or trailing zeros ("0.0012", "0")."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def operator_csv_rows(view: OperatorView):
+    """The operator table as CSV rows: header, one row per account, then the totals row
+    (account column empty). Costs are exact decimal strings, the error rate a fraction."""
+    yield CSV_HEADER
+    for row in view.rows:
+        yield (row.account.slug, row.account.name, *_csv_measures(row.totals))
+    yield ("", "All accounts", *_csv_measures(view.total))
+
+
+def _csv_measures(figures: Totals) -> tuple:
+    rate = "" if figures.error_rate is None else f"{figures.error_rate:.6f}"
+    return (figures.requests, figures.errors, rate, figures.total_tokens, decimal_text(figures.cost), figures.unpriced)
+
+
+def csv_filename(range_key: str, now: datetime) -> str:
+    return f"meterlog-accounts-{range_key}-{now.astimezone(UTC):%Y%m%dT%H%M%S}.csv"

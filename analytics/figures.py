@@ -1,0 +1,188 @@
+"""Plotly figures for the analytics tables (analytics.reports.Table), built in Python and
+drawn in the browser by static/js/analytics.js from a json_script block.
+
+A figure is made from the same rows the page shows beside it and the CSV writes. Bars that
+lead somewhere carry the URL in `customdata`; analytics.js follows it on click.
+"""
+
+import json
+from decimal import Decimal
+
+import plotly.graph_objects as go
+
+from analytics.report_tables import Table
+from analytics.reports import ALERT_ERROR_RATE
+
+ACCENT = "#2456c7"
+SECOND = "#7fa3e8"
+ERROR = "#b42318"
+PREVIOUS = "#8a94a3"
+MUTED = "#5e6976"
+GRID = "#eef0f3"
+
+# A small template of our own: the default "plotly" template adds ~10 kB to every figure.
+_TEMPLATE = go.layout.Template(
+    layout={
+        "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif", "size": 12,
+                 "color": "#1c2128"},
+        "colorway": [ACCENT, SECOND, "#17692e", "#8a5a00", ERROR, "#6b4fbb", "#0e7c86", MUTED],
+        "paper_bgcolor": "#ffffff",
+        "plot_bgcolor": "#ffffff",
+        "xaxis": {"gridcolor": GRID, "linecolor": "#c9ced6", "zeroline": False, "automargin": True},
+        "yaxis": {"gridcolor": GRID, "linecolor": "#c9ced6", "zeroline": False, "automargin": True},
+        "hoverlabel": {"font": {"size": 12}},
+    }
+)  # fmt: skip
+
+
+def _layout(**extra) -> dict:
+    layout = {
+        "template": _TEMPLATE,
+        "height": 300,
+        "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        "showlegend": False,
+        "legend": {"orientation": "h", "y": 1.12, "x": 0},
+        "hovermode": "closest",
+    }
+    layout.update(extra)
+    return layout
+
+
+def _numbers(values) -> list:
+    return [float(v) if isinstance(v, Decimal) else v for v in values]
+
+
+def _times(table: Table, key: str = "start") -> list[str]:
+    # Local wall-clock times without an offset: plotly draws them as they read.
+    return [moment.strftime("%Y-%m-%d %H:%M") for moment in table.values(key)]
+
+
+def _previous_line(x, y, name="Previous period") -> go.Scatter:
+    return go.Scatter(
+        x=x, y=_numbers(y), name=name, mode="lines", connectgaps=False,
+        line={"color": PREVIOUS, "dash": "dot", "width": 1.5}, opacity=0.6,
+    )  # fmt: skip
+
+
+def _bar_hover(label: str, money: bool) -> str:
+    return f"%{{x}}<br>{label}: " + ("$%{y:,.6~f}" if money else "%{y:,}") + "<extra></extra>"
+
+
+def cost_by_day(table: Table) -> go.Figure:
+    fig = go.Figure(layout=_layout(yaxis={"tickprefix": "$"}))
+    fig.add_bar(x=_times(table), y=_numbers(table.values("cost")), marker_color=ACCENT, name="Cost",
+                hovertemplate=_bar_hover("Cost", True))  # fmt: skip
+    return fig
+
+
+def _horizontal_bars(table: Table, label_key: str, value_key: str, *, money=False, percent=False, color=ACCENT):
+    labels, values = table.values(label_key), _numbers(table.values(value_key))
+    axis = {"autorange": "reversed", "automargin": True, "type": "category"}
+    value_axis = {"tickprefix": "$"} if money else ({"tickformat": ".0%"} if percent else {})
+    fig = go.Figure(layout=_layout(height=max(160, 50 + 30 * len(labels)), yaxis=axis, xaxis=value_axis, bargap=0.3))
+    fmt = "$%{x:,.6~f}" if money else ("%{x:.1%}" if percent else "%{x:,}")
+    fig.add_bar(
+        x=values, y=[str(label) for label in labels], orientation="h", marker_color=color,
+        customdata=list(table.hrefs) or None, hovertemplate=f"%{{y}}: {fmt}<extra></extra>",
+        texttemplate=fmt, textposition="auto",
+        insidetextfont={"color": "#ffffff"}, cliponaxis=False,
+    )  # fmt: skip
+    return fig
+
+
+def cost_by_model(table: Table) -> go.Figure:
+    return _horizontal_bars(table, "model", "cost", money=True)
+
+
+def cost_by_key(table: Table) -> go.Figure:
+    return _horizontal_bars(table, "api_key", "cost", money=True)
+
+
+def _over_time(table: Table, key: str, previous_key: str, *, money=False) -> go.Figure:
+    x = _times(table)
+    fig = go.Figure(layout=_layout(showlegend=True, yaxis={"tickprefix": "$"} if money else {}))
+    fig.add_scatter(x=x, y=_numbers(table.values(key)), mode="lines+markers", name="This period",
+                    line={"color": ACCENT, "width": 2}, marker={"size": 5})  # fmt: skip
+    fig.add_trace(_previous_line(x, table.values(previous_key)))
+    return fig
+
+
+def requests_over_time(table: Table) -> go.Figure:
+    return _over_time(table, "requests", "previous_requests")
+
+
+def cost_over_time(table: Table) -> go.Figure:
+    return _over_time(table, "cost", "previous_cost", money=True)
+
+
+def tokens_over_time(table: Table) -> go.Figure:
+    x = _times(table)
+    fig = go.Figure(layout=_layout(showlegend=True, barmode="stack"))
+    fig.add_bar(x=x, y=table.values("prompt_tokens"), name="Prompt", marker_color=ACCENT)
+    fig.add_bar(x=x, y=table.values("completion_tokens"), name="Completion", marker_color=SECOND)
+    fig.add_trace(_previous_line(x, table.values("previous_total_tokens"), "Previous period (total)"))
+    return fig
+
+
+def weekday_hour(table: Table) -> go.Figure:
+    hours = [column.label for column in table.columns[1:]]
+    z = [row[1:] for row in table.rows]
+    fig = go.Figure(layout=_layout(height=280, yaxis={"autorange": "reversed"}, xaxis={"type": "category"}))
+    fig.add_heatmap(
+        z=z, x=hours, y=table.values("weekday"), colorscale="Blues", xgap=1, ygap=1,
+        hovertemplate="%{y} %{x}:00<br>%{z:,} requests<extra></extra>", colorbar={"thickness": 10},
+    )  # fmt: skip
+    return fig
+
+
+def hour_of_day(table: Table) -> go.Figure:
+    fig = go.Figure(layout=_layout(height=240, xaxis={"type": "category"}))
+    fig.add_bar(x=table.values("hour"), y=table.values("requests"), marker_color=ACCENT,
+                hovertemplate="%{x}: %{y:,} requests<extra></extra>")  # fmt: skip
+    return fig
+
+
+def error_rate(table: Table) -> go.Figure:
+    # A bucket without requests has no rate: a gap in the line, not a misleading 0%.
+    rates = [None if rate is None else float(rate) for rate in table.values("error_rate")]
+    top = max([*(rate for rate in rates if rate is not None), ALERT_ERROR_RATE]) * 1.15
+    fig = go.Figure(layout=_layout(yaxis={"tickformat": ".0%", "range": [0, top]}))
+    fig.add_scatter(x=_times(table), y=rates, mode="lines+markers", name="Error rate", connectgaps=False,
+                    line={"color": ERROR, "width": 2}, marker={"size": 5},
+                    hovertemplate="%{x}<br>%{y:.1%}<extra></extra>")  # fmt: skip
+    fig.add_hline(y=ALERT_ERROR_RATE, line_dash="dash", line_color=MUTED, line_width=1,
+                  annotation_text=f"alert level {ALERT_ERROR_RATE:.0%}", annotation_position="top left",
+                  annotation_font_color=MUTED)  # fmt: skip
+    return fig
+
+
+def errors_by_code(table: Table) -> go.Figure:
+    return _horizontal_bars(table, "error_code", "errors", color=ERROR)
+
+
+def errors_by_model(table: Table) -> go.Figure:
+    return _horizontal_bars(table, "model", "error_rate", percent=True, color=ERROR)
+
+
+FIGURES = {
+    "cost_by_day": cost_by_day,
+    "cost_by_model": cost_by_model,
+    "cost_by_key": cost_by_key,
+    "requests_over_time": requests_over_time,
+    "tokens_over_time": tokens_over_time,
+    "cost_over_time": cost_over_time,
+    "weekday_hour": weekday_hour,
+    "hour_of_day": hour_of_day,
+    "error_rate": error_rate,
+    "errors_by_code": errors_by_code,
+    "errors_by_model": errors_by_model,
+}
+
+
+def figure_json(table: Table) -> dict | None:
+    """The figure of a table as plain JSON data (for json_script), or None for a table
+    shown without a chart."""
+    build = FIGURES.get(table.name)
+    if build is None or not table.chart:
+        return None
+    return json.loads(build(table).to_json())

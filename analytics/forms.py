@@ -1,0 +1,85 @@
+"""The analytics page's filter form: tab, range, model / API key / status, time zone.
+
+Everything lives in GET parameters so a URL copied from the browser (or a CSV link)
+reproduces the same figures. Choices come from the current account only.
+"""
+
+from django import forms
+
+from logs import selectors
+from logs.models import Status
+
+TABS = {"cost": "Cost", "trend": "Usage trend", "peak": "Peak time", "errors": "Error rate"}
+RANGES = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days", "custom": "Custom"}
+DEFAULT_RANGE = "7d"
+MAX_DAYS = 731  # "at most 2 years", a leap day included
+ZONES = {"account": "Account zone", "viewer": "My time zone"}
+# Dates outside these years are typing mistakes; they would also overflow date arithmetic.
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+class _LooseMultipleChoiceField(forms.MultipleChoiceField):
+    """A multi-select whose values need not be in the choices: a model or key from a pasted
+    URL that the account no longer lists still filters (to nothing), as on the log list."""
+
+    def valid_value(self, value):
+        return bool(str(value).strip()) and len(str(value)) <= 255
+
+
+class AnalyticsForm(forms.Form):
+    range = forms.ChoiceField(choices=list(RANGES.items()), required=False)
+    start = forms.DateField(required=False, label="From")
+    end = forms.DateField(required=False, label="To (inclusive)")
+    model = _LooseMultipleChoiceField(required=False)
+    api_key = _LooseMultipleChoiceField(required=False, label="API key")
+    status = forms.MultipleChoiceField(choices=Status.choices, required=False)
+    zone = forms.ChoiceField(choices=list(ZONES.items()), required=False, label="Time zone")
+
+    def __init__(self, data, *, account):
+        super().__init__(data)
+        models = list(selectors.models_for(account=account).order_by("model").values_list("model", flat=True))
+        keys = list(
+            selectors.api_keys_for(account=account).order_by("identifier").values_list("identifier", "display_name")
+        )
+        selected_models = data.getlist("model") if hasattr(data, "getlist") else []
+        selected_keys = data.getlist("api_key") if hasattr(data, "getlist") else []
+        self.fields["model"].choices = [(m, m) for m in sorted(set(models) | {m for m in selected_models if m})]
+        known = {identifier for identifier, _ in keys}
+        self.fields["api_key"].choices = [(i, f"{name} ({i})" if name else i) for i, name in keys] + [
+            (value, value) for value in selected_keys if value and value not in known
+        ]
+
+    def clean_zone(self):
+        return self.cleaned_data.get("zone") or "account"
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        chosen = data.get("range") or ("custom" if start or end or self.has_error("start") else DEFAULT_RANGE)
+        data["range"] = chosen
+        if chosen != "custom":
+            return data
+        if self.has_error("start") or self.has_error("end"):
+            return data
+        if start is None:
+            self.add_error("start", "Pick a start date for a custom range.")
+        if end is None:
+            self.add_error("end", "Pick an end date for a custom range.")
+        if start is None or end is None:
+            return data
+        for name, value in (("start", start), ("end", end)):
+            if not MIN_YEAR <= value.year <= MAX_YEAR:
+                self.add_error(name, f"Pick a date between {MIN_YEAR} and {MAX_YEAR}.")
+                return data
+        if end < start:
+            self.add_error("end", "The end date is before the start date.")
+        elif (end - start).days + 1 > MAX_DAYS:
+            self.add_error("end", f"A range can span at most 2 years ({MAX_DAYS} days).")
+        return data
+
+    @property
+    def tab(self) -> str:
+        """The tab to show (an unknown one shows the first); read even when the filters are
+        invalid, so the tabs stay usable."""
+        value = self.data.get("tab", "")
+        return value if value in TABS else "cost"

@@ -1,0 +1,96 @@
+"""Tables of numbers behind the analytics charts: one `Table` feeds a chart
+(analytics.figures), the table shown beside it and its CSV download."""
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from logs.templatetags.meterlog_format import percent, usd
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    kind: str = "text"  # text | int | usd | percent | hour | day | week | time
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    href: str | None = None
+    numeric: bool = False
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[list] = field(default_factory=list)
+    hrefs: list[str | None] = field(default_factory=list)  # where each row's first cell links
+    chart: bool = True  # drawn as a chart with the table folded beside it
+
+    def values(self, key: str) -> list:
+        at = [column.key for column in self.columns].index(key)
+        return [row[at] for row in self.rows]
+
+    def display_rows(self) -> list[list[Cell]]:
+        out = []
+        for index, row in enumerate(self.rows):
+            href = self.hrefs[index] if index < len(self.hrefs) else None
+            cells = []
+            for at, (column, value) in enumerate(zip(self.columns, row, strict=True)):
+                numeric = column.kind in ("int", "usd", "percent")
+                cells.append(Cell(_display(value, column.kind), href if at == 0 else None, numeric))
+            out.append(cells)
+        return out
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow([column.key for column in self.columns])
+        for row in self.rows:
+            writer.writerow([_csv_value(value) for value in row])
+        return buffer.getvalue()
+
+
+def _display(value, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "int":
+        return f"{value:,}"
+    if kind == "usd":
+        return usd(value, 6)
+    if kind == "percent":
+        return percent(value, 1)
+    if kind == "hour":
+        return value.strftime("%a %Y-%m-%d %H:%M")
+    if kind == "day":
+        return value.strftime("%a %Y-%m-%d")
+    if kind == "week":
+        return value.strftime("Week of %Y-%m-%d")
+    if kind == "time":
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Stat:
+    label: str
+    value: str
+    sub: str = ""

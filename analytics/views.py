@@ -1,0 +1,89 @@
+"""The analytics page (/analytics/): four tabs of charts, each with its numbers and a CSV.
+
+Views stay thin: the form reads the URL, analytics.reports computes the tables through
+analytics.usage, analytics.figures turns tables into plotly figures.
+"""
+
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.utils import timezone
+
+from analytics import figures, reports
+from analytics.forms import DEFAULT_RANGE, RANGES, TABS, ZONES, AnalyticsForm
+from analytics.usage import UsageError
+from console.tenancy import require_account
+from logs.selectors import QueryTimeout
+
+
+@require_account()
+def analytics_page(request):
+    account = request.account
+    form = AnalyticsForm(request.GET, account=account)
+    tab = form.tab
+    wants_csv = request.GET.get("format") == "csv"
+    viewer_zone = timezone.get_current_timezone()
+    context = {
+        "form": form,
+        "tab": tab,
+        "tab_label": TABS[tab],
+        "tabs": TABS,
+        "ranges": RANGES,
+        "zones": ZONES,
+        "account_zone": account.timezone,
+        "viewer_zone": viewer_zone.key,
+        "report": None,
+        "charts": [],
+        "message": None,
+    }
+    valid = form.is_valid()
+    context["selected_range"] = form.cleaned_data.get("range") or request.GET.get("range") or DEFAULT_RANGE
+    if not valid:
+        if wants_csv:
+            return HttpResponseBadRequest(_error_text(form), content_type="text/plain; charset=utf-8")
+        return render(request, "analytics/page.html", context, status=400)
+
+    data = form.cleaned_data
+    zone = viewer_zone if data["zone"] == "viewer" else account.zone
+    period = reports.resolve_period(
+        range_name=data["range"], start=data.get("start"), end=data.get("end"), zone=zone, now=timezone.now()
+    )
+    filters = reports.Filters(
+        models=tuple(data["model"]), api_keys=tuple(data["api_key"]), statuses=tuple(data["status"])
+    )
+    try:
+        report = reports.build_report(tab, account=account, period=period, filters=filters)
+    except (QueryTimeout, UsageError) as exc:
+        message = getattr(exc, "message", None) or str(exc) or QueryTimeout.message
+        status = 400 if isinstance(exc, UsageError) else 503
+        if wants_csv:
+            return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+        context |= {"message": message, "period": period}
+        return render(request, "analytics/page.html", context, status=400 if status == 400 else 200)
+
+    if wants_csv:
+        return _csv_response(report, request.GET.get("chart", ""), account=account)
+    charts = [
+        {"table": table, "figure": figures.figure_json(table), "figure_id": f"figure-{table.name}"}
+        for table in report.tables
+    ]
+    context |= {"report": report, "period": period, "charts": charts}
+    return render(request, "analytics/page.html", context)
+
+
+def _error_text(form) -> str:
+    return "\n".join(f"{name}: {message}" for name, messages in form.errors.items() for message in messages)
+
+
+def _csv_response(report: reports.Report, chart: str, *, account) -> HttpResponse:
+    table = report.table(chart)
+    if table is None:
+        names = ", ".join(t.name for t in report.tables) or "none (no data in this range)"
+        return HttpResponseBadRequest(
+            f"chart: no chart {chart!r} on the {report.tab} tab; use one of: {names}",
+            content_type="text/plain; charset=utf-8",
+        )
+    period = report.period
+    filename = f"meterlog-{account.slug}-{table.name}-{period.first_day:%Y%m%d}-{period.last_day:%Y%m%d}.csv"
+    response = HttpResponse(table.to_csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
