@@ -15,10 +15,14 @@ Every piece is grouped in SQL by a time key (UTC quarter or local date) and the 
 dimensions; Python then adds the pieces into the buckets of the range.
 """
 
+import importlib.resources
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -252,6 +256,27 @@ def _floor_quarter(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
 
+@lru_cache(maxsize=256)
+def _zone_rules(key: str) -> bytes | None:
+    for root in zoneinfo.TZPATH:
+        path = Path(root) / key
+        if path.is_file():
+            return path.read_bytes()
+    try:
+        return importlib.resources.files("tzdata.zoneinfo").joinpath(*key.split("/")).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return None
+
+
+def same_zone(a: ZoneInfo, b: ZoneInfo) -> bool:
+    """Whether two zone names are one zone: browsers report old aliases (Chromium says
+    Asia/Katmandu for Asia/Kathmandu), which must still find the account's daily rows."""
+    if a.key == b.key:
+        return True
+    rules = _zone_rules(a.key)
+    return rules is not None and rules == _zone_rules(b.key)
+
+
 def day_zone(account: Account) -> ZoneInfo:
     zone = RollupState.objects.filter(account=account).values_list("day_timezone", flat=True).first()
     return ZoneInfo(zone or account.timezone)
@@ -275,7 +300,7 @@ def plan(q: UsageQuery) -> list[_Piece]:
         pieces = [_Piece("quarter", inner_start, inner_end)]
     else:
         zone = day_zone(q.account)
-        if q.bucket == "hour" or (q.bucket is not None and zone.key != q.zone.key):
+        if q.bucket == "hour" or (q.bucket is not None and not same_zone(zone, q.zone)):
             return [_Piece("raw", start, end)]
         return _day_plan(start, end, zone)
     return _with_edges(pieces, start, end, inner_start, inner_end)
