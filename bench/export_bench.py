@@ -15,6 +15,8 @@ web process peak RSS < 100 MB).
         .venv/bin/python bench/export_bench.py [--rows 1000000] [--filtered]
 
 Needs a loaded bench database (`bench/generate.py --rows 1000000 --reset` is enough).
+CSV on PostgreSQL goes through the COPY path (logs.export_sql.copy_csv_chunks); the gzip
+download adds zlib's cost on top of it.
 """
 
 import argparse

@@ -130,6 +130,16 @@ STORAGES = {
     },
 }
 
+# Exports and imports (logs/export_jobs.py, logs/imports/jobs.py). Job files live under
+# METERLOG_MEDIA_DIR, which is never served as static/media: downloads go through a view
+# that checks the account.
+METERLOG_MEDIA_DIR = Path(env_str("METERLOG_MEDIA_DIR", str(VAR_DIR / "media")))
+METERLOG_EXPORT_DIR = Path(env_str("METERLOG_EXPORT_DIR", str(METERLOG_MEDIA_DIR / "exports")))
+METERLOG_IMPORT_DIR = Path(env_str("METERLOG_IMPORT_DIR", str(METERLOG_MEDIA_DIR / "imports")))
+METERLOG_EXPORT_ASYNC_ROWS = env_int("METERLOG_EXPORT_ASYNC_ROWS", 1_000_000)  # browser exports above: a job
+METERLOG_EXPORT_TTL_HOURS = env_int("METERLOG_EXPORT_TTL_HOURS", 24)
+METERLOG_IMPORT_MAX_BYTES = env_int("METERLOG_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+
 REDIS_URL = env_str("REDIS_URL")
 # Without Redis (the embedded default) Celery uses a broker made of files under var/.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
@@ -154,6 +164,8 @@ CELERY_BEAT_SCHEDULE = {
     # when rows land in a default partition (see logs/partitions.py).
     "create-upcoming-partitions": {"task": "logs.tasks.create_upcoming_partitions", "schedule": 60 * 60},
     "check-default-partitions": {"task": "logs.tasks.check_default_partitions", "schedule": 15 * 60},
+    # Export job files are deleted METERLOG_EXPORT_TTL_HOURS after they are written.
+    "expire-export-files": {"task": "logs.tasks.expire_export_files", "schedule": 15 * 60},
 }
 
 EMAIL_URL = env_str("EMAIL_URL", "console://")

@@ -1,17 +1,25 @@
-"""The console's export download (/logs/export/) and the owners' list of exports (/exports/).
+"""The console's export download (/logs/export/), the list of exports (/exports/) and the
+files of export jobs (/exports/<id>/download/, /exports/<id>/progress/).
 
 The download takes the log list's URL parameters (the same FilterSet, so it exports exactly
-the rows the list shows across all its pages) plus `format` and `compress`; the work is in
-logs.exports.
+the rows the list shows across all its pages) plus `format`, `compress` and `split`; the work
+is in logs.exports. A set of more than METERLOG_EXPORT_ASYNC_ROWS rows becomes a job
+(logs.export_jobs) and the browser goes to the Exports page, which shows its progress.
+
+Owners see every export of the account; other members see the exports they started (so a
+viewer can follow and download the job they queued).
 """
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 
+from console.models import Role
 from console.tenancy import require_account
-from logs import exports
+from logs import export_jobs, exports
+from logs.models import ExportRecord, ExportState
 from logs.selectors import QueryTimeout
 
 EXPORTS_SHOWN = 200
@@ -26,18 +34,96 @@ def log_export(request):
         lines = [f"{name}: {message}" for name, msgs in errors.items() for message in msgs]
         return HttpResponse("Export not started.\n" + "\n".join(lines) + "\n", status=400, content_type="text/plain")
     try:
+        if exports.is_large(filterset=export.filterset):
+            export_jobs.queue_export_job(account=account, export=export, params=request.GET, user=request.user)
+            messages.info(
+                request,
+                "More rows than a download streams at once: the file is being prepared below, "
+                "with a download link when it is ready.",
+            )
+            return redirect("logs:exports")
         body = exports.start_export(account=account, export=export, params=request.GET, user=request.user)
     except QueryTimeout as exc:
         messages.error(request, f"Export not started: {exc}")
         params = request.GET.copy()
-        for name in ("format", "compress"):
+        for name in ("format", "compress", "split"):
             params.pop(name, None)
         query = params.urlencode()
         return redirect(reverse("logs:list") + (f"?{query}" if query else ""))
     return exports.export_response(body, account=account, export=export)
 
 
-@require_account(min_role="owner")
+def _visible_exports(request):
+    """The tenant gate of this page: the account's exports, a non-owner's own only."""
+    is_owner = request.account_role == Role.OWNER
+    return exports.export_records(account=request.account, user=None if is_owner else request.user)
+
+
+def _get_export_for_user(request, pk: int) -> ExportRecord:
+    record = _visible_exports(request).filter(pk=pk).first()
+    if record is None:
+        raise Http404("No such export")
+    return record
+
+
+@require_account()
 def export_list(request):
-    records = list(exports.export_records(account=request.account)[:EXPORTS_SHOWN])
-    return render(request, "logs/exports.html", {"records": records, "shown": EXPORTS_SHOWN})
+    records = list(_visible_exports(request)[:EXPORTS_SHOWN])
+    context = {
+        "records": records,
+        "shown": EXPORTS_SHOWN,
+        "is_owner": request.account_role == Role.OWNER,
+        "any_active": any(record.is_active for record in records),
+        "now": timezone.now(),
+    }
+    return render(request, "logs/exports.html", context)
+
+
+def _progress(record: ExportRecord) -> dict:
+    expired = export_jobs.is_expired(record)
+    ready = record.state == ExportState.DONE and not expired
+    return {
+        "id": record.pk,
+        "state": ExportState.EXPIRED.value if expired else record.state,
+        "rows": record.rows or 0,
+        "rows_estimate": record.rows_estimate,
+        "percent": record.percent,
+        "error": record.error,
+        "download_url": reverse("logs:export_download", args=[record.pk]) if ready else None,
+        "expires_at": record.expires_at.isoformat() if record.expires_at else None,
+    }
+
+
+@require_account()
+def export_progress(request, pk: int):
+    """The progress bar's data (static/js/exports.js polls it)."""
+    response = JsonResponse(_progress(_get_export_for_user(request, pk)))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_account()
+def export_download(request, pk: int):
+    record = _get_export_for_user(request, pk)
+    if export_jobs.is_expired(record):
+        return _unavailable(request, record, 410, "This export has expired and its file was deleted. Export again.")
+    if record.state != ExportState.DONE:
+        if record.state == ExportState.FAILED:
+            return _unavailable(request, record, 404, f"This export failed: {record.error}")
+        return _unavailable(request, record, 409, "This export is still being prepared; the Exports page shows it.")
+    try:
+        handle = open(export_jobs.export_file_path(record), "rb")  # noqa: SIM115 - FileResponse closes it
+    except FileNotFoundError:
+        return _unavailable(request, record, 410, "The file of this export is gone. Export again.")
+    content_type = exports.ZIP_CONTENT_TYPE if record.split else None
+    if content_type is None:
+        content_type = exports.GZIP_CONTENT_TYPE if record.compress else exports.CONTENT_TYPES[record.format]
+    response = FileResponse(handle, as_attachment=True, filename=record.file_name, content_type=content_type)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _unavailable(request, record: ExportRecord, status: int, message: str):
+    return render(
+        request, "logs/partials/export_unavailable.html", {"record": record, "message": message}, status=status
+    )

@@ -9,41 +9,40 @@ Not OFFSET (deep chunks would re-read everything before them) and not a server-s
 (unavailable behind a transaction-mode pooler such as PgBouncer): every chunk is one short
 statement in its own transaction, with the log statement timeout.
 
-Values are byte for byte the API's (`log_record`, see `_record`): UTC RFC 3339 timestamps
-with microseconds and Z, costs as decimal strings (empty in CSV, null in JSON when
-unpriced); JSON-valued fields are compact JSON text in CSV. Columns / keys follow
-`EXPORT_FIELDS`, which the importer reads back.
+CSV on PostgreSQL takes a faster path through `COPY ... TO STDOUT` (logs.export_sql). The
+encoders are in logs.export_encoders; values are byte for byte the API's (`log_record`).
+Columns / keys follow `EXPORT_FIELDS`, which the importer reads back. A zip with one file
+per month is logs.export_zip; large browser exports run as jobs (logs.export_jobs).
 """
 
-import csv
-import io
 import itertools
-import json
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
-from django.http import StreamingHttpResponse
+from django.http import QueryDict, StreamingHttpResponse
 from django.utils import timezone
 
 from console.models import Account
-from logs import export_sql, selectors
-from logs.api.serializers import format_cost
-from logs.export_format import EXPORT_FIELDS, JSON_FIELDS
-from logs.filters import RequestLogFilterSet, filter_errors
-from logs.models import ExportFormat, ExportRecord
+from logs import export_encoders, export_sql, selectors
+from logs.filters import RANGE_PRESETS, RequestLogFilterSet, filter_errors
+from logs.models import ExportFormat, ExportRecord, ExportSplit
 
 # Rows per keyset query: big enough that the per-query cost disappears in the row cost,
 # small enough that a chunk of rows is a few MB at most.
 CHUNK_SIZE = 2_000
+# Rows per COPY (CSV on PostgreSQL, export_sql.copy_csv_chunks): a chunk is held as CSV text
+# (~300 bytes a row) until it is sent, so 20,000 rows is ~6 MB; the per-statement cost is
+# already negligible there.
+COPY_CHUNK_SIZE = 20_000
+# The COPY path for CSV on PostgreSQL; False sends CSV through the values path too.
+USE_COPY = True
 
 # The columns read per row: the export fields in EXPORT_FIELDS order, then the keyset's id.
 COLUMNS = export_sql.COLUMNS
-_OPTIONAL_TEXT = ("api_key", "user_agent", "error_code", "error_message")  # "" -> null, as log_record
-_JSON_DEFAULT_EMPTY = ("request_params", "tags")  # NULL -> {}, as log_record
 
 CONTENT_TYPES = {
     ExportFormat.CSV: "text/csv; charset=utf-8",
@@ -51,7 +50,11 @@ CONTENT_TYPES = {
     ExportFormat.NDJSON: "application/x-ndjson",
 }
 GZIP_CONTENT_TYPE = "application/gzip"
+ZIP_CONTENT_TYPE = "application/zip"
 COMPRESSIONS = ("gzip",)
+SPLITS = ("month",)
+# split=month over an explicit start/end: at most this many members (ten years).
+MAX_MONTHS = 120
 
 
 @dataclass
@@ -59,6 +62,7 @@ class ExportRequest:
     format: str
     compress: bool
     filterset: RequestLogFilterSet
+    split: str = ExportSplit.NONE  # "month": a zip of one gzip file per calendar month (logs.export_zip)
 
 
 def parse_export_request(*, account: Account, params) -> tuple[ExportRequest | None, dict[str, list[str]]]:
@@ -71,12 +75,89 @@ def parse_export_request(*, account: Account, params) -> tuple[ExportRequest | N
     compress = params.get("compress") or ""
     if compress and compress not in COMPRESSIONS:
         errors["compress"] = [f"Unknown compression {compress!r}; use gzip or leave it out."]
+    split = params.get("split") or ""
+    if split and split not in SPLITS:
+        errors["split"] = [f"Unknown split {split!r}; use month or leave it out."]
     filterset = selectors.filter_request_logs(account=account, params=params)
     if not filterset.is_valid():
         errors.update(filter_errors(filterset))
+    elif split:
+        start, end = filterset.form.cleaned_data.get("start"), filterset.form.cleaned_data.get("end")
+        if start and end and _months_between(start, end) > MAX_MONTHS:
+            errors["split"] = [f"split=month makes at most {MAX_MONTHS} files; narrow start/end."]
     if errors:
         return None, errors
-    return ExportRequest(format=export_format, compress=compress == "gzip", filterset=filterset), {}
+    # A zip's members are always gzip files.
+    compress = compress == "gzip" or bool(split)
+    return ExportRequest(format=export_format, compress=compress, filterset=filterset, split=split), {}
+
+
+def _months_between(start: datetime, end: datetime) -> int:
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    return (end.year - start.year) * 12 + end.month - start.month + 1
+
+
+def resolved_filters(*, export: ExportRequest, params, now: datetime | None = None) -> dict:
+    """`filter_params` with the time bounds made absolute: start/end as UTC RFC 3339 (they may
+    have been the viewer's local time) and a `range` preset turned into the start it meant
+    now. A job run later by a worker (no viewer zone, another "now") or one month of a zip
+    reads exactly the rows the request meant."""
+    stored = filter_params(params)
+    cleaned = export.filterset.form.cleaned_data
+    stored.pop("range", None)
+    start, end = cleaned.get("start"), cleaned.get("end")
+    if start is None and cleaned.get("range"):
+        start = (now or timezone.now()) - RANGE_PRESETS[cleaned["range"]][1]
+    for name, value in (("start", start), ("end", end)):
+        if value is not None:
+            stored[name] = utc_text(value)
+    return stored
+
+
+def utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def params_querydict(filters: dict, **extra: str) -> QueryDict:
+    """A stored filter dict ({name: value or [values]}) as request parameters."""
+    params = QueryDict(mutable=True)
+    for name, value in {**filters, **extra}.items():
+        params.setlist(name, value if isinstance(value, list) else [value])
+    return params
+
+
+def count_at_most(*, filterset: RequestLogFilterSet, cap: int) -> int:
+    """The filtered row count, but at most cap + 1: "more than cap" without counting them all
+    (the statement stops after cap + 1 rows). Raises QueryTimeout past the statement timeout."""
+    queryset = filterset.qs.order_by()
+    with selectors.statement_timeout():
+        return queryset[: cap + 1].count()
+
+
+def is_large(*, filterset: RequestLogFilterSet) -> bool:
+    """More rows than METERLOG_EXPORT_ASYNC_ROWS: the browser gets a job, not a stream. A set
+    that cannot even be counted to the threshold within the statement timeout is large too."""
+    threshold = settings.METERLOG_EXPORT_ASYNC_ROWS
+    try:
+        return count_at_most(filterset=filterset, cap=threshold) > threshold
+    except selectors.QueryTimeout:
+        return True
+
+
+def spans_months(*, filterset: RequestLogFilterSet, now: datetime | None = None) -> bool:
+    """Whether the filters cover more than a month (the menu then offers the zip by month):
+    start (or the range preset) to end (or now); no start at all is the whole log."""
+    if not filterset.is_valid():
+        return False
+    cleaned = filterset.form.cleaned_data
+    now = now or timezone.now()
+    start = cleaned.get("start")
+    if start is None and cleaned.get("range"):
+        start = now - RANGE_PRESETS[cleaned["range"]][1]
+    if start is None:
+        return True
+    end = cleaned.get("end") or now
+    return _months_between(start, end) > 1 and (end - start).days > 31
 
 
 def filter_params(params) -> dict:
@@ -94,11 +175,15 @@ def filter_params(params) -> dict:
 
 def file_name(*, account: Account, export: ExportRequest, now=None) -> str:
     now = (now or timezone.now()).astimezone(UTC)
+    if export.split:
+        return f"meterlog-{account.slug}-{now:%Y%m%dT%H%M%S}-by-month.zip"
     name = f"meterlog-{account.slug}-{now:%Y%m%dT%H%M%S}.{export.format}"
     return f"{name}.gz" if export.compress else name
 
 
 def content_type(export: ExportRequest) -> str:
+    if export.split:
+        return ZIP_CONTENT_TYPE
     return GZIP_CONTENT_TYPE if export.compress else CONTENT_TYPES[export.format]
 
 
@@ -107,21 +192,69 @@ def start_export(
 ) -> Iterator[bytes]:
     """Record the export and return the generator of its bytes.
 
-    The first chunk is read here, before the response starts: a filter that runs past the
+    The first read runs here, before the response starts: a filter that runs past the
     statement timeout raises `selectors.QueryTimeout` to the view, which can still answer
     with an error status instead of a truncated file.
     """
-    chunks = _chunks(export.filterset)
-    first = next(chunks)
+    counter = RowCounter()
+    body = open_body(account=account, export=export, params=params, counter=counter)
     record = ExportRecord.objects.create(
         account=account,
         user=user if user is not None and user.is_authenticated else None,
         token_hint=token_hint,
         format=export.format,
         compress=export.compress,
+        split=export.split,
         filters=filter_params(params),
     )
-    return _stream(itertools.chain([first], chunks), export=export, record=record)
+    return _stream(body, record=record, counter=counter)
+
+
+def open_body(*, account: Account, export: ExportRequest, params, counter: "RowCounter") -> Iterator[bytes]:
+    """The bytes of the export (a single file, or the zip by month); the first query runs
+    before this returns. `counter` counts the rows as they are encoded."""
+    if export.split == ExportSplit.MONTH:
+        from logs import export_zip  # it encodes its members with this module's encoders
+
+        return export_zip.zip_by_month(
+            account=account, export=export, filters=resolved_filters(export=export, params=params), counter=counter
+        )
+    return file_body(export.filterset, export_format=export.format, compress=export.compress, counter=counter)
+
+
+def file_body(
+    filterset: RequestLogFilterSet, *, export_format: str, compress: bool, counter: "RowCounter | None" = None
+) -> Iterator[bytes]:
+    """The bytes of one file of the filtered rows, never an empty part. The first chunk is
+    read before this returns (a QueryTimeout comes out here, not mid-download).
+
+    CSV on PostgreSQL comes through COPY (export_sql.copy_csv_chunks), except with a repeated
+    filter: its IN list cannot walk an index in keyset order, and the values path reads such
+    sets as one ordered branch per value (selectors._branches)."""
+    counter = counter or RowCounter()
+    if _copy_applies(filterset, export_format):
+        parts = export_sql.copy_csv_chunks(
+            filterset.qs, chunk_rows=COPY_CHUNK_SIZE, timeout=selectors.statement_timeout
+        )
+        first = next(parts, None)
+        body = export_encoders.csv_copied_body(itertools.chain([first] if first else [], parts), counter)
+    else:
+        encode = export_encoders.ENCODERS[export_format]
+        chunks = chunks_of(filterset)
+        first = next(chunks)
+        body = encode(counter.count(itertools.chain([first], chunks)))
+    if compress:
+        body = export_encoders.gzip_body(body)
+    return (part for part in body if part)
+
+
+def _copy_applies(filterset: RequestLogFilterSet, export_format: str) -> bool:
+    if not USE_COPY or export_format != ExportFormat.CSV or connection.vendor != "postgresql":
+        return False
+    cleaned = filterset.form.cleaned_data
+    return not any(
+        isinstance(cleaned.get(name), list) and len(cleaned[name]) > 1 for name in selectors.SPLITTABLE_FILTERS
+    )
 
 
 def export_response(body: Iterator[bytes], *, account: Account, export: ExportRequest) -> StreamingHttpResponse:
@@ -134,12 +267,16 @@ def export_response(body: Iterator[bytes], *, account: Account, export: ExportRe
     return response
 
 
-def export_records(*, account: Account) -> QuerySet:
-    """The account's exports, newest first (the owners' Exports page)."""
-    return ExportRecord.objects.filter(account=account).select_related("user").order_by("-created_at", "-id")
+def export_records(*, account: Account, user=None) -> QuerySet:
+    """The account's exports, newest first: all of them (owners), or one user's own (a member
+    following the job they started)."""
+    records = ExportRecord.objects.filter(account=account)
+    if user is not None:
+        records = records.filter(user=user)
+    return records.select_related("user").order_by("-created_at", "-id")
 
 
-def _chunks(filterset: RequestLogFilterSet) -> Iterator[list]:
+def chunks_of(filterset: RequestLogFilterSet) -> Iterator[list]:
     """Lists of at most CHUNK_SIZE rows, newest first, each row exactly once. On PostgreSQL
     the timestamp and cost come formatted by the database (logs.export_sql)."""
     fetch = export_sql.fetch_values if connection.vendor == "postgresql" else None
@@ -152,12 +289,7 @@ def _chunks(filterset: RequestLogFilterSet) -> Iterator[list]:
         cursor = page.next_cursor
 
 
-def _stream(chunks: Iterable[list], *, export: ExportRequest, record: ExportRecord) -> Iterator[bytes]:
-    encode = {ExportFormat.CSV: _csv, ExportFormat.JSON: _json_array, ExportFormat.NDJSON: _ndjson}[export.format]
-    counter = _Counter()
-    body = encode(counter.count(chunks))
-    if export.compress:
-        body = _gzip(body)
+def _stream(body: Iterator[bytes], *, record: ExportRecord, counter: "RowCounter") -> Iterator[bytes]:
     for part in body:
         if part:
             yield part
@@ -168,116 +300,20 @@ def _stream(chunks: Iterable[list], *, export: ExportRequest, record: ExportReco
     record.save(update_fields=["rows", "finished_at"])
 
 
-class _Counter:
-    def __init__(self):
+class RowCounter:
+    """Counts rows as chunks go by; `on_chunk(rows so far)` runs after each chunk (a job's
+    progress)."""
+
+    def __init__(self, on_chunk: Callable[[int], None] | None = None):
         self.rows = 0
+        self.on_chunk = on_chunk
 
     def count(self, chunks: Iterable[list]) -> Iterator[list]:
         for rows in chunks:
-            self.rows += len(rows)
             yield rows
+            self.add(len(rows))
 
-
-_TIMESTAMP = EXPORT_FIELDS.index("timestamp")
-_COST = EXPORT_FIELDS.index("cost")
-_OPTIONAL_TEXT_AT = tuple(EXPORT_FIELDS.index(name) for name in _OPTIONAL_TEXT)
-_JSON_DEFAULT_EMPTY_AT = tuple(EXPORT_FIELDS.index(name) for name in _JSON_DEFAULT_EMPTY)
-_JSON_AT = tuple(EXPORT_FIELDS.index(name) for name in JSON_FIELDS)
-_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _timestamp(value: datetime) -> str:
-    # Same text as serializers.format_timestamp (strftime "%Y-%m-%dT%H:%M:%S.%fZ"), at a
-    # fraction of the cost; isoformat always prints the six digits with timespec.
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def _json_text(text: str | None):
-    if text is None or text == "{}":
-        return {} if text is not None else None
-    return json.loads(text)
-
-
-def _record(row: tuple) -> list:
-    """The export values of one `COLUMNS` row, in EXPORT_FIELDS order: what `log_record`
-    gives for the same record (tests/logs/test_export_fast_path.py compares the bytes)."""
-    if len(row) > len(COLUMNS):  # from export_sql: the timestamp text follows the columns
-        values = list(row[: len(EXPORT_FIELDS)])
-        values[_TIMESTAMP] = row[len(COLUMNS)]
-        for i in _JSON_AT:
-            values[i] = _json_text(values[i])
-    else:
-        values = list(row[:-1])
-        values[_TIMESTAMP] = _timestamp(values[_TIMESTAMP])
-        cost = values[_COST]
-        if cost is not None:
-            values[_COST] = format_cost(cost)
-    for i in _OPTIONAL_TEXT_AT:
-        if not values[i]:
-            values[i] = None
-    for i in _JSON_DEFAULT_EMPTY_AT:
-        if values[i] is None:
-            values[i] = {}
-    return values
-
-
-def _csv_row(row: tuple) -> list:
-    values = _record(row)
-    for i in _JSON_AT:
-        if values[i] is not None:
-            values[i] = _compact_json(values[i])
-    # csv writes None as "" and other values with str(), as the reference encoding did.
-    return values
-
-
-def _csv(chunks: Iterable[list]) -> Iterator[bytes]:
-    # csv quotes any cell with a comma, quote or line break (RFC 4180, \r\n rows), so every
-    # value survives a round trip through a CSV reader. Formula injection (a cell starting
-    # with = + - @ opening as a formula in a spreadsheet) is deliberately NOT guarded by
-    # prefixing a quote: that would change the values and break the export → import round
-    # trip. Spreadsheet users should import the file as text (README "Exports").
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_FIELDS)
-    for rows in chunks:
-        writer.writerows(map(_csv_row, rows))
-        yield _drain(buffer)
-    yield _drain(buffer)  # the header alone when there are no rows
-
-
-def _drain(buffer: io.StringIO) -> bytes:
-    data = buffer.getvalue().encode()
-    buffer.seek(0)
-    buffer.truncate()
-    return data
-
-
-def _dump(row: tuple) -> str:
-    return _compact_json(dict(zip(EXPORT_FIELDS, _record(row), strict=True)))
-
-
-def _json_array(chunks: Iterable[list]) -> Iterator[bytes]:
-    # "[", the rows separated by ",", "]": one valid JSON document however it is chunked.
-    yield b"["
-    first = True
-    for rows in chunks:
-        if not rows:
-            continue
-        body = ",\n".join(map(_dump, rows))
-        yield (("\n" if first else ",\n") + body).encode()
-        first = False
-    yield b"]\n" if first else b"\n]\n"
-
-
-def _ndjson(chunks: Iterable[list]) -> Iterator[bytes]:
-    for rows in chunks:
-        yield "".join(_dump(row) + "\n" for row in rows).encode()
-
-
-def _gzip(body: Iterable[bytes]) -> Iterator[bytes]:
-    # A gzip file (wbits=31: gzip header and trailer), not a transfer encoding. A sync flush
-    # per chunk sends each chunk's bytes at once, at a negligible cost in size.
-    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
-    for part in body:
-        yield compressor.compress(part) + compressor.flush(zlib.Z_SYNC_FLUSH)
-    yield compressor.flush()
+    def add(self, rows: int) -> None:
+        self.rows += rows
+        if self.on_chunk is not None:
+            self.on_chunk(self.rows)

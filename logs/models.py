@@ -259,11 +259,28 @@ class ExportFormat(models.TextChoices):
     NDJSON = "ndjson", "NDJSON"
 
 
+class ExportState(models.TextChoices):
+    STREAMED = "streamed", "Streamed"  # sent as the response body (small exports, the API)
+    QUEUED = "queued", "Queued"  # a job (large exports): waits for a worker
+    RUNNING = "running", "Running"
+    DONE = "done", "Ready"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"  # the file was deleted after METERLOG_EXPORT_TTL_HOURS
+
+
+class ExportSplit(models.TextChoices):
+    NONE = "", "One file"
+    MONTH = "month", "Zip, one file per month"
+
+
 class ExportRecord(models.Model):
     """One export of the log (page or API): who, when, which filters, how many rows.
 
-    Created before the first byte is sent; `rows` and `finished_at` are set when the stream
-    ends, so a download the client abandoned keeps `finished_at` empty.
+    A streamed export is created before the first byte is sent; `rows` and `finished_at` are
+    set when the stream ends, so a download the client abandoned keeps `finished_at` empty.
+    A job (a browser export over METERLOG_EXPORT_ASYNC_ROWS rows) goes queued → running →
+    done (a file under METERLOG_EXPORT_DIR until `expires_at`) or failed, then expired;
+    `rows` counts the rows written so far and `rows_estimate` is the planner's guess.
     """
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
@@ -279,9 +296,23 @@ class ExportRecord(models.Model):
     rows = models.IntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=10, choices=ExportState.choices, default=ExportState.STREAMED)
+    split = models.CharField(max_length=8, choices=ExportSplit.choices, blank=True, default=ExportSplit.NONE)
+    rows_estimate = models.BigIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # A job's file: the download name, and the path relative to METERLOG_EXPORT_DIR.
+    file_name = models.CharField(max_length=200, blank=True)
+    file_path = models.CharField(max_length=500, blank=True)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["account", "-created_at"], name="exportrecord_acct_created")]
+        indexes = [
+            models.Index(fields=["account", "-created_at"], name="exportrecord_acct_created"),
+            # The expiry sweep: finished jobs whose file is due for deletion.
+            models.Index(fields=["state", "expires_at"], name="exportrecord_state_expires"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.format} export at {self.created_at:%Y-%m-%d %H:%M}"
@@ -290,3 +321,75 @@ class ExportRecord(models.Model):
     def filters_query(self) -> str:
         """The filters as a log list query string (model=a&model=b)."""
         return urlencode(self.filters or {}, doseq=True)
+
+    @property
+    def is_job(self) -> bool:
+        return self.state != ExportState.STREAMED
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in (ExportState.QUEUED, ExportState.RUNNING)
+
+    @property
+    def percent(self) -> int | None:
+        """Progress of a job in whole percent (None while nothing is known)."""
+        if self.state in (ExportState.DONE, ExportState.EXPIRED):
+            return 100
+        if not self.rows_estimate:
+            return None
+        # The estimate is the planner's: never show 100% before the job says it is done.
+        return min(99, (self.rows or 0) * 100 // self.rows_estimate)
+
+
+class ImportState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A file uploaded on the console's import page, imported by a worker
+    (logs.imports.jobs): its progress and outcome; the file is deleted when the job ends."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    format = models.CharField(max_length=20)  # as asked: auto, meterlog-csv, ...
+    detected_format = models.CharField(max_length=20, blank=True)
+    quota_per_usd = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    file_name = models.CharField(max_length=255)  # the uploaded name, shown only
+    file_path = models.CharField(max_length=500, blank=True)  # relative to METERLOG_IMPORT_DIR
+    file_size = models.BigIntegerField(default=0)
+    state = models.CharField(max_length=10, choices=ImportState.choices, default=ImportState.QUEUED)
+    rows_estimate = models.BigIntegerField(null=True, blank=True)
+    rows = models.BigIntegerField(default=0)
+    accepted = models.BigIntegerField(default=0)
+    duplicates = models.BigIntegerField(default=0)
+    skipped = models.BigIntegerField(default=0)
+    rejected_count = models.BigIntegerField(default=0)
+    # The first rejections: [{"line", "request_id", "errors": {field: [messages]}}].
+    rejected = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "-created_at"], name="importjob_acct_created")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: import of {self.file_name}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in (ImportState.QUEUED, ImportState.RUNNING)
+
+    @property
+    def percent(self) -> int | None:
+        if self.state == ImportState.DONE:
+            return 100
+        if not self.rows_estimate:
+            return None
+        return min(99, self.rows * 100 // self.rows_estimate)

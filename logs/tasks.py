@@ -9,6 +9,8 @@ import logging
 from celery import shared_task
 
 from console.models import TIER_RETENTION_DAYS, Account
+from logs import export_jobs
+from logs.imports import jobs as import_jobs
 from logs.partitions import default_partition_rows, ensure_upcoming_partitions
 
 log = logging.getLogger(__name__)
@@ -49,3 +51,28 @@ def check_default_partitions() -> dict[str, int]:
             name,
         )
     return rows
+
+
+# Exports and imports (issue 4): thin wrappers that take ids and call the services.
+
+
+@shared_task
+def run_export_job(record_id: int) -> int | None:
+    """Write a queued browser export to its file (logs.export_jobs); returns the rows written,
+    None when the record was not queued (already taken by another delivery)."""
+    record = export_jobs.run_export_job(record_id)
+    return record.rows if record is not None else None
+
+
+@shared_task
+def expire_export_files() -> int:
+    """Beat: delete export files past METERLOG_EXPORT_TTL_HOURS and mark their records expired."""
+    return export_jobs.expire_export_files()
+
+
+@shared_task
+def run_import_job(job_id: int) -> int | None:
+    """Import an uploaded file (logs.imports.jobs); returns the accepted count, None when the
+    job was not queued."""
+    job = import_jobs.run_import_job(job_id)
+    return job.accepted if job is not None else None

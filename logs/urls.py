@@ -1,6 +1,6 @@
 from django.urls import path
 
-from logs import export_views_page, views
+from logs import export_views_page, import_views_page, views
 
 app_name = "logs"
 urlpatterns = [
@@ -11,4 +11,9 @@ urlpatterns = [
     path("keys/", views.api_keys, name="keys"),
     path("pricing/", views.pricing, name="pricing"),
     path("exports/", export_views_page.export_list, name="exports"),
+    path("exports/<int:pk>/progress/", export_views_page.export_progress, name="export_progress"),
+    path("exports/<int:pk>/download/", export_views_page.export_download, name="export_download"),
+    path("imports/", import_views_page.import_list, name="imports"),
+    path("imports/<int:pk>/", import_views_page.import_detail, name="import_detail"),
+    path("imports/<int:pk>/progress/", import_views_page.import_progress, name="import_progress"),
 ]

@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from console.tenancy import require_account
-from logs import selectors
+from logs import exports, selectors
 from logs.filters import RANGE_PRESETS, filter_errors
 from logs.models import MatchType, ModelPrice, Status
 from logs.pagination import InvalidCursor
@@ -60,6 +60,8 @@ def log_list(request):
         "errors_elsewhere": errors_elsewhere,
         "bar": _filter_bar(request.GET, filterset, models=models, api_keys=api_keys, errors=errors),
         "is_first_page": not request.GET.get("cursor"),
+        # The Export menu offers the zip by month for sets spanning more than a month.
+        "export_by_month": not errors and exports.spans_months(filterset=filterset),
     }
     return render(request, "logs/list.html", context, status=400 if errors else 200)
 

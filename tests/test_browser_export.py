@@ -5,6 +5,7 @@ the browser set-up and why the ORM is used only before the browser starts)."""
 import csv
 import io
 import re
+import time
 
 import pytest
 from django.utils import timezone
@@ -51,4 +52,56 @@ def test_member_downloads_the_filtered_csv(live_server, acme, globex, alice, mon
     assert rows[1]["error_message"] == 'a "quoted", multi-line\nmessage ✓'
     assert "globex-secret" not in text
     # A download is a navigation Chromium aborts on purpose (net::ERR_ABORTED): not a problem.
+    assert [p for p in problems if "net::ERR_ABORTED" not in p] == []
+
+
+def test_large_export_runs_as_a_job_with_a_progress_bar(live_server, acme, alice, settings, tmp_path, monkeypatch):
+    """Over METERLOG_EXPORT_ASYNC_ROWS the menu queues a job; the Exports page polls it
+    (static/js/exports.js), reloads when it is done and the download has the filtered rows.
+    The worker is a thread started a moment after the commit, in place of Celery."""
+    import threading
+
+    from django.db import connection
+
+    from logs import export_jobs
+
+    forget_known_partitions()
+    settings.METERLOG_EXPORT_ASYNC_ROWS = 3
+    settings.METERLOG_EXPORT_DIR = tmp_path / "exports"
+    now = timezone.now()
+    records = _records("acme-job", [("gpt-4o", "success")] * 5 + [("gpt-4o-mini", "success")] * 2, now)
+    assert ingest_records(account=acme, records=records).accepted == 7
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    def worker(record_id: int) -> None:
+        def run() -> None:
+            time.sleep(2.5)  # long enough for the page to show the job still queued
+            try:
+                export_jobs.run_export_job(record_id)
+            finally:
+                connection.close()
+
+        threading.Thread(target=run, daemon=True).start()
+
+    monkeypatch.setattr(export_jobs, "_enqueue", worker)
+
+    base = live_server.url
+    with chromium_context(base, timezone_id="UTC", tz_cookie="UTC") as (_context, page, problems):
+        _login(page, base, "alice@acme.test")
+        page.goto(f"{base}/logs/?model=gpt-4o")
+        page.click(".export-menu summary")
+        page.click(".export-menu a[data-export=csv]")
+        page.wait_for_url(f"{base}/exports/")
+        assert page.locator(".export-progress progress").count() == 1
+        assert "being prepared" in page.content()
+        download_link = page.locator("a[data-export-download]")
+        download_link.wait_for(timeout=30_000)  # the script reloads the page when the job ends
+        with page.expect_download() as download_info:
+            download_link.click()
+        download = download_info.value
+        assert re.fullmatch(r"meterlog-acme-\d{8}T\d{6}\.csv", download.suggested_filename)
+        with open(download.path(), encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+
+    assert [row["request_id"] for row in rows] == [r["request_id"] for r in records if r["model"] == "gpt-4o"]
     assert [p for p in problems if "net::ERR_ABORTED" not in p] == []

@@ -1,7 +1,9 @@
 """GET /api/v1/export: the filtered log as one streamed CSV, JSON or NDJSON file (logs.exports).
 
 Takes the log list's filters (the same FilterSet) plus `format` (csv, the default, json,
-ndjson) and `compress=gzip`. 400 {"errors": {param: [messages]}} names every bad parameter;
+ndjson), `compress=gzip` and `split=month` (a zip of one gzip file per calendar month,
+logs.export_zip). The API always streams, whatever the size: a client that wants pieces
+asks for them by `start`/`end`. 400 {"errors": {param: [messages]}} names every bad parameter;
 401 without a token, 403 with a token that lacks the read scope; 422 query_timeout when the
 first chunk of a slow filter runs past the statement timeout (as /api/v1/logs).
 """
@@ -26,6 +28,15 @@ EXPORT_PARAMETERS = [
     OpenApiParameter(
         "compress", OpenApiTypes.STR, enum=list(exports.COMPRESSIONS), description="gzip: the body is a .gz file."
     ),
+    OpenApiParameter(
+        "split",
+        OpenApiTypes.STR,
+        enum=list(exports.SPLITS),
+        description=(
+            "month: the body is a zip (application/zip) with one gzip file per calendar month (UTC), "
+            "named meterlog-<account>-YYYY-MM.<format>.gz, oldest month first."
+        ),
+    ),
     *[p for p in LIST_PARAMETERS if p.name not in ("limit", "cursor")],
 ]
 
@@ -46,7 +57,9 @@ class ExportView(APIView):
             "names in their documented order), a JSON array or NDJSON; with compress=gzip the "
             "body is a gzip file (application/gzip, name ending .gz). Streamed in keyset chunks, "
             "so any size starts at once. Timestamps UTC RFC 3339 with microseconds; cost a "
-            "decimal string, empty (CSV) or null (JSON) when unpriced."
+            "decimal string, empty (CSV) or null (JSON) when unpriced. "
+            "With split=month the body is a zip holding one gzip file per calendar month (UTC). "
+            "To fetch a large range in pieces, make several requests with consecutive start/end."
         ),
         parameters=EXPORT_PARAMETERS,
         responses={
