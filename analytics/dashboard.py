@@ -6,15 +6,16 @@ and the log list's totals bar. Periods ("today", "this month") are days and mont
 account's reporting time zone; the comparison period has the same elapsed length.
 """
 
+from __future__ import annotations
+
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import plotly.graph_objects as go
-
 from analytics.models import UsageQuarter
+from analytics.plotting import go
 from analytics.usage import Bucket, Totals, UsageQuery, hour_start, local_midnight, sum_totals, totals, usage
 from console.models import Account
 

@@ -5,11 +5,12 @@ A figure is made from the same rows the page shows beside it and the CSV writes.
 lead somewhere carry the URL in `customdata`; analytics.js follows it on click.
 """
 
+from __future__ import annotations
+
 import json
 from decimal import Decimal
 
-import plotly.graph_objects as go
-
+from analytics.plotting import go
 from analytics.report_tables import Table
 from analytics.reports import ALERT_ERROR_RATE
 
@@ -21,8 +22,8 @@ MUTED = "#5e6976"
 GRID = "#eef0f3"
 
 # A small template of our own: the default "plotly" template adds ~10 kB to every figure.
-_TEMPLATE = go.layout.Template(
-    layout={
+_TEMPLATE = {
+    "layout": {
         "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif", "size": 12,
                  "color": "#1c2128"},
         "colorway": [ACCENT, SECOND, "#17692e", "#8a5a00", ERROR, "#6b4fbb", "#0e7c86", MUTED],
@@ -32,7 +33,7 @@ _TEMPLATE = go.layout.Template(
         "yaxis": {"gridcolor": GRID, "linecolor": "#c9ced6", "zeroline": False, "automargin": True},
         "hoverlabel": {"font": {"size": 12}},
     }
-)  # fmt: skip
+}  # fmt: skip
 
 
 def _layout(**extra) -> dict:
