@@ -9,6 +9,11 @@ Two grains, chosen by measurement (see README "Analytics: how the numbers are ke
 - `UsageDay`: one row per account, local day in the account's reporting time zone, model,
   API key, status and error code. Filtered or grouped figures by day, week or month come
   from here. An hourly rollup with these dimensions was nearly as big as the raw table.
+  Each day is kept in four *projections* (`Projection`): all four dimensions, then without
+  the API key, without the model, and none. At 10 M rows the largest account had 255,000
+  full rows a year (16 models x 40 keys x outcomes): a year's cost by model read 140 ms
+  from them and reads a few ms from the projection without keys; a year's daily totals
+  read 366 rows instead of 35,000 quarter rows.
 
 What neither answers exactly (filters in another zone's days, filters by hour, sub-day range
 edges) is read from raw rows, bounded by the range; see analytics/usage.py.
@@ -36,6 +41,22 @@ ADDITIVE = (
 MAXIMA = ("latency_max", "max_total_tokens", "max_cost")
 MEASURES = ADDITIVE + MAXIMA
 DIMENSIONS = ("model", "api_key", "status", "error_code")
+
+
+class Projection(models.IntegerChoices):
+    FULL = 0, "model, API key, status, error code"
+    MODEL = 1, "model, status, error code"
+    KEY = 2, "API key, status, error code"
+    TOTAL = 3, "no dimension"
+
+
+# The dimensions each projection keeps; the others hold "" in its rows.
+PROJECTION_DIMENSIONS = {
+    Projection.FULL: frozenset(DIMENSIONS),
+    Projection.MODEL: frozenset({"model", "status", "error_code"}),
+    Projection.KEY: frozenset({"api_key", "status", "error_code"}),
+    Projection.TOTAL: frozenset(),
+}
 
 
 class Measures(models.Model):
@@ -76,6 +97,7 @@ class UsageQuarter(Measures):
 
 class UsageDay(Measures):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    projection = models.PositiveSmallIntegerField(choices=Projection.choices, default=Projection.FULL)
     day = models.DateField(help_text="Local date in the rollup zone (RollupState.day_timezone)")
     model = models.CharField(max_length=255)
     api_key = models.CharField(max_length=255, blank=True, default="")
@@ -85,7 +107,8 @@ class UsageDay(Measures):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["account", "day", "model", "api_key", "status", "error_code"], name="usageday_account_dims"
+                fields=["account", "projection", "day", "model", "api_key", "status", "error_code"],
+                name="usageday_account_dims",
             )
         ]
 

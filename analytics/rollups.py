@@ -19,11 +19,13 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 
-from analytics.models import ADDITIVE, DIMENSIONS, MAXIMA, MEASURES, RollupState, UsageDay, UsageQuarter
+from analytics.models import ADDITIVE, DIMENSIONS, MAXIMA, MEASURES, Projection, RollupState, UsageDay, UsageQuarter
 from console.models import Account
 from logs.models import RequestLog, Status
 
 QUARTER = timedelta(minutes=15)
+# Plain ints: database adapters would send an Enum member by its name.
+_FULL, _MODEL, _KEY, _TOTAL = (int(p) for p in (Projection.FULL, Projection.MODEL, Projection.KEY, Projection.TOTAL))
 _ADDITIVE_AT = tuple(MEASURES.index(name) for name in ADDITIVE)
 _MAXIMA_AT = tuple(MEASURES.index(name) for name in MAXIMA)
 _TABLE = RequestLog._meta.db_table
@@ -93,11 +95,17 @@ def fold(groups: Iterable[tuple], zone: ZoneInfo) -> Folded:
         if day is None:
             # Offsets are whole quarters in every real zone: one local day per quarter.
             day = day_of[quarter] = quarter.astimezone(zone).date()
-        key = (day, model, api_key or "", status, error_code or "")
-        row = folded.days.get(key)
-        if row is None:
-            row = folded.days[key] = empty_measures()
-        merge(row, values)
+        api_key, error_code = api_key or "", error_code or ""
+        for key in (
+            (_FULL, day, model, api_key, status, error_code),
+            (_MODEL, day, model, "", status, error_code),
+            (_KEY, day, "", api_key, status, error_code),
+            (_TOTAL, day, "", "", "", ""),
+        ):
+            row = folded.days.get(key)
+            if row is None:
+                row = folded.days[key] = empty_measures()
+            merge(row, values)
     return folded
 
 
@@ -247,7 +255,7 @@ def write(cursor, account: Account, folded: Folded, peaks: dict[datetime, list[i
     ]
     _upsert(cursor, UsageQuarter, ("account_id", "start"), ("peak_minute_requests", "peak_minute_tokens"), quarter_rows)
     day_rows = [(account.pk, *key, *values) for key, values in sorted(folded.days.items())]
-    _upsert(cursor, UsageDay, ("account_id", "day", *DIMENSIONS), (), day_rows)
+    _upsert(cursor, UsageDay, ("account_id", "projection", "day", *DIMENSIONS), (), day_rows)
 
 
 def peaks_by_quarter(minutes: dict[datetime, list[int]]) -> dict[datetime, list[int]]:

@@ -28,7 +28,15 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.db.models import Q
 
-from analytics.models import DIMENSIONS, MEASURES, RollupState, UsageDay, UsageQuarter
+from analytics.models import (
+    DIMENSIONS,
+    MEASURES,
+    PROJECTION_DIMENSIONS,
+    Projection,
+    RollupState,
+    UsageDay,
+    UsageQuarter,
+)
 from analytics.rollups import _RAW_MEASURES_SQL, QUARTER, empty_measures, merge, to_decimal
 from console.models import Account
 from logs.models import RequestLog
@@ -168,11 +176,15 @@ def _dow_hour_sql(column: str, zone: ZoneInfo) -> tuple[str, list]:
     return f"meterlog_local({column}, %s, 'dow_hour')", [zone.key]
 
 
-def _quarter_sql(column: str) -> str:
+def _hour_sql(column: str, zone: ZoneInfo) -> tuple[str, list]:
+    """The UTC start of the local hour holding `column` (as a UTC timestamp without zone).
+
+    The local hour minus the offset in force: after a DST change the repeated local hour
+    is two buckets (two offsets), not one of two hours."""
     if _is_pg():
-        return f"date_bin('15 minutes', {column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
-    minute = f"CAST(strftime('%%M', {column}) AS INTEGER)"
-    return f"strftime('%%Y-%%m-%%d %%H:', {column}) || printf('%%02d', {minute} / 15 * 15)"
+        local = f"({column} AT TIME ZONE %s)"
+        return f"date_trunc('hour', {local}) - ({local} - ({column} AT TIME ZONE 'UTC'))", [zone.key, zone.key]
+    return f"meterlog_local({column}, %s, 'hour')", [zone.key]
 
 
 def _minute_sql(column: str) -> str:
@@ -278,8 +290,13 @@ def same_zone(a: ZoneInfo, b: ZoneInfo) -> bool:
 
 
 def day_zone(account: Account) -> ZoneInfo:
-    zone = RollupState.objects.filter(account=account).values_list("day_timezone", flat=True).first()
-    return ZoneInfo(zone or account.timezone)
+    """The zone of the account's daily rows (remembered on the Account object: a page asks
+    for many charts of one account)."""
+    cached = getattr(account, "_rollup_day_zone", None)
+    if cached is None:
+        zone = RollupState.objects.filter(account=account).values_list("day_timezone", flat=True).first()
+        cached = account._rollup_day_zone = ZoneInfo(zone or account.timezone)
+    return cached
 
 
 @dataclass
@@ -289,40 +306,70 @@ class _Piece:
     end: datetime
     first_day: date | None = None  # "day" pieces: local dates first_day..last_day
     last_day: date | None = None
+    projection: int = int(Projection.FULL)  # "day" pieces: which projection of the daily rows
+
+
+def projection_for(dimensions: set[str]) -> int:
+    """The smallest projection of the daily rows that keeps `dimensions`."""
+    for projection in (Projection.TOTAL, Projection.MODEL, Projection.KEY, Projection.FULL):
+        if dimensions <= PROJECTION_DIMENSIONS[projection]:
+            return int(projection)
+    raise ValueError(f"no projection keeps {sorted(dimensions)}")
+
+
+def _dimensions_of(q: UsageQuery) -> set[str]:
+    needed = {name for name in q.group_by if name in GROUPS}
+    needed |= {column for attribute, column in _FILTER_COLUMNS.items() if getattr(q, attribute)}
+    return needed
 
 
 def plan(q: UsageQuery) -> list[_Piece]:
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
+    if q.account is None:  # every account: their days are in different zones
+        return _quarter_plan(start, end)
+    zone = day_zone(q.account)
+    days_fit = q.bucket != "hour" and (q.bucket is None or same_zone(zone, q.zone))
     if not q.needs_dimensions:
-        inner_start, inner_end = _ceil_quarter(start), _floor_quarter(end)
-        if inner_start >= inner_end:
-            return [_Piece("raw", start, end)]
-        pieces = [_Piece("quarter", inner_start, inner_end)]
-    else:
-        zone = day_zone(q.account)
-        if q.bucket == "hour" or (q.bucket is not None and not same_zone(zone, q.zone)):
-            return [_Piece("raw", start, end)]
-        return _day_plan(start, end, zone)
-    return _with_edges(pieces, start, end, inner_start, inner_end)
+        if not days_fit:
+            return _quarter_plan(start, end)
+        # Whole days from the one-row-per-day projection, their partial edges from quarters.
+        return _day_plan(start, end, zone, int(Projection.TOTAL), edges=_quarter_plan)
+    if not days_fit:
+        return [_Piece("raw", start, end)]
+    return _day_plan(start, end, zone, projection_for(_dimensions_of(q)))
 
 
-def _day_plan(start: datetime, end: datetime, zone: ZoneInfo) -> list[_Piece]:
-    """Whole local days of `zone` from the daily rows, the partial days at the edges raw."""
+def _raw_plan(start: datetime, end: datetime) -> list[_Piece]:
+    return [_Piece("raw", start, end)]
+
+
+def _quarter_plan(start: datetime, end: datetime) -> list[_Piece]:
+    """Whole 15-minute slots from the quarter rows, the partial slots at the edges raw."""
+    inner_start, inner_end = _ceil_quarter(start), _floor_quarter(end)
+    if inner_start >= inner_end:
+        return [_Piece("raw", start, end)]
+    return _with_edges([_Piece("quarter", inner_start, inner_end)], start, end, inner_start, inner_end, _raw_plan)
+
+
+def _day_plan(start: datetime, end: datetime, zone: ZoneInfo, projection: int, edges=_raw_plan) -> list[_Piece]:
+    """Whole local days of `zone` from the daily rows, the partial days at the edges by
+    `edges` (raw rows, or quarters when no dimension is needed)."""
     first_day = start.astimezone(zone).date()
     if local_midnight(first_day, zone) < start:
         first_day += timedelta(days=1)
     last_day = end.astimezone(zone).date() - timedelta(days=1)
     if first_day > last_day:
-        return [_Piece("raw", start, end)]
+        return edges(start, end)
     inner_start, inner_end = local_midnight(first_day, zone), local_midnight(last_day + timedelta(days=1), zone)
-    return _with_edges([_Piece("day", inner_start, inner_end, first_day, last_day)], start, end, inner_start, inner_end)
+    inner = _Piece("day", inner_start, inner_end, first_day, last_day, projection)
+    return _with_edges([inner], start, end, inner_start, inner_end, edges)
 
 
-def _with_edges(pieces, start, end, inner_start, inner_end) -> list[_Piece]:
+def _with_edges(pieces, start, end, inner_start, inner_end, edges) -> list[_Piece]:
     if start < inner_start:
-        pieces.insert(0, _Piece("raw", start, inner_start))
+        pieces[:0] = edges(start, inner_start)
     if inner_end < end:
-        pieces.append(_Piece("raw", inner_end, end))
+        pieces.extend(edges(inner_end, end))
     return pieces
 
 
@@ -343,7 +390,10 @@ def _account_sql(q: UsageQuery, *, raw: bool) -> tuple[str, list]:
     if q.account is None:
         return "1 = 1", []
     if raw:
-        classes = retention_classes(account=q.account)
+        # Remembered on the Account object for the request: a page reads many charts.
+        classes = getattr(q.account, "_retention_classes", None)
+        if classes is None:
+            classes = q.account._retention_classes = retention_classes(account=q.account)
         if classes is not None:
             return "account_id = %s AND retention_days = ANY(%s::smallint[])", [q.account.pk, classes or [0]]
     return "account_id = %s", [q.account.pk]
@@ -356,7 +406,8 @@ def _time_key(q: UsageQuery, source: str, column: str) -> tuple[str | None, list
     if source == "day":
         return "day", [], "date"
     if q.bucket == "hour":
-        return (column if source == "quarter" else _quarter_sql(column)), [], "quarter"
+        sql, params = _hour_sql(column, q.zone)
+        return sql, params, "hour"
     sql, params = _local_date_sql(column, q.zone)
     return sql, params, "date"
 
@@ -365,22 +416,27 @@ def _group_columns(q: UsageQuery) -> list[str]:
     return ["account_id" if name == "account" else name for name in q.group_by]
 
 
-def _read_piece(cursor, q: UsageQuery, piece: _Piece) -> Iterable[tuple]:
-    """Rows of (time key or None, kind, *group values, *MEASURES)."""
-    raw = piece.source == "raw"
-    table = {"raw": _RAW, "quarter": _QUARTERS, "day": _DAYS}[piece.source]
-    time_column = {"raw": "timestamp", "quarter": "start", "day": "day"}[piece.source]
-    key_sql, key_params, kind = _time_key(q, piece.source, time_column)
+def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece]) -> Iterable[tuple]:
+    """Rows of (time key or None, kind, *group values, *MEASURES) of pieces of one source,
+    in one statement (the head and tail edges of a range are one read, not two)."""
+    source = pieces[0].source
+    raw = source == "raw"
+    table = {"raw": _RAW, "quarter": _QUARTERS, "day": _DAYS}[source]
+    time_column = {"raw": "timestamp", "quarter": "start", "day": "day"}[source]
+    key_sql, key_params, kind = _time_key(q, source, time_column)
     account_sql, account_params = _account_sql(q, raw=raw)
     where = [account_sql]
     params: list = [*account_params]
-    if piece.source == "day":
-        where.append("day >= %s AND day <= %s")
-        params += [piece.first_day, piece.last_day]
-    else:
-        where.append(f"{time_column} >= %s AND {time_column} < %s")
-        params += [_adapt(piece.start), _adapt(piece.end)]
-    filters_sql, filter_params = _filters_sql(q) if piece.source != "quarter" else ("", [])
+    ranges = []
+    for piece in pieces:
+        if source == "day":
+            ranges.append("(projection = %s AND day >= %s AND day <= %s)")
+            params += [piece.projection, piece.first_day, piece.last_day]
+        else:
+            ranges.append(f"({time_column} >= %s AND {time_column} < %s)")
+            params += [_adapt(piece.start), _adapt(piece.end)]
+    where.append(ranges[0] if len(ranges) == 1 else f"({' OR '.join(ranges)})")
+    filters_sql, filter_params = _filters_sql(q) if source != "quarter" else ("", [])
     groups = _group_columns(q)
     select = [key_sql] if key_sql else []
     select += groups
@@ -410,8 +466,11 @@ def usage(q: UsageQuery) -> list[Bucket]:
     starts = {lower: index for index, (lower, _upper) in enumerate(edges)}
     merged: list[dict[tuple, list]] = [{} for _ in edges]
     with statement_timeout(), connection.cursor() as cursor:
+        by_source: dict[str, list[_Piece]] = {}
         for piece in plan(q):
-            for key, kind, group, values in _read_piece(cursor, q, piece):
+            by_source.setdefault(piece.source, []).append(piece)
+        for pieces in by_source.values():
+            for key, kind, group, values in _read_pieces(cursor, q, pieces):
                 index = _bucket_index(q, key, kind, starts)
                 if index is None:
                     continue
@@ -434,8 +493,8 @@ def _sort_key(item):
 def _bucket_index(q: UsageQuery, key, kind, starts: dict[datetime, int]) -> int | None:
     if kind is None:
         return 0
-    if kind == "quarter":
-        return starts.get(hour_start(_as_utc(key), q.zone))
+    if kind == "hour":
+        return starts.get(_as_utc(key))
     return starts.get(local_midnight(bucket_date(_as_date(key), q.bucket), q.zone))
 
 
@@ -455,8 +514,9 @@ def peak_minute(q: UsageQuery) -> tuple[int, int]:
     """Requests and tokens of the busiest minute in the range (each its own maximum)."""
     best = [0, 0]
     with statement_timeout(), connection.cursor() as cursor:
-        pieces = plan(UsageQuery(account=q.account, start=q.start, end=q.end, zone=q.zone, models=q.models,
-                                 api_keys=q.api_keys, statuses=q.statuses, error_codes=q.error_codes))  # fmt: skip
+        start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
+        # Quarter rows know their busiest minute; with a filter, minutes are counted raw.
+        pieces = [_Piece("raw", start, end)] if q.has_filters else _quarter_plan(start, end)
         for piece in pieces:
             if piece.source == "quarter":
                 account_sql, params = _account_sql(q, raw=False)
@@ -506,15 +566,18 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
     return grid
 
 
+_MAX_SLOTS = 200
 TOP_FIELDS = ("id", "request_id", "timestamp", "model", "api_key", "status", "total_tokens", "cost")
 
 
 def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
     """The `n` most expensive requests of the range (filters respected).
 
-    The daily rows narrow the search: the n-th largest per-day maximum inside the range is
-    a cost at least n requests reach, so only rows at or above it, on the days whose
-    maximum reaches it (and the partial days at the edges), can be in the top n."""
+    The rollups narrow the search: each quarter (or, with filters, each day of the
+    projection that keeps the filtered dimensions) knows its most expensive request. The
+    n-th largest of those maxima inside the range is a cost at least n requests reach, so
+    only rows at or above it, in the slots whose maximum reaches it and in the partial
+    slots at the range's edges, can be in the top n."""
     if q.account is None:
         raise UsageError("account", "the most expensive requests are listed per account")
     rows = request_logs(account=q.account).filter(timestamp__gte=q.start, timestamp__lt=q.end, cost__isnull=False)
@@ -522,28 +585,53 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
         values = getattr(q, attribute)
         if values:
             rows = rows.filter(**{f"{column}__in": values})
-    zone = day_zone(q.account)
-    pieces = _day_plan(q.start.astimezone(UTC), q.end.astimezone(UTC), zone)
-    inner = next((piece for piece in pieces if piece.source == "day"), None)
+    start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
     with statement_timeout():
-        if inner is not None:
-            days = UsageDay.objects.filter(
-                account=q.account, day__gte=inner.first_day, day__lte=inner.last_day, max_cost__isnull=False
+        if q.has_filters:
+            zone = day_zone(q.account)
+            pieces = _day_plan(start, end, zone, projection_for(_dimensions_of(q)))
+            inner = next((piece for piece in pieces if piece.source == "day"), None)
+            slots = None
+            if inner is not None:
+                slots = UsageDay.objects.filter(
+                    account=q.account, projection=inner.projection, day__gte=inner.first_day, day__lte=inner.last_day
+                )
+                for attribute, column in _FILTER_COLUMNS.items():
+                    values = getattr(q, attribute)
+                    if values:
+                        slots = slots.filter(**{f"{column}__in": values})
+
+            def window(day):
+                return local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+
+            slot_field = "day"
+        else:
+            pieces = _quarter_plan(start, end)
+            inner = next((piece for piece in pieces if piece.source == "quarter"), None)
+            slots = None
+            if inner is not None:
+                slots = UsageQuarter.objects.filter(account=q.account, start__gte=inner.start, start__lt=inner.end)
+
+            def window(slot_start):
+                return slot_start, slot_start + QUARTER
+
+            slot_field = "start"
+        if slots is not None:
+            maxima = list(
+                slots.filter(max_cost__isnull=False).order_by("-max_cost").values_list("max_cost", flat=True)[:n]
             )
-            for attribute, column in _FILTER_COLUMNS.items():
-                values = getattr(q, attribute)
-                if values:
-                    days = days.filter(**{f"{column}__in": values})
-            maxima = list(days.order_by("-max_cost").values_list("day", "max_cost")[: n * 4])
-            if len(maxima) >= n:
-                threshold = maxima[n - 1][1]
-                windows = set(days.filter(max_cost__gte=threshold).values_list("day", flat=True).distinct())
-                where = Q()
-                for day in sorted(windows):
-                    lower, upper = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+            if len(maxima) == n:
+                threshold = maxima[-1]
+                # Many slots tie at the threshold (flat prices): one range per slot stops
+                # paying off; the threshold alone still narrows the scan.
+                candidates = slots.filter(max_cost__gte=threshold).values_list(slot_field, flat=True)
+                candidates = sorted(set(candidates[: _MAX_SLOTS + 1]))
+                where = Q() if len(candidates) <= _MAX_SLOTS else Q(timestamp__gte=start)
+                for slot in candidates if len(candidates) <= _MAX_SLOTS else ():
+                    lower, upper = window(slot)
                     where |= Q(timestamp__gte=lower, timestamp__lt=upper)
                 for piece in pieces:
-                    if piece.source == "raw":
+                    if piece is not inner:
                         where |= Q(timestamp__gte=piece.start, timestamp__lt=piece.end)
                 rows = rows.filter(where, cost__gte=threshold)
         return list(rows.order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n])

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count, Max, Q, Sum
 
-from analytics.models import MEASURES, RollupState, UsageDay, UsageQuarter
+from analytics.models import MEASURES, Projection, RollupState, UsageDay, UsageQuarter
 from analytics.rollups import rebuild
 from logs.ingest.services import ingest_records
 from logs.models import RequestLog
@@ -46,7 +46,7 @@ def _snapshot(account):
         for q in UsageQuarter.objects.filter(account=account)
     }
     days = {
-        (d.day, d.model, d.api_key, d.status, d.error_code): tuple(getattr(d, m) for m in MEASURES)
+        (d.projection, d.day, d.model, d.api_key, d.status, d.error_code): tuple(getattr(d, m) for m in MEASURES)
         for d in UsageDay.objects.filter(account=account)
     }
     return quarters, days
@@ -74,12 +74,23 @@ def test_ingest_keeps_rollups_equal_to_raw_sums_and_ignores_duplicates(acme):
         n=Sum("requests"), n_errors=Sum("errors"), usd=Sum("cost"), tokens=Sum("total_tokens"),
         n_unpriced=Sum("unpriced"), most=Max("max_total_tokens"),
     )  # fmt: skip
-    days = UsageDay.objects.filter(account=acme).aggregate(
+    days = UsageDay.objects.filter(account=acme, projection=Projection.FULL).aggregate(
         n=Sum("requests"), n_errors=Sum("errors"), usd=Sum("cost"), tokens=Sum("total_tokens"),
         n_unpriced=Sum("unpriced"), most=Max("max_total_tokens"),
     )  # fmt: skip
+    projections = [
+        UsageDay.objects.filter(account=acme, projection=projection).aggregate(
+            n=Sum("requests"),
+            n_errors=Sum("errors"),
+            usd=Sum("cost"),
+            tokens=Sum("total_tokens"),
+            n_unpriced=Sum("unpriced"),
+            most=Max("max_total_tokens"),
+        )
+        for projection in (Projection.MODEL, Projection.KEY, Projection.TOTAL)
+    ]
     assert raw["n"] == 600
-    for figures in (quarters, days):
+    for figures in (quarters, days, *projections):
         assert figures["n"] == raw["n"] and figures["n_errors"] == raw["errors"]
         assert figures["tokens"] == raw["tokens"] and figures["n_unpriced"] == raw["unpriced"]
         assert figures["most"] == raw["most"]
@@ -89,7 +100,11 @@ def test_ingest_keeps_rollups_equal_to_raw_sums_and_ignores_duplicates(acme):
     day = date(2026, 11, 21)
     lower = datetime(2026, 11, 20, 18, 15, tzinfo=UTC)
     in_day = RequestLog.objects.filter(account=acme, timestamp__gte=lower, timestamp__lt=lower + timedelta(days=1))
-    assert UsageDay.objects.filter(account=acme, day=day).aggregate(n=Sum("requests"))["n"] == in_day.count()
+    assert UsageDay.objects.get(account=acme, day=day, projection=Projection.TOTAL).requests == in_day.count()
+    by_model = UsageDay.objects.filter(account=acme, day=day, projection=Projection.MODEL).values_list("model")
+    assert dict(by_model.annotate(n=Sum("requests"))) == {
+        model: in_day.filter(model=model).count() for model in in_day.values_list("model", flat=True).distinct()
+    }
     assert RollupState.objects.get(account=acme).day_timezone == "Asia/Kathmandu"
 
 
@@ -130,7 +145,7 @@ def test_rebuild_equals_what_ingest_maintained(acme, globex):
     for key, values in maintained[0].items():
         assert rebuilt[0][key][:7] == values[:7] and round(rebuilt[0][key][7], 6) == round(values[7], 6)
         assert rebuilt[0][key][8:] == values[8:] or rebuilt[0][key][-2:] == values[-2:]
-    assert sum(v[0] for v in rebuilt[1].values()) == 400
+    assert sum(v[0] for key, v in rebuilt[1].items() if key[0] == Projection.FULL) == 400
     assert _snapshot(globex) == globex_before  # another account's rollups untouched
 
 
