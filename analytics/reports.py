@@ -147,8 +147,11 @@ def _log_list_url(period: Period, filters: Filters, **params) -> str:
 def cost_report(*, account: Account, period: Period, filters: Filters) -> Report:
     report = Report("cost", period)
     buckets = usage(_query(account, period, filters, bucket=period.bucket))
-    groups = usage(_query(account, period, filters, group_by=("model", "api_key")))[0].groups
-    total = sum_totals(groups.values())
+    # Two reads, not one by (model, api_key): each is answered by a narrow projection of the
+    # daily rows (a year of the largest bench account: 28k rows each instead of 255k).
+    by_model_groups = usage(_query(account, period, filters, group_by=("model",)))[0].groups
+    by_key_groups = usage(_query(account, period, filters, group_by=("api_key",)))[0].groups
+    total = sum_totals(by_model_groups.values())
     if not total.requests:
         report.empty = True
         return report
@@ -176,7 +179,7 @@ def cost_report(*, account: Account, period: Period, filters: Filters) -> Report
         Column("model", "Model"), Column("cost", "Cost", "usd"), Column("share", "Share", "percent"),
         Column("requests", "Requests", "int"), Column("unpriced", "Unpriced", "int"),
     ])  # fmt: skip
-    for model, t in _ranked(groups, 0):
+    for model, t in _ranked(by_model_groups, 0):
         by_model.rows.append([model, t.cost, _share(t.cost, total.cost), t.requests, t.unpriced])
 
     names = dict(selectors.api_keys_for(account=account).values_list("identifier", "display_name"))
@@ -185,7 +188,7 @@ def cost_report(*, account: Account, period: Period, filters: Filters) -> Report
         Column("share", "Share", "percent"), Column("requests", "Requests", "int"),
         Column("unpriced", "Unpriced", "int"),
     ])  # fmt: skip
-    ranked = _ranked(groups, 1)
+    ranked = _ranked(by_key_groups, 0)
     for key, t in ranked[:TOP_KEYS]:
         by_key.rows.append([key, names.get(key, ""), t.cost, _share(t.cost, total.cost), t.requests, t.unpriced])
     if len(ranked) > TOP_KEYS:

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from analytics.rollups import rebuild
+from analytics.rollups import analyze, rebuild
 from console.models import Account
 
 
@@ -69,4 +69,5 @@ class Command(BaseCommand):
                 f"{result.days:,} day rows, {first}..{last} in {item.timezone}{note}"
             )
             total += result.rows
+        analyze()
         self.stdout.write(f"rebuilt from {total:,} rows")
