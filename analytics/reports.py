@@ -19,6 +19,7 @@ from analytics.report_tables import Column, Stat, Table
 from analytics.usage import (
     Totals,
     UsageQuery,
+    busiest_hours,
     heatmap,
     hour_start,
     local_midnight,
@@ -277,8 +278,7 @@ def peak_report(*, account: Account, period: Period, filters: Filters) -> Report
     if not any(any(row) for row in grid):
         report.empty = True
         return report
-    hours = [b for b in usage(_query(account, period, filters, bucket="hour")) if b.groups]
-    hours.sort(key=lambda b: (-b.total.requests, b.start))
+    hours = busiest_hours(q, n=BUSIEST_HOURS)
     peak_requests, peak_tokens = peak_minute(q)
     busiest = hours[0]
     report.stats = [

@@ -99,7 +99,7 @@ def fold(groups: Iterable[tuple], zone: ZoneInfo) -> Folded:
         for key in (
             (_FULL, day, model, api_key, status, error_code),
             (_MODEL, day, model, "", status, error_code),
-            (_KEY, day, "", api_key, status, error_code),
+            (_KEY, day, "", api_key, status, ""),
             (_TOTAL, day, "", "", "", ""),
         ):
             row = folded.days.get(key)

@@ -11,7 +11,7 @@ LARGEST = ("latency_max", "max_total_tokens", "max_cost")
 # projection -> (model, api_key, status, error_code) as selected from the full rows
 PROJECTIONS = {
     1: ("model", "''", "status", "error_code"),
-    2: ("''", "api_key", "status", "error_code"),
+    2: ("''", "api_key", "status", "''"),
     3: ("''", "''", "''", "''"),
 }
 
@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
                 choices=[
                     (0, "model, API key, status, error code"),
                     (1, "model, status, error code"),
-                    (2, "API key, status, error code"),
+                    (2, "API key, status"),
                     (3, "no dimension"),
                 ],
                 default=0,
@@ -65,6 +65,14 @@ class Migration(migrations.Migration):
             constraint=models.UniqueConstraint(
                 fields=("account", "projection", "day", "model", "api_key", "status", "error_code"),
                 name="usageday_account_dims",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="usagequarter",
+            index=models.Index(
+                condition=models.Q(("max_cost__isnull", False)),
+                fields=["account", "-max_cost"],
+                name="usagequarter_max_cost",
             ),
         ),
         migrations.RunPython(fill_projections, drop_projections),

@@ -10,7 +10,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from analytics.usage import UsageQuery, bucket_edges, heatmap, peak_minute, plan, top_requests, usage
+from analytics.usage import (
+    UsageQuery,
+    bucket_edges,
+    busiest_hours,
+    heatmap,
+    hour_start,
+    peak_minute,
+    plan,
+    top_requests,
+    usage,
+)
 from logs.ingest.services import ingest_records
 from logs.models import RequestLog
 
@@ -172,3 +182,23 @@ def test_a_zone_alias_still_reads_the_daily_rows(acme):
                        models=("llama",))  # fmt: skip
     assert [piece.source for piece in plan(other)] == ["raw"]
     _same(_actual(alias), _expected(rows, alias))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("filters", [{}, {"models": ("llama", "gpt-4o")}])
+def test_busiest_hours_match_raw_hour_totals(acme, filters):
+    acme.timezone = "Asia/Kathmandu"
+    acme.save()
+    rows = _ingest(acme, n=700, seed=9)
+    zone = ZoneInfo("Asia/Kathmandu")
+    start = SPAN_START + timedelta(hours=2, minutes=4)  # mid-quarter edges
+    end = SPAN_START + timedelta(days=2, hours=7, minutes=52)
+    q = UsageQuery(account=acme, start=start, end=end, zone=zone, **filters)
+    per_hour = defaultdict(int)
+    for r in rows:
+        if start <= r["timestamp"] < end and (not filters or r["model"] in filters["models"]):
+            per_hour[hour_start(r["timestamp"], zone)] += 1
+    expected = sorted(per_hour.items(), key=lambda item: (-item[1], item[0]))[:5]
+    got = [(b.start, b.total.requests) for b in busiest_hours(q, n=5)]
+    assert got == expected
+    assert all(b.start.astimezone(zone).minute == 0 for b in busiest_hours(q, n=5))
