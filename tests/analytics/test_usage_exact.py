@@ -16,6 +16,7 @@ from analytics.usage import (
     busiest_hours,
     heatmap,
     hour_start,
+    offset_stretches,
     peak_minute,
     plan,
     top_requests,
@@ -202,3 +203,36 @@ def test_busiest_hours_match_raw_hour_totals(acme, filters):
     got = [(b.start, b.total.requests) for b in busiest_hours(q, n=5)]
     assert got == expected
     assert all(b.start.astimezone(zone).minute == 0 for b in busiest_hours(q, n=5))
+
+
+def test_offset_stretches_cut_at_dst_changes():
+    zone = ZoneInfo("Europe/Berlin")
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    assert offset_stretches(start, end, zone) == [
+        (start, datetime(2026, 3, 29, 1, tzinfo=UTC), 3600),
+        (datetime(2026, 3, 29, 1, tzinfo=UTC), datetime(2026, 10, 25, 1, tzinfo=UTC), 7200),
+        (datetime(2026, 10, 25, 1, tzinfo=UTC), end, 3600),
+    ]
+    kathmandu = offset_stretches(start, end, ZoneInfo("Asia/Kathmandu"))
+    assert kathmandu == [(start, end, 20700)]
+
+
+@pytest.mark.django_db
+def test_heatmap_across_a_dst_change_matches_raw(acme):
+    acme.timezone = "Europe/Berlin"
+    acme.save()
+    rows = _ingest(acme, n=500, seed=13)
+    zone = ZoneInfo("Europe/Berlin")
+    start, end = SPAN_START + timedelta(minutes=1), SPAN_START + timedelta(days=14)
+    grid = [[0] * 24 for _ in range(7)]
+    for r in rows:
+        if start <= r["timestamp"] < end:
+            local = r["timestamp"].astimezone(zone)
+            grid[local.weekday()][local.hour] += 1
+    assert heatmap(UsageQuery(account=acme, start=start, end=end, zone=zone)) == grid
+    assert heatmap(UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("America/St_Johns"))) == [
+        [sum(1 for r in rows if start <= r["timestamp"] < end
+             and (r["timestamp"].astimezone(ZoneInfo("America/St_Johns")).weekday(),
+                  r["timestamp"].astimezone(ZoneInfo("America/St_Johns")).hour) == (d, h)) for h in range(24)]
+        for d in range(7)
+    ]  # fmt: skip
