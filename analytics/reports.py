@@ -317,8 +317,10 @@ def _count(n: int, noun: str) -> str:
 def errors_report(*, account: Account, period: Period, filters: Filters) -> Report:
     report = Report("errors", period)
     buckets = usage(_query(account, period, filters, bucket=period.bucket))
-    groups = usage(_query(account, period, filters, group_by=("model", "status", "error_code")))[0].groups
-    total = sum_totals(groups.values())
+    # Two narrow reads (projections by model and by error code), not one by both.
+    model_groups = usage(_query(account, period, filters, group_by=("model",)))[0].groups
+    code_groups = usage(_query(account, period, filters, group_by=("status", "error_code")))[0].groups
+    total = sum_totals(model_groups.values())
     if not total.requests:
         report.empty = True
         return report
@@ -336,9 +338,7 @@ def errors_report(*, account: Account, period: Period, filters: Filters) -> Repo
         over_time.rows.append([_local(bucket.start, period), t.error_rate, t.errors, t.requests])
 
     codes: dict[str, int] = defaultdict(int)
-    models: dict[str, list[Totals]] = defaultdict(list)
-    for (model, status, code), t in groups.items():
-        models[model].append(t)
+    for (status, code), t in code_groups.items():
         if status == "error":
             codes[code or ""] += t.errors
     by_code = Table("errors_by_code", "Errors by error code", [
@@ -351,7 +351,7 @@ def errors_report(*, account: Account, period: Period, filters: Filters) -> Repo
         Column("model", "Model"), Column("error_rate", "Error rate", "percent"),
         Column("errors", "Errors", "int"), Column("requests", "Requests", "int"),
     ])  # fmt: skip
-    summed = [(model, sum_totals(items)) for model, items in models.items()]
+    summed = [(model, t) for (model,), t in model_groups.items()]
     for model, t in sorted(summed, key=lambda item: (-(item[1].error_rate or 0), -item[1].errors, item[0] or "")):
         by_model.rows.append([model, t.error_rate, t.errors, t.requests])
         by_model.hrefs.append(_log_list_url(period, filters, model=model))

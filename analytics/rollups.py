@@ -25,7 +25,9 @@ from logs.models import RequestLog, Status
 
 QUARTER = timedelta(minutes=15)
 # Plain ints: database adapters would send an Enum member by its name.
-_FULL, _MODEL, _KEY, _TOTAL = (int(p) for p in (Projection.FULL, Projection.MODEL, Projection.KEY, Projection.TOTAL))
+_FULL, _MODEL, _KEY, _TOTAL, _CODE = (
+    int(p) for p in (Projection.FULL, Projection.MODEL, Projection.KEY, Projection.TOTAL, Projection.CODE)
+)
 _ADDITIVE_AT = tuple(MEASURES.index(name) for name in ADDITIVE)
 _MAXIMA_AT = tuple(MEASURES.index(name) for name in MAXIMA)
 _TABLE = RequestLog._meta.db_table
@@ -98,9 +100,10 @@ def fold(groups: Iterable[tuple], zone: ZoneInfo) -> Folded:
         api_key, error_code = api_key or "", error_code or ""
         for key in (
             (_FULL, day, model, api_key, status, error_code),
-            (_MODEL, day, model, "", status, error_code),
+            (_MODEL, day, model, "", status, ""),
             (_KEY, day, "", api_key, status, ""),
             (_TOTAL, day, "", "", "", ""),
+            (_CODE, day, "", "", status, error_code),
         ):
             row = folded.days.get(key)
             if row is None:

@@ -314,7 +314,7 @@ class _Piece:
 
 def projection_for(dimensions: set[str]) -> int:
     """The smallest projection of the daily rows that keeps `dimensions`."""
-    for projection in (Projection.TOTAL, Projection.MODEL, Projection.KEY, Projection.FULL):
+    for projection in (Projection.TOTAL, Projection.CODE, Projection.MODEL, Projection.KEY, Projection.FULL):
         if dimensions <= PROJECTION_DIMENSIONS[projection]:
             return int(projection)
     raise ValueError(f"no projection keeps {sorted(dimensions)}")

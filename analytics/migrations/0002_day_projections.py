@@ -10,9 +10,10 @@ SUMMED = (
 LARGEST = ("latency_max", "max_total_tokens", "max_cost")
 # projection -> (model, api_key, status, error_code) as selected from the full rows
 PROJECTIONS = {
-    1: ("model", "''", "status", "error_code"),
+    1: ("model", "''", "status", "''"),
     2: ("''", "api_key", "status", "''"),
     3: ("''", "''", "''", "''"),
+    4: ("''", "''", "status", "error_code"),
 }
 
 
@@ -53,9 +54,10 @@ class Migration(migrations.Migration):
             field=models.PositiveSmallIntegerField(
                 choices=[
                     (0, "model, API key, status, error code"),
-                    (1, "model, status, error code"),
+                    (1, "model, status"),
                     (2, "API key, status"),
                     (3, "no dimension"),
+                    (4, "status, error code"),
                 ],
                 default=0,
             ),
