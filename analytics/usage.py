@@ -471,7 +471,7 @@ def usage(q: UsageQuery) -> list[Bucket]:
     edges = bucket_edges(q.start, q.end, q.zone, q.bucket)
     starts = {lower: index for index, (lower, _upper) in enumerate(edges)}
     merged: list[dict[tuple, list]] = [{} for _ in edges]
-    with statement_timeout(), connection.cursor() as cursor:
+    with statement_timeout(parallel=False), connection.cursor() as cursor:
         by_source: dict[str, list[_Piece]] = {}
         for piece in plan(q):
             by_source.setdefault(piece.source, []).append(piece)
@@ -528,7 +528,7 @@ def busiest_hours(q: UsageQuery, n: int = 10) -> list[Bucket]:
     for piece in plan(hourly):
         by_source.setdefault(piece.source, []).append(piece)
     merged: dict[datetime, list] = {}
-    with statement_timeout(), connection.cursor() as cursor:
+    with statement_timeout(parallel=False), connection.cursor() as cursor:
         for source, pieces in by_source.items():
             top = n + 2 if source == "quarter" else (n if len(by_source) == 1 else None)
             for key, _kind, _group, values in _read_pieces(cursor, hourly, pieces, top=top):
@@ -550,7 +550,7 @@ def busiest_hours(q: UsageQuery, n: int = 10) -> list[Bucket]:
 def peak_minute(q: UsageQuery) -> tuple[int, int]:
     """Requests and tokens of the busiest minute in the range (each its own maximum)."""
     best = [0, 0]
-    with statement_timeout(), connection.cursor() as cursor:
+    with statement_timeout(parallel=False), connection.cursor() as cursor:
         start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
         # Quarter rows know their busiest minute; with a filter, minutes are counted raw.
         pieces = [_Piece("raw", start, end)] if q.has_filters else _quarter_plan(start, end)
@@ -590,7 +590,7 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
         account=q.account, start=q.start, end=q.end, zone=q.zone, bucket="hour",
         models=q.models, api_keys=q.api_keys, statuses=q.statuses, error_codes=q.error_codes,
     )  # fmt: skip
-    with statement_timeout(), connection.cursor() as cursor:
+    with statement_timeout(parallel=False), connection.cursor() as cursor:
         for piece in plan(hourly):
             if piece.source == "raw":
                 key_sql, key_params = _dow_hour_sql("timestamp", q.zone)
@@ -667,7 +667,7 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
         if values:
             rows = rows.filter(**{f"{column}__in": values})
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
-    with statement_timeout():
+    with statement_timeout(parallel=False):
         if q.has_filters:
             zone = day_zone(q.account)
             pieces = _day_plan(start, end, zone, projection_for(_dimensions_of(q)))
