@@ -96,8 +96,9 @@ _JSON_TAIL_SQL = "E'\\x1f' || " + " || E'\\x1e' || ".join(f"coalesce(t.\"{name}\
 _COPY_SELECT = ", ".join(['t."id"', *map(_lead_sql, _LEAD), _JSON_TAIL_SQL])
 _SENTINEL = b"\x1f"
 _QUOTE = ord('"')
-# Distinct JSON tails remembered per export before the memo starts over (bounded memory).
-MEMO_SIZE = 20_000
+# Distinct JSON tails remembered per export before the memo starts over (bounded memory:
+# 20,000 held ~10 MB; request_params and tags repeat so much that 4,000 still nearly always hit).
+MEMO_SIZE = 4_000
 
 
 class _JsonTails(dict):
