@@ -81,10 +81,10 @@ def test_copy_with_filters_and_a_memo_that_starts_over(client, acme, monkeypatch
 def test_repeated_filters_and_other_formats_keep_the_values_path(client, acme, copies):
     _awkward(acme)
     _export(client, acme, "format=csv&model=gpt-4o-mini&model=")
-    assert copies == [20_000]  # one model (the empty value is dropped): COPY
+    assert copies == [exports.COPY_CHUNK_SIZE]  # one model (the empty value is dropped): COPY
     _export(client, acme, "format=csv&model=gpt-4o-mini&model=claude")
     _export(client, acme, "format=ndjson")
-    assert copies == [20_000]
+    assert copies == [exports.COPY_CHUNK_SIZE]
 
 
 @pytest.mark.django_db
