@@ -125,6 +125,28 @@ class UsageDay(Measures):
         return f"{self.account_id} {self.day} {self.model}"
 
 
+class UsageMinute(models.Model):
+    """Requests and tokens per account and UTC minute, for recent minutes only.
+
+    Ingest adds a batch's minutes here and reads back their totals to keep each quarter's
+    busiest minute, without counting the raw rows of those minutes again (which grew with
+    the traffic of every minute a batch touched). Minutes older than
+    METERLOG_MINUTE_ROLLUP_HOURS are deleted hourly; a late record for such a minute is
+    counted from the raw rows instead."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    minute = models.DateTimeField()
+    requests = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "minute"], name="usageminute_account_minute")]
+        indexes = [models.Index(fields=["minute"], name="usageminute_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.minute:%Y-%m-%d %H:%M}"
+
+
 class RollupState(models.Model):
     """The zone whose local days UsageDay rows hold for an account.
 

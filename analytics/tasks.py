@@ -6,7 +6,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from analytics.rollups import rebuild
+from analytics.rollups import purge_minutes, rebuild
 from console.models import Account
 
 log = logging.getLogger(__name__)
@@ -30,3 +30,9 @@ def zone_changed(account: Account) -> None:
     from django.db import transaction
 
     transaction.on_commit(lambda: rebuild_after_zone_change.delay(account.pk))
+
+
+@shared_task
+def purge_old_minutes() -> int:
+    """Hourly: drop per-minute counts older than METERLOG_MINUTE_ROLLUP_HOURS."""
+    return purge_minutes()

@@ -166,7 +166,11 @@ CELERY_BEAT_SCHEDULE = {
     "check-default-partitions": {"task": "logs.tasks.check_default_partitions", "schedule": 15 * 60},
     # Export job files are deleted METERLOG_EXPORT_TTL_HOURS after they are written.
     "expire-export-files": {"task": "logs.tasks.expire_export_files", "schedule": 15 * 60},
+    # Per-minute counts only serve ingest's busiest-minute upkeep for recent minutes.
+    "purge-old-minutes": {"task": "analytics.tasks.purge_old_minutes", "schedule": 60 * 60},
 }
+# How long analytics.UsageMinute keeps a minute (older late records are counted from raw rows).
+METERLOG_MINUTE_ROLLUP_HOURS = env_int("METERLOG_MINUTE_ROLLUP_HOURS", 48)
 
 EMAIL_URL = env_str("EMAIL_URL", "console://")
 globals().update(email_settings_from_url(EMAIL_URL))

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db.models import Count, Max, Q, Sum
+from django.utils import timezone
 
 from analytics.models import MEASURES, Projection, RollupState, UsageDay, UsageQuarter
 from analytics.rollups import rebuild
@@ -156,3 +157,28 @@ def test_rebuild_leaves_days_past_retention_alone(acme):
     result = rebuild(acme, old.date() - timedelta(days=1), datetime.now(UTC).date())
     assert result.skipped_before is not None
     assert UsageDay.objects.get(account=acme, day=old.date()).requests == 5
+
+
+@pytest.mark.django_db
+def test_recent_minutes_are_counted_from_the_minute_table_and_purged(acme):
+    from analytics.models import UsageMinute
+    from analytics.rollups import purge_minutes
+
+    minute = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=30)
+
+    def batch(prefix, n, tokens):
+        return [
+            {"request_id": f"{prefix}{i}", "timestamp": (minute + timedelta(seconds=i)).isoformat(), "model": "m",
+             "status": "success", "prompt_tokens": tokens, "completion_tokens": 0}
+            for i in range(n)
+        ]  # fmt: skip
+
+    ingest_records(account=acme, records=batch("a", 3, 10))
+    ingest_records(account=acme, records=batch("b", 5, 100))
+    ingest_records(account=acme, records=batch("a", 3, 10))  # duplicates: nothing added
+    assert UsageMinute.objects.get(account=acme, minute=minute).requests == 8
+    quarter = UsageQuarter.objects.get(account=acme, start=minute.replace(minute=minute.minute - minute.minute % 15))
+    assert (quarter.peak_minute_requests, quarter.peak_minute_tokens) == (8, 530)
+
+    UsageMinute.objects.filter(account=acme).update(minute=minute - timedelta(days=3))
+    assert purge_minutes() == 1 and not UsageMinute.objects.exists()
