@@ -256,18 +256,7 @@ def _hour_label(bucket: Bucket, zone: ZoneInfo) -> str:
 
 
 def requests_by_day_figure(days: list[Bucket], zone: ZoneInfo) -> dict:
-    counts = [int(bucket.total.requests) for bucket in days]
-    fig = go.Figure(
-        go.Bar(
-            x=[_day_label(b, zone) for b in days],
-            y=counts,
-            name="Requests",
-            marker_color="#2f6fed",
-            hovertemplate="%{x|%a %d %b}: %{y:,} requests<extra></extra>",
-        )
-    )
-    fig.update_layout(**_SMALL_LAYOUT, xaxis={"type": "date", "tickformat": "%d %b"}, yaxis=_count_axis(counts))
-    return _figure_data(fig)
+    return _requests_bars(days, [_day_label(b, zone) for b in days], hover="%a %d %b", tickformat="%d %b")
 
 
 def cost_by_day_figure(days: list[Bucket], zone: ZoneInfo) -> dict:
@@ -291,17 +280,21 @@ def cost_by_day_figure(days: list[Bucket], zone: ZoneInfo) -> dict:
 
 
 def requests_by_hour_figure(hours: list[Bucket], zone: ZoneInfo) -> dict:
-    counts = [int(bucket.total.requests) for bucket in hours]
+    return _requests_bars(hours, [_hour_label(b, zone) for b in hours], hover="%H:%M", tickformat="%H:%M")
+
+
+def _requests_bars(buckets: list[Bucket], labels: list[str], *, hover: str, tickformat: str) -> dict:
+    counts = [int(bucket.total.requests) for bucket in buckets]
     fig = go.Figure(
         go.Bar(
-            x=[_hour_label(b, zone) for b in hours],
+            x=labels,
             y=counts,
             name="Requests",
             marker_color="#2f6fed",
-            hovertemplate="%{x|%H:%M}: %{y:,} requests<extra></extra>",
+            hovertemplate=f"%{{x|{hover}}}: %{{y:,}} requests<extra></extra>",
         )
     )
-    fig.update_layout(**_SMALL_LAYOUT, xaxis={"type": "date", "tickformat": "%H:%M"}, yaxis=_count_axis(counts))
+    fig.update_layout(**_SMALL_LAYOUT, xaxis={"type": "date", "tickformat": tickformat}, yaxis=_count_axis(counts))
     return _figure_data(fig)
 
 

@@ -151,19 +151,21 @@ def groups_from_rows(rows: Iterable[dict]) -> Iterator[tuple]:
 # --- raw rows -> minute groups (rebuild) and minute counts (ingest) ----------------------
 
 
-def _minute_sql() -> str:
+def minute_sql(column: str = "timestamp") -> str:
+    """SQL for the UTC minute holding `column` (PostgreSQL and SQLite)."""
     if connection.vendor == "postgresql":
-        return "date_trunc('minute', timestamp)"
-    return "strftime('%%Y-%%m-%%d %%H:%%M:00', timestamp)"
+        return f"date_trunc('minute', {column})"
+    return f"strftime('%%Y-%%m-%%d %%H:%%M:00', {column})"
 
 
-def _as_utc(value) -> datetime:
+def as_utc(value) -> datetime:
+    """A datetime or Django's naive-UTC SQLite text from a raw query, as an aware UTC datetime."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _adapt(moment: datetime):
+def adapt(moment: datetime):
     return connection.ops.adapt_datetimefield_value(moment)
 
 
@@ -186,18 +188,18 @@ def _account_where(account: Account, classes: list[int] | None) -> tuple[str, li
 
 def raw_minute_groups(cursor, account: Account, classes, start: datetime, end: datetime) -> Iterator[tuple]:
     where, params = _account_where(account, classes)
-    minute = _minute_sql()
+    minute = minute_sql()
     cursor.execute(
         f"SELECT {minute}, model, api_key, status, error_code, {_RAW_MEASURES_SQL} FROM {_TABLE} "
         f"WHERE {where} AND timestamp >= %s AND timestamp < %s GROUP BY 1, 2, 3, 4, 5",
-        [*params, _adapt(start), _adapt(end)],
+        [*params, adapt(start), adapt(end)],
     )
     for minute_value, model, api_key, status, error_code, *values in cursor.fetchall():
         cost_at, max_cost_at = MEASURES.index("cost"), MEASURES.index("max_cost")
         values[cost_at] = to_decimal(values[cost_at])
         if values[max_cost_at] is not None:
             values[max_cost_at] = to_decimal(values[max_cost_at])
-        yield (_as_utc(minute_value), model, api_key, status, error_code, *values)
+        yield (as_utc(minute_value), model, api_key, status, error_code, *values)
 
 
 _CLUSTER_GAP = timedelta(hours=1)
@@ -221,19 +223,19 @@ def raw_minute_totals(cursor, account: Account, classes, minutes: list[datetime]
         else:
             ranges.append([minute, minute])
     where, params = _account_where(account, classes)
-    minute_sql = _minute_sql()
+    minute_expr = minute_sql()
     totals: dict[datetime, list[int]] = {}
     for start in range(0, len(ranges), _RANGES_PER_QUERY):
         chunk = ranges[start : start + _RANGES_PER_QUERY]
         spans = " OR ".join(["(timestamp >= %s AND timestamp < %s)"] * len(chunk))
-        bounds = [_adapt(v) for first, last in chunk for v in (first, last + timedelta(minutes=1))]
+        bounds = [adapt(v) for first, last in chunk for v in (first, last + timedelta(minutes=1))]
         cursor.execute(
-            f"SELECT {minute_sql}, count(*), coalesce(sum(total_tokens), 0) FROM {_TABLE} "
+            f"SELECT {minute_expr}, count(*), coalesce(sum(total_tokens), 0) FROM {_TABLE} "
             f"WHERE {where} AND ({spans}) GROUP BY 1",
             [*params, *bounds],
         )
         for minute_value, n, tokens in cursor.fetchall():
-            minute = _as_utc(minute_value)
+            minute = as_utc(minute_value)
             if minute in wanted:
                 totals[minute] = [n, tokens]
     return totals
@@ -264,7 +266,7 @@ def _upsert(cursor, model, keys: tuple[str, ...], extra: tuple[str, ...], rows: 
     group = "(" + ", ".join(["%s"] * len(columns)) + ")"
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
-        params = [_adapt(v) if isinstance(v, datetime) else v for row in chunk for v in row]
+        params = [adapt(v) if isinstance(v, datetime) else v for row in chunk for v in row]
         cursor.execute(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * len(chunk))} "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
@@ -329,10 +331,10 @@ def add_minutes(cursor, account: Account, minutes: dict[datetime, list[int]]) ->
             + ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
             + f" ON CONFLICT (account_id, minute) DO UPDATE SET requests = {table}.requests + excluded.requests, "
             f"total_tokens = {table}.total_tokens + excluded.total_tokens RETURNING minute, requests, total_tokens",
-            [v for minute, (n, tokens) in chunk for v in (account.pk, _adapt(minute), n, tokens)],
+            [v for minute, (n, tokens) in chunk for v in (account.pk, adapt(minute), n, tokens)],
         )
         for minute_value, n, tokens in cursor.fetchall():
-            totals[_as_utc(minute_value)] = [int(n), int(tokens)]
+            totals[as_utc(minute_value)] = [int(n), int(tokens)]
     return totals
 
 

@@ -37,7 +37,7 @@ from analytics.models import (
     UsageDay,
     UsageQuarter,
 )
-from analytics.rollups import _RAW_MEASURES_SQL, QUARTER, empty_measures, merge, to_decimal
+from analytics.rollups import _RAW_MEASURES_SQL, QUARTER, adapt, as_utc, empty_measures, merge, minute_sql, to_decimal
 from console.models import Account
 from logs.models import RequestLog
 from logs.selectors import request_logs, retention_classes, statement_timeout
@@ -46,7 +46,6 @@ BUCKETS = ("hour", "day", "week", "month")
 GROUPS = DIMENSIONS
 _COST_AT = MEASURES.index("cost")
 _MAX_COST_AT = MEASURES.index("max_cost")
-_INTEGER_AT = tuple(i for i in range(len(MEASURES)) if i not in (_COST_AT, _MAX_COST_AT))
 _RAW = RequestLog._meta.db_table
 _QUARTERS = UsageQuarter._meta.db_table
 _DAYS = UsageDay._meta.db_table
@@ -190,24 +189,8 @@ def _hour_sql(column: str, zone: ZoneInfo) -> tuple[str, list]:
     return f"meterlog_local({column}, %s, 'hour')", [zone.key]
 
 
-def _minute_sql(column: str) -> str:
-    if _is_pg():
-        return f"date_trunc('minute', {column})"
-    return f"strftime('%%Y-%%m-%%d %%H:%%M', {column})"
-
-
-def _as_utc(value) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _as_date(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _adapt(moment: datetime):
-    return connection.ops.adapt_datetimefield_value(moment)
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -449,7 +432,7 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
             params += [piece.projection, piece.first_day, piece.last_day]
         else:
             ranges.append(f"({time_column} >= %s AND {time_column} < %s)")
-            params += [_adapt(piece.start), _adapt(piece.end)]
+            params += [adapt(piece.start), adapt(piece.end)]
     where.append(ranges[0] if len(ranges) == 1 else f"({' OR '.join(ranges)})")
     filters_sql, filter_params = _filters_sql(q) if source != "quarter" else ("", [])
     groups = _group_columns(q)
@@ -469,9 +452,6 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
         values = list(row[width:])
         if values[0] in (0, None):  # no rows (an aggregate without GROUP BY answers one row)
             continue
-        for i in _INTEGER_AT:  # sum(bigint) is numeric on PostgreSQL
-            if values[i] is not None:
-                values[i] = int(values[i])
         values[_COST_AT] = to_decimal(values[_COST_AT])
         if values[_MAX_COST_AT] is not None:
             values[_MAX_COST_AT] = to_decimal(values[_MAX_COST_AT])
@@ -513,7 +493,7 @@ def _bucket_index(q: UsageQuery, key, kind, starts: dict[datetime, int]) -> int 
     if kind is None:
         return 0
     if kind == "hour":
-        return starts.get(_as_utc(key))
+        return starts.get(as_utc(key))
     return starts.get(local_midnight(bucket_date(_as_date(key), q.bucket), q.zone))
 
 
@@ -545,7 +525,7 @@ def busiest_hours(q: UsageQuery, n: int = 10) -> list[Bucket]:
         for source, pieces in by_source.items():
             top = n + 2 if source == "quarter" else (n if len(by_source) == 1 else None)
             for key, _kind, _group, values in _read_pieces(cursor, hourly, pieces, top=top):
-                start = _as_utc(key)
+                start = as_utc(key)
                 if start in merged:
                     merge(merged[start], values)
                 else:
@@ -573,7 +553,7 @@ def peak_minute(q: UsageQuery) -> tuple[int, int]:
                 cursor.execute(
                     f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {_QUARTERS} "
                     f"WHERE {account_sql} AND start >= %s AND start < %s",
-                    [*params, _adapt(piece.start), _adapt(piece.end)],
+                    [*params, adapt(piece.start), adapt(piece.end)],
                 )
                 requests, tokens = cursor.fetchone()
             else:
@@ -584,8 +564,8 @@ def peak_minute(q: UsageQuery) -> tuple[int, int]:
                 cursor.execute(
                     f"SELECT max(n), max(t) FROM (SELECT count(*) AS n, sum(total_tokens) AS t FROM {_RAW} "
                     f"WHERE {account_sql} AND timestamp >= %s AND timestamp < %s{filters_sql} "
-                    f"GROUP BY {per}{_minute_sql('timestamp')}) AS minutes",
-                    [*params, _adapt(piece.start), _adapt(piece.end), *filter_params],
+                    f"GROUP BY {per}{minute_sql('timestamp')}) AS minutes",
+                    [*params, adapt(piece.start), adapt(piece.end), *filter_params],
                 )
                 requests, tokens = cursor.fetchone()
             best = [max(best[0], requests or 0), max(best[1], tokens or 0)]
@@ -612,7 +592,7 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
                 cursor.execute(
                     f"SELECT {key_sql}, count(*) FROM {_RAW} WHERE {account_sql} "
                     f"AND timestamp >= %s AND timestamp < %s{filters_sql} GROUP BY 1",
-                    [*key_params, *params, _adapt(piece.start), _adapt(piece.end), *filter_params],
+                    [*key_params, *params, adapt(piece.start), adapt(piece.end), *filter_params],
                 )
                 for key, count in cursor.fetchall():
                     weekday, hour = key.split("-")
@@ -624,7 +604,7 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
                 cursor.execute(
                     f"SELECT (({epoch} + %s) / 3600) %% 168, sum(requests) FROM {_QUARTERS} "
                     f"WHERE {account_sql} AND start >= %s AND start < %s GROUP BY 1",
-                    [offset, *params, _adapt(lower), _adapt(upper)],
+                    [offset, *params, adapt(lower), adapt(upper)],
                 )
                 for hour_of_week, count in cursor.fetchall():
                     # Hour 0 of the epoch's week is Thursday 00:00 (weekday 3).
@@ -664,6 +644,13 @@ _MAX_SLOTS = 200
 TOP_FIELDS = ("id", "request_id", "timestamp", "model", "api_key", "status", "total_tokens", "cost")
 
 
+def _filter_lookups(q: UsageQuery) -> dict:
+    """The query's filters as ORM lookups (the raw log and UsageDay share the column names)."""
+    return {
+        f"{column}__in": getattr(q, attribute) for attribute, column in _FILTER_COLUMNS.items() if getattr(q, attribute)
+    }
+
+
 def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
     """The `n` most expensive requests of the range (filters respected).
 
@@ -674,11 +661,9 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
     slots at the range's edges, can be in the top n."""
     if q.account is None:
         raise UsageError("account", "the most expensive requests are listed per account")
-    rows = request_logs(account=q.account).filter(timestamp__gte=q.start, timestamp__lt=q.end, cost__isnull=False)
-    for attribute, column in _FILTER_COLUMNS.items():
-        values = getattr(q, attribute)
-        if values:
-            rows = rows.filter(**{f"{column}__in": values})
+    rows = request_logs(account=q.account).filter(
+        timestamp__gte=q.start, timestamp__lt=q.end, cost__isnull=False, **_filter_lookups(q)
+    )
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
     with statement_timeout(parallel=False):
         if q.has_filters:
@@ -688,12 +673,9 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
             slots = None
             if inner is not None:
                 slots = UsageDay.objects.filter(
-                    account=q.account, projection=inner.projection, day__gte=inner.first_day, day__lte=inner.last_day
-                )
-                for attribute, column in _FILTER_COLUMNS.items():
-                    values = getattr(q, attribute)
-                    if values:
-                        slots = slots.filter(**{f"{column}__in": values})
+                    account=q.account, projection=inner.projection, day__gte=inner.first_day,
+                    day__lte=inner.last_day, **_filter_lookups(q),
+                )  # fmt: skip
 
             def window(day):
                 return local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
