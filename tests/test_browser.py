@@ -73,7 +73,16 @@ def chromium_context(base: str, *, timezone_id: str, tz_cookie: str | None):
                 # first visit (encodeURIComponent), so no reload happens during the test.
                 context.add_cookies([{"name": "meterlog_tz", "value": tz_cookie, "url": base}])
             page = context.new_page()
-            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.method} {r.url} {r.failure}"))
+            # net::ERR_ABORTED is the browser cancelling a request because the page navigated
+            # away (a click while a script was still loading), not a failure of the server;
+            # error statuses are caught by the response handler below.
+            page.on(
+                "requestfailed",
+                lambda r: (
+                    "ERR_ABORTED" not in (r.failure or "")
+                    and problems.append(f"request failed: {r.method} {r.url} {r.failure}")
+                ),
+            )
             page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status}: {r.url}"))
             page.on("console", lambda m: m.type == "error" and problems.append(f"console error: {m.text} {m.location}"))
             page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
