@@ -139,6 +139,8 @@ METERLOG_IMPORT_DIR = Path(env_str("METERLOG_IMPORT_DIR", str(METERLOG_MEDIA_DIR
 METERLOG_EXPORT_ASYNC_ROWS = env_int("METERLOG_EXPORT_ASYNC_ROWS", 1_000_000)  # browser exports above: a job
 METERLOG_EXPORT_TTL_HOURS = env_int("METERLOG_EXPORT_TTL_HOURS", 24)
 METERLOG_IMPORT_MAX_BYTES = env_int("METERLOG_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+# Export / import jobs queued or running without a sign of life this long lost their worker.
+METERLOG_JOB_STALE_MINUTES = env_int("METERLOG_JOB_STALE_MINUTES", 30)
 
 REDIS_URL = env_str("REDIS_URL")
 # Without Redis (the embedded default) Celery uses a broker made of files under var/.
@@ -166,6 +168,8 @@ CELERY_BEAT_SCHEDULE = {
     "check-default-partitions": {"task": "logs.tasks.check_default_partitions", "schedule": 15 * 60},
     # Export job files are deleted METERLOG_EXPORT_TTL_HOURS after they are written.
     "expire-export-files": {"task": "logs.tasks.expire_export_files", "schedule": 15 * 60},
+    # Export and import jobs whose worker died (no heartbeat) are marked failed.
+    "fail-stale-jobs": {"task": "logs.tasks.fail_stale_jobs", "schedule": 5 * 60},
     # Per-minute counts only serve ingest's busiest-minute upkeep for recent minutes.
     "purge-old-minutes": {"task": "analytics.tasks.purge_old_minutes", "schedule": 60 * 60},
 }

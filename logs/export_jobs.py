@@ -23,6 +23,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from console.models import Account
@@ -36,9 +37,9 @@ log = logging.getLogger(__name__)
 # hundreds of UPDATEs per million rows for a bar nobody reads that fast.
 PROGRESS_EVERY = 1.0
 EXPIRE_BATCH = 500
-# A job still queued or running this long after it was created lost its worker (a restart,
-# a crash): the expiry sweep marks it failed so the page stops showing a bar forever.
-STALE_AFTER = timedelta(hours=6)
+STALE_MESSAGE = (
+    "The export stopped: no progress for {minutes} minutes (the worker was restarted or crashed). Export again."
+)
 
 
 def queue_export_job(*, account: Account, export: exports.ExportRequest, params, user) -> ExportRecord:
@@ -94,7 +95,7 @@ def run_export_job(record_id: int) -> ExportRecord | None:
     running), so a task delivered twice writes once; returns None when not claimed."""
     now = timezone.now()
     claimed = ExportRecord.objects.filter(pk=record_id, state=ExportState.QUEUED).update(
-        state=ExportState.RUNNING, started_at=now
+        state=ExportState.RUNNING, started_at=now, heartbeat_at=now
     )
     if claimed != 1:
         return None
@@ -111,7 +112,8 @@ def run_export_job(record_id: int) -> ExportRecord | None:
         if errors:
             return _fail(record, "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items()))
         record.rows_estimate = estimate_rows(filterset=export.filterset)
-        record.save(update_fields=["rows_estimate"])
+        record.heartbeat_at = timezone.now()
+        record.save(update_fields=["rows_estimate", "heartbeat_at"])
 
         name = exports.file_name(account=record.account, export=export, now=record.created_at)
         relative = f"{record.account_id}/{record.pk}-{secrets.token_hex(8)}/{name}"
@@ -156,10 +158,10 @@ def _progress_writer(record_id: int):
     last = [0.0]
 
     def write(rows: int) -> None:
-        moment = timezone.now().timestamp()
-        if moment - last[0] >= PROGRESS_EVERY:
-            last[0] = moment
-            ExportRecord.objects.filter(pk=record_id).update(rows=rows)
+        now = timezone.now()
+        if now.timestamp() - last[0] >= PROGRESS_EVERY:
+            last[0] = now.timestamp()
+            ExportRecord.objects.filter(pk=record_id).update(rows=rows, heartbeat_at=now)
 
     return write
 
@@ -185,8 +187,7 @@ def is_expired(record: ExportRecord, now: datetime | None = None) -> bool:
 
 def expire_export_files(*, now: datetime | None = None) -> int:
     """Delete the files of jobs past `expires_at` and mark them expired; at most EXPIRE_BATCH
-    per run (the next run takes the rest). Jobs older than STALE_AFTER that never finished
-    are marked failed. Safe to run twice: a record is marked with a
+    per run (the next run takes the rest). Safe to run twice: a record is marked with a
     conditional UPDATE and a missing file is not an error."""
     now = now or timezone.now()
     due = list(
@@ -207,9 +208,36 @@ def expire_export_files(*, now: datetime | None = None) -> int:
         expired += ExportRecord.objects.filter(pk=record.pk, state=ExportState.DONE).update(state=ExportState.EXPIRED)
     if expired:
         log.info("expired %d export files (cutoff %s)", expired, now.isoformat())
-    stale = ExportRecord.objects.filter(
-        state__in=(ExportState.QUEUED, ExportState.RUNNING), created_at__lt=now - STALE_AFTER
-    ).update(state=ExportState.FAILED, error="The export did not finish (the worker stopped). Export again.")
-    if stale:
-        log.warning("marked %d stale export jobs failed", stale)
     return expired
+
+
+def fail_stale_jobs(*, now: datetime | None = None) -> int:
+    """Mark failed the jobs queued or running with no sign of life (heartbeat_at, else
+    created_at) for METERLOG_JOB_STALE_MINUTES: their worker was restarted or crashed, and
+    the Exports page would show their progress bar forever. A running job writes its
+    heartbeat with its progress (every second or so), so a live one is never that quiet.
+    The partial file a crashed job left (hidden .tmp name) is deleted. Returns how many
+    jobs were marked; safe to run twice (conditional UPDATE per job)."""
+    now = now or timezone.now()
+    minutes = settings.METERLOG_JOB_STALE_MINUTES
+    active = (ExportState.QUEUED, ExportState.RUNNING)
+    stale = (
+        ExportRecord.objects.filter(state__in=active)
+        .alias(seen=Coalesce("heartbeat_at", "created_at"))
+        .filter(seen__lt=now - timedelta(minutes=minutes))
+    )
+    failed = 0
+    for record in stale.only("pk", "account_id")[:EXPIRE_BATCH]:
+        marked = stale.filter(pk=record.pk).update(
+            state=ExportState.FAILED, error=STALE_MESSAGE.format(minutes=minutes), finished_at=now
+        )
+        if marked:
+            failed += 1
+            # The job's directory is "<account>/<id>-<random>/" (run_export_job).
+            for tmp_path in (Path(settings.METERLOG_EXPORT_DIR) / str(record.account_id)).glob(f"{record.pk}-*/.*.tmp"):
+                tmp_path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    tmp_path.parent.rmdir()
+    if failed:
+        log.warning("marked %d stale export jobs failed (no heartbeat for %d minutes)", failed, minutes)
+    return failed

@@ -306,6 +306,9 @@ class ExportRecord(models.Model):
     file_size = models.BigIntegerField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # A job's last sign of life (claimed, progress written): the stale-job sweep fails jobs
+    # that have shown none for METERLOG_JOB_STALE_MINUTES (their worker is gone).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -375,6 +378,8 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Last sign of life, as ExportRecord.heartbeat_at (the stale-job sweep reads it).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["account", "-created_at"], name="importjob_acct_created")]

@@ -71,6 +71,13 @@ def expire_export_files() -> int:
 
 
 @shared_task
+def fail_stale_jobs() -> dict[str, int]:
+    """Beat: mark failed the export and import jobs whose worker stopped (no heartbeat for
+    METERLOG_JOB_STALE_MINUTES), so their pages stop showing a progress bar."""
+    return {"exports": export_jobs.fail_stale_jobs(), "imports": import_jobs.fail_stale_jobs()}
+
+
+@shared_task
 def run_import_job(job_id: int) -> int | None:
     """Import an uploaded file (logs.imports.jobs); returns the accepted count, None when the
     job was not queued."""

@@ -9,12 +9,14 @@ columns match no format, is refused at once) and the file is deleted when the jo
 import logging
 import secrets
 import zlib
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Coalesce
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -27,6 +29,11 @@ from logs.models import ImportJob, ImportState
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 1.0  # seconds between progress writes (a batch is 1,000 rows)
+SWEEP_BATCH = 500
+STALE_MESSAGE = (
+    "no progress for {minutes} minutes (the worker was restarted or crashed). Rows accepted before "
+    "it stopped are kept; upload the file again to import the rest (rows already imported count as duplicates)."
+)
 _READ_SIZE = 1024 * 1024
 
 
@@ -111,8 +118,9 @@ def estimate_rows(path: Path, container: str) -> int:
 def run_import_job(job_id: int) -> ImportJob | None:
     """Import a queued job's file. Claimed with a conditional UPDATE (queued → running), so a
     task delivered twice imports once (and a second import would only find duplicates)."""
+    now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, state=ImportState.QUEUED).update(
-        state=ImportState.RUNNING, started_at=timezone.now()
+        state=ImportState.RUNNING, started_at=now, heartbeat_at=now
     )
     if claimed != 1:
         return None
@@ -121,7 +129,7 @@ def run_import_job(job_id: int) -> ImportJob | None:
     try:
         # In the worker, not at upload: counting a big gzip file's lines takes seconds.
         estimate = estimate_rows(path, readers.sniff_container(path))
-        ImportJob.objects.filter(pk=job_id).update(rows_estimate=estimate)
+        ImportJob.objects.filter(pk=job_id).update(rows_estimate=estimate, heartbeat_at=timezone.now())
     except (readers.FileFormatError, OSError, EOFError):
         pass  # the import below reports what is wrong with the file
     last = [0.0]
@@ -129,10 +137,10 @@ def run_import_job(job_id: int) -> ImportJob | None:
 
     def progress(report: ImportReport) -> None:
         latest[:] = [report]
-        moment = timezone.now().timestamp()
-        if moment - last[0] >= PROGRESS_EVERY:
-            last[0] = moment
-            ImportJob.objects.filter(pk=job_id).update(**_counts(report))
+        now = timezone.now()
+        if now.timestamp() - last[0] >= PROGRESS_EVERY:
+            last[0] = now.timestamp()
+            ImportJob.objects.filter(pk=job_id).update(heartbeat_at=now, **_counts(report))
 
     try:
         report = import_file(
@@ -162,6 +170,34 @@ def run_import_job(job_id: int) -> ImportJob | None:
         path.unlink(missing_ok=True)
     job.refresh_from_db()
     return job
+
+
+def fail_stale_jobs(*, now: datetime | None = None) -> int:
+    """Mark failed the jobs queued or running with no sign of life (heartbeat_at, else
+    created_at) for METERLOG_JOB_STALE_MINUTES: their worker was restarted or crashed (the
+    task's own `except` never ran), and the job's page would show its progress bar forever.
+    A running import writes its heartbeat with its progress (every second or so), so a live
+    one is never that quiet. The counts reached stay; the upload is deleted, as when a job
+    ends. Returns how many jobs were marked; safe to run twice (conditional UPDATE per job)."""
+    now = now or timezone.now()
+    minutes = settings.METERLOG_JOB_STALE_MINUTES
+    stale = (
+        ImportJob.objects.filter(state__in=(ImportState.QUEUED, ImportState.RUNNING))
+        .alias(seen=Coalesce("heartbeat_at", "created_at"))
+        .filter(seen__lt=now - timedelta(minutes=minutes))
+    )
+    failed = 0
+    for job in stale.only("pk", "file_path")[:SWEEP_BATCH]:
+        marked = stale.filter(pk=job.pk).update(
+            state=ImportState.FAILED, error=STALE_MESSAGE.format(minutes=minutes), finished_at=now
+        )
+        if marked:
+            failed += 1
+            if job.file_path:
+                (import_dir() / job.file_path).unlink(missing_ok=True)
+    if failed:
+        log.warning("marked %d stale import jobs failed (no heartbeat for %d minutes)", failed, minutes)
+    return failed
 
 
 def _counts(report: ImportReport) -> dict:

@@ -18,7 +18,7 @@ from django.db import connection
 
 from logs import export_jobs, exports, selectors
 from logs.models import ExportRecord, ExportState
-from logs.tasks import expire_export_files, run_export_job
+from logs.tasks import expire_export_files, fail_stale_jobs, run_export_job
 from tests.factories import make_account, make_log
 from tests.logs.test_exports import T0, _expected_sums, _newest_first, _parse, _seed, _sums
 from tests.logs.test_tasks import TEST_REDIS_URL, celery_worker_process  # noqa: F401 - a fixture
@@ -207,15 +207,69 @@ def test_downloads_check_the_account_and_the_expiry(client, acme, globex, alice,
 
 
 @pytest.mark.django_db
-def test_jobs_that_lost_their_worker_are_failed_by_the_sweep(acme, job_settings):
+def test_jobs_that_lost_their_worker_are_failed_by_the_sweep(client, acme, alice, job_settings):
+    job_settings.METERLOG_JOB_STALE_MINUTES = 30
     now = datetime.now(UTC)
-    old = ExportRecord.objects.create(account=acme, format="csv", state="running", created_at=now - timedelta(hours=7))
-    young = ExportRecord.objects.create(account=acme, format="csv", state="queued", created_at=now - timedelta(hours=1))
-    assert expire_export_files() == 0
-    old.refresh_from_db()
-    young.refresh_from_db()
-    assert (old.state, young.state) == ("failed", "queued")
-    assert "did not finish" in old.error
+    # Running, last heartbeat 31 minutes ago (created long before: a long job that was alive).
+    dead = ExportRecord.objects.create(
+        account=acme,
+        format="csv",
+        state="running",
+        rows=120_000,
+        created_at=now - timedelta(hours=2),
+        heartbeat_at=now - timedelta(minutes=31),
+    )
+    partial = job_settings.METERLOG_EXPORT_DIR / str(acme.pk) / f"{dead.pk}-0123456789abcdef" / ".x.csv.tmp"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"request_id,...\r\n")
+    # Running for hours but with a fresh heartbeat: alive.
+    alive = ExportRecord.objects.create(
+        account=acme,
+        format="csv",
+        state="running",
+        created_at=now - timedelta(hours=7),
+        heartbeat_at=now - timedelta(minutes=1),
+    )
+    never_claimed = ExportRecord.objects.create(
+        account=acme, format="csv", state="queued", created_at=now - timedelta(minutes=45)
+    )
+    just_queued = ExportRecord.objects.create(
+        account=acme, format="csv", state="queued", created_at=now - timedelta(minutes=5)
+    )
+    done = ExportRecord.objects.create(account=acme, format="csv", state="done", created_at=now - timedelta(hours=3))
+
+    assert fail_stale_jobs() == {"exports": 2, "imports": 0}
+    assert fail_stale_jobs() == {"exports": 0, "imports": 0}  # safe to run twice
+
+    states = dict(ExportRecord.objects.values_list("pk", "state"))
+    assert states == {
+        dead.pk: "failed",
+        alive.pk: "running",
+        never_claimed.pk: "failed",
+        just_queued.pk: "queued",
+        done.pk: "done",
+    }
+    dead.refresh_from_db()
+    assert dead.error == (
+        "The export stopped: no progress for 30 minutes (the worker was restarted or crashed). Export again."
+    )
+    assert dead.finished_at is not None and dead.rows == 120_000
+    assert not partial.exists() and not partial.parent.exists()
+    alive.refresh_from_db()
+    assert (alive.error, alive.finished_at) == ("", None)
+    # The progress endpoint the page polls now reports the failure, so the bar stops.
+    client.force_login(alice)
+    progress = client.get(f"/exports/{dead.pk}/progress/").json()
+    assert (progress["state"], progress["error"]) == ("failed", dead.error)
+    # Half an hour on without heartbeats, the two younger active jobs go too.
+    assert export_jobs.fail_stale_jobs(now=now + timedelta(minutes=31)) == 2
+    assert set(ExportRecord.objects.values_list("state", flat=True)) == {"failed", "done"}
+
+
+def test_the_stale_job_sweep_runs_on_the_beat_schedule():
+    entry = settings.CELERY_BEAT_SCHEDULE["fail-stale-jobs"]
+    assert entry["task"] == "logs.tasks.fail_stale_jobs"
+    assert entry["schedule"] <= 15 * 60
 
 
 def test_expiry_runs_on_the_beat_schedule():

@@ -3,14 +3,16 @@ the same services.import_file as `manage.py import_logs`, the page shows progres
 the first rejected rows. The queued task is captured and called directly."""
 
 import gzip
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from logs.imports import jobs
 from logs.models import ImportJob, RequestLog
-from logs.tasks import run_import_job
+from logs.tasks import fail_stale_jobs, run_import_job
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imports"
 
@@ -187,3 +189,69 @@ def test_a_file_broken_midway_fails_the_job_with_the_reason(client, acme, alice,
     assert not path.exists()
     client.force_login(alice)
     assert "The import stopped:" in client.get(f"/imports/{job.pk}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_jobs_whose_worker_died_are_failed_by_the_sweep(client, acme, alice, import_dir, settings):
+    """A worker killed mid-import never runs the task's `except`: without the beat sweep the
+    job would stay "running" and its page would show a progress bar forever."""
+    settings.METERLOG_JOB_STALE_MINUTES = 20
+    now = timezone.now()
+    upload = import_dir / str(acme.pk) / "0123456789abcdef-big.csv"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"request_id,timestamp\r\n")
+    dead = ImportJob.objects.create(
+        account=acme,
+        format="auto",
+        file_name="big.csv",
+        file_path=f"{acme.pk}/0123456789abcdef-big.csv",
+        state="running",
+        rows_estimate=50_000,
+        rows=21_000,
+        accepted=20_000,
+        created_at=now - timedelta(hours=1),
+        started_at=now - timedelta(minutes=50),
+        heartbeat_at=now - timedelta(minutes=21),
+    )
+    alive = ImportJob.objects.create(
+        account=acme,
+        format="auto",
+        file_name="bigger.csv",
+        state="running",
+        created_at=now - timedelta(hours=3),
+        heartbeat_at=now - timedelta(seconds=30),
+    )
+    lost_in_queue = ImportJob.objects.create(
+        account=acme, format="auto", file_name="a.csv", created_at=now - timedelta(minutes=25)
+    )
+    fresh = ImportJob.objects.create(account=acme, format="auto", file_name="b.csv", created_at=now)
+
+    assert fail_stale_jobs() == {"exports": 0, "imports": 2}
+    assert fail_stale_jobs() == {"exports": 0, "imports": 0}
+
+    assert dict(ImportJob.objects.values_list("pk", "state")) == {
+        dead.pk: "failed",
+        alive.pk: "running",
+        lost_in_queue.pk: "failed",
+        fresh.pk: "queued",
+    }
+    dead.refresh_from_db()
+    assert dead.error == (
+        "no progress for 20 minutes (the worker was restarted or crashed). Rows accepted before it stopped "
+        "are kept; upload the file again to import the rest (rows already imported count as duplicates)."
+    )
+    assert (dead.rows, dead.accepted, dead.percent) == (21_000, 20_000, 42)
+    assert dead.finished_at >= now
+    assert not upload.exists()
+    alive.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (alive.error, alive.finished_at, fresh.error, fresh.finished_at) == ("", None, "", None)
+
+    # The page stops polling: no progress URL, the reason instead.
+    client.force_login(alice)
+    page = client.get(f"/imports/{dead.pk}/").content.decode()
+    assert "data-progress-url" not in page
+    assert "The import stopped: no progress for 20 minutes" in page
+    assert client.get(f"/imports/{dead.pk}/progress/").json()["state"] == "failed"
+    # The sweep's claim is final: a late delivery of the task does not run the import.
+    assert run_import_job(lost_in_queue.pk) is None
