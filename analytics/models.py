@@ -15,8 +15,13 @@ Two grains, chosen by measurement (see README "Analytics: how the numbers are ke
   from them and reads a few ms from the projection without keys; a year's daily totals
   read 366 rows instead of 35,000 quarter rows.
 
-What neither answers exactly (filters in another zone's days, filters by hour, sub-day range
-edges) is read from raw rows, bounded by the range; see analytics/usage.py.
+- `UsageSlice`: one row per account, 15-minute UTC slot and value of one dimension (a
+  model, an API key or a status). A filter or grouping by one of these dimensions in any
+  zone's hours (the heatmap, busiest hours, busiest minute, hourly trends) reads the slices
+  of that value instead of the raw rows: a year of one model is at most 35,040 rows.
+
+What none of them answers exactly (filters on two dimensions in another zone's days or by
+hour, sub-day range edges) is read from raw rows, bounded by the range; see analytics/usage.py.
 """
 
 from django.db import models
@@ -104,6 +109,36 @@ class UsageQuarter(Measures):
         return f"{self.account_id} {self.start:%Y-%m-%d %H:%M}"
 
 
+class SliceDimension(models.IntegerChoices):
+    MODEL = 1, "model"
+    KEY = 2, "API key"
+    STATUS = 3, "status"
+
+
+# The raw column (and filter / group name) of each slice dimension.
+SLICE_COLUMNS = {SliceDimension.MODEL: "model", SliceDimension.KEY: "api_key", SliceDimension.STATUS: "status"}
+
+
+class UsageSlice(Measures):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    dimension = models.PositiveSmallIntegerField(choices=SliceDimension.choices)
+    value = models.CharField(max_length=255, blank=True, default="")
+    start = models.DateTimeField(help_text="UTC start of the 15-minute slot")
+    # The busiest minute inside the slot, over the requests with this value.
+    peak_minute_requests = models.IntegerField(default=0)
+    peak_minute_tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "dimension", "value", "start"], name="usageslice_account_dimension_value_start"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.get_dimension_display()}={self.value} {self.start:%Y-%m-%d %H:%M}"
+
+
 class UsageDay(Measures):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     projection = models.PositiveSmallIntegerField(choices=Projection.choices, default=Projection.FULL)
@@ -136,11 +171,18 @@ class UsageMinute(models.Model):
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     minute = models.DateTimeField()
+    # 0 with value "": every request of the minute; else one slice value (UsageSlice).
+    dimension = models.PositiveSmallIntegerField(default=0)
+    value = models.CharField(max_length=255, blank=True, default="")
     requests = models.BigIntegerField(default=0)
     total_tokens = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["account", "minute"], name="usageminute_account_minute")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "minute", "dimension", "value"], name="usageminute_account_minute_value"
+            )
+        ]
         indexes = [models.Index(fields=["minute"], name="usageminute_minute")]
 
     def __str__(self) -> str:
@@ -156,6 +198,10 @@ class RollupState(models.Model):
 
     account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="+", primary_key=True)
     day_timezone = models.CharField(max_length=64)
+    # UsageSlice rows are complete from this UTC time on (None: from the account's first
+    # row). Accounts that had rows before slices existed get the upgrade time; a rebuild
+    # reaching back moves it earlier. Queries read older slots raw.
+    slices_since = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.account_id} days in {self.day_timezone}"

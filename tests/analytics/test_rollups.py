@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from analytics.models import MEASURES, Projection, RollupState, UsageDay, UsageQuarter
+from analytics.models import MEASURES, Projection, RollupState, SliceDimension, UsageDay, UsageQuarter, UsageSlice
 from analytics.rollups import rebuild
 from logs.ingest.services import ingest_records
 from logs.models import RequestLog
@@ -50,7 +50,13 @@ def _snapshot(account):
         (d.projection, d.day, d.model, d.api_key, d.status, d.error_code): tuple(getattr(d, m) for m in MEASURES)
         for d in UsageDay.objects.filter(account=account)
     }
-    return quarters, days
+    slices = {
+        (s.dimension, s.value, s.start): tuple(
+            getattr(s, m) for m in (*MEASURES, "peak_minute_requests", "peak_minute_tokens")
+        )
+        for s in UsageSlice.objects.filter(account=account)
+    }
+    return quarters, days, slices
 
 
 @pytest.mark.django_db
@@ -123,9 +129,15 @@ def test_peak_minute_counts_every_batch_of_the_minute(acme):
     ingest_records(account=acme, records=batch("a", 3, 10))
     ingest_records(account=acme, records=batch("b", 4, 100))  # same minute, another batch
     ingest_records(account=acme, records=[{**batch("c", 1, 5)[0], "timestamp": "2026-11-22T10:09:00Z"}])
+    ingest_records(account=acme, records=[{**r, "model": "n"} for r in batch("d", 2, 1000)])
     quarter = UsageQuarter.objects.get(account=acme, start=datetime(2026, 11, 22, 10, 0, tzinfo=UTC))
-    assert quarter.requests == 8
-    assert (quarter.peak_minute_requests, quarter.peak_minute_tokens) == (7, 430)
+    assert quarter.requests == 10
+    assert (quarter.peak_minute_requests, quarter.peak_minute_tokens) == (9, 2430)
+    peaks = {
+        s.value: (s.requests, s.peak_minute_requests, s.peak_minute_tokens)
+        for s in UsageSlice.objects.filter(account=acme, dimension=SliceDimension.MODEL)
+    }
+    assert peaks == {"m": (8, 7, 430), "n": (2, 2, 2000)}
 
 
 @pytest.mark.django_db
@@ -139,14 +151,32 @@ def test_rebuild_equals_what_ingest_maintained(acme, globex):
     globex_before = _snapshot(globex)
     UsageQuarter.objects.filter(account=acme).update(requests=0)
     UsageDay.objects.filter(account=acme).delete()
+    UsageSlice.objects.filter(account=acme, dimension=SliceDimension.MODEL).delete()
+    UsageSlice.objects.filter(account=acme).update(peak_minute_requests=0)
 
     call_command("rebuild_rollups", "--account", acme.slug, "--days", "10")
     rebuilt = _snapshot(acme)
-    assert rebuilt[0].keys() == maintained[0].keys() and rebuilt[1].keys() == maintained[1].keys()
-    for key, values in maintained[0].items():
-        assert rebuilt[0][key][:7] == values[:7] and round(rebuilt[0][key][7], 6) == round(values[7], 6)
-        assert rebuilt[0][key][8:] == values[8:] or rebuilt[0][key][-2:] == values[-2:]
+    for table in range(3):
+        assert rebuilt[table].keys() == maintained[table].keys()
+    cost_at = MEASURES.index("cost")
+    for table in (0, 2):  # quarters and slices: every measure and both peaks
+        for key, values in maintained[table].items():
+            again = rebuilt[table][key]
+            assert again[:cost_at] == values[:cost_at] and round(again[cost_at], 6) == round(values[cost_at], 6)
+            assert again[cost_at + 1 : -3] == values[cost_at + 1 : -3]  # up to max_cost (SQLite rounds it)
+            assert again[-2:] == values[-2:]
+    for key, values in maintained[1].items():
+        assert rebuilt[1][key][:cost_at] == values[:cost_at]
     assert sum(v[0] for key, v in rebuilt[1].items() if key[0] == Projection.FULL) == 400
+    # Slices are complete: per model, status and key they add up to the raw rows.
+    for dimension, column in ((SliceDimension.MODEL, "model"), (SliceDimension.STATUS, "status")):
+        raw = dict(RequestLog.objects.filter(account=acme).values_list(column).annotate(n=Count("id")))
+        sliced = (
+            UsageSlice.objects.filter(account=acme, dimension=dimension)
+            .values_list("value")
+            .annotate(n=Sum("requests"))
+        )
+        assert dict(sliced) == raw
     assert _snapshot(globex) == globex_before  # another account's rollups untouched
 
 
@@ -176,9 +206,15 @@ def test_recent_minutes_are_counted_from_the_minute_table_and_purged(acme):
     ingest_records(account=acme, records=batch("a", 3, 10))
     ingest_records(account=acme, records=batch("b", 5, 100))
     ingest_records(account=acme, records=batch("a", 3, 10))  # duplicates: nothing added
-    assert UsageMinute.objects.get(account=acme, minute=minute).requests == 8
+    assert UsageMinute.objects.get(account=acme, minute=minute, dimension=0).requests == 8
+    per_value = UsageMinute.objects.filter(account=acme, minute=minute).exclude(dimension=0)
+    assert sorted(per_value.values_list("dimension", "value", "requests")) == [
+        (1, "m", 8),
+        (2, "", 8),
+        (3, "success", 8),
+    ]
     quarter = UsageQuarter.objects.get(account=acme, start=minute.replace(minute=minute.minute - minute.minute % 15))
     assert (quarter.peak_minute_requests, quarter.peak_minute_tokens) == (8, 530)
 
     UsageMinute.objects.filter(account=acme).update(minute=minute - timedelta(days=3))
-    assert purge_minutes() == 1 and not UsageMinute.objects.exists()
+    assert purge_minutes() == 4 and not UsageMinute.objects.exists()
