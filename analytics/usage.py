@@ -8,8 +8,11 @@ A query is split into pieces, each read from the cheapest source that is exact f
 - filters or grouping, by day / week / month in the zone of the account's daily rows, or
   no time bucket at all: `UsageDay` for the whole local days of the range, raw rows for the
   partial days at its edges (less than a day each);
-- anything else (filters by hour, or by another zone's days): raw rows for the range,
-  under the log statement timeout.
+- filters or grouping on one of model, API key or status, by hour or by another zone's
+  days: `UsageSlice` for the whole 15-minute slots (the partial days at the edges of a
+  `UsageDay` read come from them too);
+- anything else (two dimensions by hour or by another zone's days, slots before the
+  account's slices were complete): raw rows, under the log statement timeout.
 
 Every piece is grouped in SQL by a time key (UTC quarter or local date) and the grouping
 dimensions; Python then adds the pieces into the buckets of the range.
@@ -32,10 +35,12 @@ from analytics.models import (
     DIMENSIONS,
     MEASURES,
     PROJECTION_DIMENSIONS,
+    SLICE_COLUMNS,
     Projection,
     RollupState,
     UsageDay,
     UsageQuarter,
+    UsageSlice,
 )
 from analytics.rollups import _RAW_MEASURES_SQL, QUARTER, adapt, as_utc, empty_measures, merge, minute_sql, to_decimal
 from console.models import Account
@@ -49,6 +54,8 @@ _MAX_COST_AT = MEASURES.index("max_cost")
 _RAW = RequestLog._meta.db_table
 _QUARTERS = UsageQuarter._meta.db_table
 _DAYS = UsageDay._meta.db_table
+_SLICES = UsageSlice._meta.db_table
+_SLICE_DIMENSION_OF = {column: int(dimension) for dimension, column in SLICE_COLUMNS.items()}
 _ROLLUP_MEASURES_SQL = ", ".join(
     f"max({name})"
     if name in ("latency_max", "max_total_tokens", "max_cost")
@@ -275,19 +282,24 @@ def same_zone(a: ZoneInfo, b: ZoneInfo) -> bool:
     return rules is not None and rules == _zone_rules(b.key)
 
 
-def day_zone(account: Account) -> ZoneInfo:
-    """The zone of the account's daily rows (remembered on the Account object: a page asks
-    for many charts of one account)."""
-    cached = getattr(account, "_rollup_day_zone", None)
+def _rollup_state(account: Account) -> tuple[ZoneInfo, datetime | None]:
+    """The zone of the account's daily rows and the time its slices are complete from
+    (remembered on the Account object: a page asks for many charts of one account)."""
+    cached = getattr(account, "_rollup_state", None)
     if cached is None:
-        zone = RollupState.objects.filter(account=account).values_list("day_timezone", flat=True).first()
-        cached = account._rollup_day_zone = ZoneInfo(zone or account.timezone)
+        row = RollupState.objects.filter(account=account).values_list("day_timezone", "slices_since").first()
+        zone, since = row if row else (None, None)
+        cached = account._rollup_state = (ZoneInfo(zone or account.timezone), since)
     return cached
+
+
+def day_zone(account: Account) -> ZoneInfo:
+    return _rollup_state(account)[0]
 
 
 @dataclass
 class _Piece:
-    source: str  # "quarter" | "day" | "raw"
+    source: str  # "quarter" | "slice" | "day" | "raw"
     start: datetime
     end: datetime
     first_day: date | None = None  # "day" pieces: local dates first_day..last_day
@@ -309,6 +321,15 @@ def _dimensions_of(q: UsageQuery) -> set[str]:
     return needed
 
 
+def slice_column(q: UsageQuery) -> str | None:
+    """The one dimension (model, api_key or status) the query filters or groups by, when
+    the slices can answer it; None otherwise."""
+    needed = _dimensions_of(q)
+    if len(needed) == 1 and (column := next(iter(needed))) in _SLICE_DIMENSION_OF:
+        return column
+    return None
+
+
 def plan(q: UsageQuery) -> list[_Piece]:
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
     if q.account is None:  # every account: their days are in different zones
@@ -320,21 +341,34 @@ def plan(q: UsageQuery) -> list[_Piece]:
             return _quarter_plan(start, end)
         # Whole days from the one-row-per-day projection, their partial edges from quarters.
         return _day_plan(start, end, zone, int(Projection.TOTAL), edges=_quarter_plan)
+    slices = slice_column(q) is not None
     if not days_fit:
-        return [_Piece("raw", start, end)]
-    return _day_plan(start, end, zone, projection_for(_dimensions_of(q)))
+        return _slice_plan(q, start, end) if slices else _raw_plan(start, end)
+    edges = (lambda lower, upper: _slice_plan(q, lower, upper)) if slices else _raw_plan
+    return _day_plan(start, end, zone, projection_for(_dimensions_of(q)), edges=edges)
 
 
 def _raw_plan(start: datetime, end: datetime) -> list[_Piece]:
     return [_Piece("raw", start, end)]
 
 
-def _quarter_plan(start: datetime, end: datetime) -> list[_Piece]:
-    """Whole 15-minute slots from the quarter rows, the partial slots at the edges raw."""
+def _quarter_plan(start: datetime, end: datetime, source: str = "quarter") -> list[_Piece]:
+    """Whole 15-minute slots from the quarter (or slice) rows, the partial slots at the edges raw."""
     inner_start, inner_end = _ceil_quarter(start), _floor_quarter(end)
     if inner_start >= inner_end:
         return [_Piece("raw", start, end)]
-    return _with_edges([_Piece("quarter", inner_start, inner_end)], start, end, inner_start, inner_end, _raw_plan)
+    return _with_edges([_Piece(source, inner_start, inner_end)], start, end, inner_start, inner_end, _raw_plan)
+
+
+def _slice_plan(q: UsageQuery, start: datetime, end: datetime) -> list[_Piece]:
+    """Slices from the time they are complete (see RollupState.slices_since), raw before."""
+    since = _rollup_state(q.account)[1]
+    if since is not None and since > start:
+        if since >= end:
+            return _raw_plan(start, end)
+        since = _ceil_quarter(since)
+        return [*_raw_plan(start, since), *_quarter_plan(since, end, "slice")]
+    return _quarter_plan(start, end, "slice")
 
 
 def _day_plan(start: datetime, end: datetime, zone: ZoneInfo, projection: int, edges=_raw_plan) -> list[_Piece]:
@@ -362,12 +396,20 @@ def _with_edges(pieces, start, end, inner_start, inner_end, edges) -> list[_Piec
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _filters_sql(q: UsageQuery) -> tuple[str, list]:
+def _filters_sql(q: UsageQuery, source: str = "raw") -> tuple[str, list]:
+    """The query's filters as SQL for rows of `source` (a slice names its value `value`)."""
+    if source == "quarter":
+        return "", []
+    sliced = slice_column(q) if source == "slice" else None
     clauses, params = [], []
+    if sliced:
+        clauses.append("dimension = %s")
+        params.append(_SLICE_DIMENSION_OF[sliced])
     for attribute, column in _FILTER_COLUMNS.items():
         values = getattr(q, attribute)
         if values:
-            clauses.append(f"{column} IN ({', '.join(['%s'] * len(values))})")
+            name = "value" if column == sliced else column
+            clauses.append(f"{name} IN ({', '.join(['%s'] * len(values))})")
             params.extend(values)
     return "".join(f" AND {clause}" for clause in clauses), params
 
@@ -410,8 +452,9 @@ def _week_month_sql(date_sql: str, bucket: str) -> str:
     return f"date({date_sql}, 'start of month')"
 
 
-def _group_columns(q: UsageQuery) -> list[str]:
-    return ["account_id" if name == "account" else name for name in q.group_by]
+def _group_columns(q: UsageQuery, source: str = "raw") -> list[str]:
+    sliced = slice_column(q) if source == "slice" else None
+    return [{"account": "account_id", sliced: "value"}.get(name, name) for name in q.group_by]
 
 
 def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = None) -> Iterable[tuple]:
@@ -419,8 +462,8 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
     in one statement (the head and tail edges of a range are one read, not two)."""
     source = pieces[0].source
     raw = source == "raw"
-    table = {"raw": _RAW, "quarter": _QUARTERS, "day": _DAYS}[source]
-    time_column = {"raw": "timestamp", "quarter": "start", "day": "day"}[source]
+    table = {"raw": _RAW, "quarter": _QUARTERS, "slice": _SLICES, "day": _DAYS}[source]
+    time_column = {"raw": "timestamp", "quarter": "start", "slice": "start", "day": "day"}[source]
     key_sql, key_params, kind = _time_key(q, source, time_column)
     account_sql, account_params = _account_sql(q, raw=raw)
     where = [account_sql]
@@ -434,8 +477,8 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
             ranges.append(f"({time_column} >= %s AND {time_column} < %s)")
             params += [adapt(piece.start), adapt(piece.end)]
     where.append(ranges[0] if len(ranges) == 1 else f"({' OR '.join(ranges)})")
-    filters_sql, filter_params = _filters_sql(q) if source != "quarter" else ("", [])
-    groups = _group_columns(q)
+    filters_sql, filter_params = _filters_sql(q, source)
+    groups = _group_columns(q, source)
     select = [key_sql] if key_sql else []
     select += groups
     measures = _RAW_MEASURES_SQL if raw else _ROLLUP_MEASURES_SQL
@@ -510,9 +553,9 @@ def busiest_hours(q: UsageQuery, n: int = 10) -> list[Bucket]:
     """The `n` local hours of the range with the most requests (filters respected), busiest
     first, without listing every hour of the range (8,760 in a year).
 
-    From quarter rows, the top n + 2 hours are enough: the raw edges of the range (under 15
-    minutes each) touch at most two hours, so at least n of those hours are exact already
-    and no other hour can pass them."""
+    From quarter (or slice) rows, the top n + 3 hours are enough: the raw edges of the
+    range (under 15 minutes each) and the start of the slices touch at most three hours, so
+    at least n of those hours are exact already and no other hour can pass them."""
     hourly = UsageQuery(
         account=q.account, start=q.start, end=q.end, zone=q.zone, bucket="hour",
         models=q.models, api_keys=q.api_keys, statuses=q.statuses, error_codes=q.error_codes,
@@ -523,7 +566,8 @@ def busiest_hours(q: UsageQuery, n: int = 10) -> list[Bucket]:
     merged: dict[datetime, list] = {}
     with statement_timeout(parallel=False), connection.cursor() as cursor:
         for source, pieces in by_source.items():
-            top = n + 2 if source == "quarter" else (n if len(by_source) == 1 else None)
+            # The edges, and the time slices became complete, touch at most three hours.
+            top = n + 3 if source in ("quarter", "slice") else (n if len(by_source) == 1 else None)
             for key, _kind, _group, values in _read_pieces(cursor, hourly, pieces, top=top):
                 start = as_utc(key)
                 if start in merged:
@@ -540,35 +584,93 @@ def busiest_hours(q: UsageQuery, n: int = 10) -> list[Bucket]:
 # --- peaks, heatmap, most expensive requests -----------------------------------------------------
 
 
+def _filtered_pieces(q: UsageQuery) -> list[_Piece]:
+    """Pieces of whole 15-minute slots (quarters, or slices with a filter on one dimension)
+    and raw rows for the rest, for figures that need the slots themselves."""
+    start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
+    if not q.has_filters:
+        return _quarter_plan(start, end)
+    if slice_column(q) is not None:
+        return _slice_plan(q, start, end)
+    return _raw_plan(start, end)
+
+
+def _slots_sql(q: UsageQuery, piece: _Piece, lower: datetime | None = None, upper: datetime | None = None):
+    """FROM and WHERE (and params) for the quarter or slice rows of `piece`."""
+    account_sql, params = _account_sql(q, raw=False)
+    table = _QUARTERS if piece.source == "quarter" else _SLICES
+    filters_sql, filter_params = _filters_sql(q, piece.source)
+    bounds = [adapt(lower or piece.start), adapt(upper or piece.end)]
+    return f"{table} WHERE {account_sql} AND start >= %s AND start < %s{filters_sql}", [
+        *params,
+        *bounds,
+        *filter_params,
+    ]
+
+
+def _raw_peak(cursor, q: UsageQuery, ranges: list[tuple[datetime, datetime]]) -> tuple[int, int]:
+    """Requests and tokens of the busiest minute among the raw rows of `ranges`."""
+    account_sql, params = _account_sql(q, raw=True)
+    filters_sql, filter_params = _filters_sql(q)
+    per = "account_id, " if q.account is None else ""
+    spans = " OR ".join(["(timestamp >= %s AND timestamp < %s)"] * len(ranges))
+    cursor.execute(
+        f"SELECT max(n), max(t) FROM (SELECT count(*) AS n, sum(total_tokens) AS t FROM {_RAW} "
+        f"WHERE {account_sql} AND ({spans}){filters_sql} GROUP BY {per}{minute_sql('timestamp')}) AS minutes",
+        [*params, *(adapt(v) for span in ranges for v in span), *filter_params],
+    )
+    requests, tokens = cursor.fetchone()
+    return requests or 0, tokens or 0
+
+
+_MAX_PEAK_SLOTS = 200
+
+
+def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
+    """The busiest minute of slice rows. With one value per slot it is the largest slot
+    peak. With several (two models), a minute of the union holds at least the largest
+    single peak L and a slot's busiest minute at most the sum of its values' peaks; only
+    slots whose sum passes L are counted again from the raw rows."""
+    where, params = _slots_sql(q, piece)
+    cursor.execute(f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {where}", params)
+    requests, tokens = (value or 0 for value in cursor.fetchone())
+    if piece.source == "quarter" or len(getattr(q, _plural(slice_column(q)))) <= 1:
+        return requests, tokens
+    cursor.execute(
+        f"SELECT start FROM {where} GROUP BY start "
+        f"HAVING sum(peak_minute_requests) > %s OR sum(peak_minute_tokens) > %s ORDER BY start LIMIT %s",
+        [*params, requests, tokens, _MAX_PEAK_SLOTS + 1],
+    )
+    slots = [as_utc(start) for (start,) in cursor.fetchall()]
+    if not slots:
+        return requests, tokens
+    if len(slots) > _MAX_PEAK_SLOTS:
+        ranges = [(piece.start, piece.end)]
+    else:
+        ranges = []
+        for slot in slots:  # adjacent slots as one range
+            if ranges and ranges[-1][1] == slot:
+                ranges[-1] = (ranges[-1][0], slot + QUARTER)
+            else:
+                ranges.append((slot, slot + QUARTER))
+    raw_requests, raw_tokens = _raw_peak(cursor, q, ranges)
+    return max(requests, raw_requests), max(tokens, raw_tokens)
+
+
+def _plural(column: str) -> str:
+    return next(attribute for attribute, name in _FILTER_COLUMNS.items() if name == column)
+
+
 def peak_minute(q: UsageQuery) -> tuple[int, int]:
     """Requests and tokens of the busiest minute in the range (each its own maximum)."""
     best = [0, 0]
     with statement_timeout(parallel=False), connection.cursor() as cursor:
-        start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
-        # Quarter rows know their busiest minute; with a filter, minutes are counted raw.
-        pieces = [_Piece("raw", start, end)] if q.has_filters else _quarter_plan(start, end)
-        for piece in pieces:
-            if piece.source == "quarter":
-                account_sql, params = _account_sql(q, raw=False)
-                cursor.execute(
-                    f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {_QUARTERS} "
-                    f"WHERE {account_sql} AND start >= %s AND start < %s",
-                    [*params, adapt(piece.start), adapt(piece.end)],
-                )
-                requests, tokens = cursor.fetchone()
+        for piece in _filtered_pieces(q):
+            if piece.source == "raw":
+                requests, tokens = _raw_peak(cursor, q, [(piece.start, piece.end)])
             else:
-                # Day pieces do not know minutes: count them from the raw rows of the piece.
-                account_sql, params = _account_sql(q, raw=True)
-                filters_sql, filter_params = _filters_sql(q)
-                per = "account_id, " if q.account is None else ""
-                cursor.execute(
-                    f"SELECT max(n), max(t) FROM (SELECT count(*) AS n, sum(total_tokens) AS t FROM {_RAW} "
-                    f"WHERE {account_sql} AND timestamp >= %s AND timestamp < %s{filters_sql} "
-                    f"GROUP BY {per}{minute_sql('timestamp')}) AS minutes",
-                    [*params, adapt(piece.start), adapt(piece.end), *filter_params],
-                )
-                requests, tokens = cursor.fetchone()
-            best = [max(best[0], requests or 0), max(best[1], tokens or 0)]
+                requests, tokens = _slices_peak(cursor, q, piece)
+            best = [max(best[0], requests), max(best[1], tokens)]
     return best[0], best[1]
 
 
@@ -584,7 +686,7 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
         models=q.models, api_keys=q.api_keys, statuses=q.statuses, error_codes=q.error_codes,
     )  # fmt: skip
     with statement_timeout(parallel=False), connection.cursor() as cursor:
-        for piece in plan(hourly):
+        for piece in _filtered_pieces(hourly):
             if piece.source == "raw":
                 key_sql, key_params = _dow_hour_sql("timestamp", q.zone)
                 account_sql, params = _account_sql(q, raw=True)
@@ -598,13 +700,11 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
                     weekday, hour = key.split("-")
                     grid[int(weekday) - 1][int(hour)] += int(count or 0)
                 continue
-            account_sql, params = _account_sql(q, raw=False)
             epoch = "date_part('epoch', start)::bigint" if _is_pg() else "CAST(strftime('%%s', start) AS INTEGER)"
             for lower, upper, offset in offset_stretches(piece.start, piece.end, q.zone):
+                where, params = _slots_sql(hourly, piece, lower, upper)
                 cursor.execute(
-                    f"SELECT (({epoch} + %s) / 3600) %% 168, sum(requests) FROM {_QUARTERS} "
-                    f"WHERE {account_sql} AND start >= %s AND start < %s GROUP BY 1",
-                    [offset, *params, adapt(lower), adapt(upper)],
+                    f"SELECT (({epoch} + %s) / 3600) %% 168, sum(requests) FROM {where} GROUP BY 1", [offset, *params]
                 )
                 for hour_of_week, count in cursor.fetchall():
                     # Hour 0 of the epoch's week is Thursday 00:00 (weekday 3).

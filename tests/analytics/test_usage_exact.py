@@ -9,6 +9,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import call_command
 
 from analytics.usage import (
     UsageQuery,
@@ -104,6 +105,11 @@ CASES = [
     ("Asia/Kolkata", "month", ("model",), {}),
     ("Asia/Kolkata", None, ("api_key",), {}),
     ("UTC", None, (), {}),
+    # One dimension by hour or in another zone's days: read from the slices.
+    ("Asia/Kathmandu", "hour", ("model",), {"models": ("llama", "gpt-4o")}),
+    ("Europe/Berlin", "hour", (), {"api_keys": ("key-b",)}),
+    ("America/St_Johns", "day", ("status",), {}),
+    ("Asia/Kathmandu", "week", (), {"statuses": ("error",)}),
 ]
 
 
@@ -181,8 +187,15 @@ def test_a_zone_alias_still_reads_the_daily_rows(acme):
     assert "day" in [piece.source for piece in plan(alias)]
     other = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("Asia/Kolkata"), bucket="day",
                        models=("llama",))  # fmt: skip
-    assert [piece.source for piece in plan(other)] == ["raw"]
+    # Another zone's days come from the 15-minute slices of the model (raw at the edges).
+    assert [piece.source for piece in plan(other)] == ["raw", "slice", "raw"]
     _same(_actual(alias), _expected(rows, alias))
+    _same(_actual(other), _expected(rows, other))
+    # Two dimensions in another zone: raw rows.
+    both = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("Asia/Kolkata"), bucket="day",
+                      models=("llama",), statuses=("error",))  # fmt: skip
+    assert [piece.source for piece in plan(both)] == ["raw"]
+    _same(_actual(both), _expected(rows, both))
 
 
 @pytest.mark.django_db
@@ -236,3 +249,82 @@ def test_heatmap_across_a_dst_change_matches_raw(acme):
                   r["timestamp"].astimezone(ZoneInfo("America/St_Johns")).hour) == (d, h)) for h in range(24)]
         for d in range(7)
     ]  # fmt: skip
+
+
+def _burst(account, minute, model, n, tokens, prefix):
+    ingest_records(
+        account=account,
+        records=[
+            {"request_id": f"{prefix}{i}", "timestamp": (minute + timedelta(seconds=i)).isoformat(), "model": model,
+             "status": "success", "prompt_tokens": tokens, "completion_tokens": 0, "api_key": "key-a"}
+            for i in range(n)
+        ],
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_peak_minute_of_several_values_counts_the_union(acme):
+    acme.timezone = "Asia/Kathmandu"
+    acme.save()
+    _ingest(acme, n=300, seed=21)
+    together = SPAN_START.replace(second=0) + timedelta(days=3, minutes=30)
+    _burst(acme, together, "llama", 4, 100, "b1-")
+    _burst(acme, together, "gpt-4o", 3, 100, "b2-")  # same minute: 7 requests of either model
+    apart = SPAN_START.replace(second=0) + timedelta(days=5, minutes=31)
+    _burst(acme, apart, "llama", 5, 1000, "b3-")
+    _burst(acme, apart + timedelta(minutes=1), "gpt-4o", 5, 1000, "b4-")  # same quarter, other minute
+    rows = list(RequestLog.objects.filter(account=acme).values())
+    start, end = SPAN_START + timedelta(hours=1, minutes=2), SPAN_START + timedelta(days=9)
+    for filters in ({"models": ("llama", "gpt-4o")}, {"models": ("llama",)}, {"api_keys": ("key-a",)},
+                    {"statuses": ("success",)}, {"models": ("llama", "gpt-4o"), "statuses": ("success",)}):  # fmt: skip
+        q = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("Asia/Kathmandu"), **filters)
+        per_minute = defaultdict(lambda: [0, 0])
+        for r in _expected_rows(rows, q):
+            minute = r["timestamp"].replace(second=0, microsecond=0)
+            per_minute[minute][0] += 1
+            per_minute[minute][1] += r["total_tokens"]
+        expected = (max(v[0] for v in per_minute.values()), max(v[1] for v in per_minute.values()))
+        assert peak_minute(q) == expected, filters
+    both = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("UTC"), models=("llama", "gpt-4o"))
+    assert peak_minute(both) == (7, 5000)
+
+
+def _expected_rows(rows, q):
+    return [
+        r for r in rows
+        if q.start <= r["timestamp"] < q.end
+        and (not q.models or r["model"] in q.models)
+        and (not q.statuses or r["status"] in q.statuses)
+        and (not q.api_keys or r["api_key"] in q.api_keys)
+    ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_slots_before_the_slices_were_complete_are_read_raw(acme):
+    """An account rolled up before slices existed (migration 0004 sets slices_since)."""
+    from analytics.models import RollupState, UsageSlice
+
+    acme.timezone = "Asia/Kolkata"
+    acme.save()
+    rows = _ingest(acme, n=500, seed=17)
+    since = SPAN_START + timedelta(days=6, hours=3, minutes=10)
+    UsageSlice.objects.filter(account=acme, start__lt=since).delete()
+    RollupState.objects.filter(account=acme).update(slices_since=since)
+    start, end = SPAN_START + timedelta(hours=2), SPAN_START + timedelta(days=11)
+    q = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("Europe/Berlin"), bucket="day",
+                   group_by=("model",))  # fmt: skip
+    assert [piece.source for piece in plan(q)] == ["raw", "slice", "raw"]
+    _same(_actual(q), _expected(rows, q))
+    hourly = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("Asia/Kolkata"), models=("llama",))
+    grid = [[0] * 24 for _ in range(7)]
+    for r in _expected_rows(rows, hourly):
+        local = r["timestamp"].astimezone(hourly.zone)
+        grid[local.weekday()][local.hour] += 1
+    assert heatmap(hourly) == grid
+
+    # A rebuild reaching back past slices_since fills the slices and moves it.
+    call_command("rebuild_rollups", "--account", acme.slug, "--start", "2026-10-01", "--end", "2026-11-10",
+                 "--past-retention")  # fmt: skip
+    assert RollupState.objects.get(account=acme).slices_since < SPAN_START
+    assert plan(UsageQuery(**{**q.__dict__, "account": type(acme).objects.get(pk=acme.pk)}))[1].source == "slice"
+    assert sum(UsageSlice.objects.filter(account=acme, dimension=1).values_list("requests", flat=True)) == len(rows)
