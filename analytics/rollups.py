@@ -401,12 +401,14 @@ def rebuild(
     start: date,
     end: date,
     *,
-    window_days: int = 7,
+    window_days: int | None = None,
     past_retention: bool = False,
     progress=None,
 ) -> RebuildResult:
     """Recompute the rollups of local days `start`..`end` (inclusive, account's reporting
-    zone) from the raw rows, one window of days per transaction.
+    zone) from the raw rows, one window of days per transaction (holding the account's
+    ingest lock): 31 days in SQL on PostgreSQL (about 3 s for the largest bench account),
+    7 in Python.
 
     Days older than the retention horizon are left alone: their raw rows may be purged
     and the rollups are then the only record of them; `past_retention` rebuilds them too
@@ -421,6 +423,8 @@ def rebuild(
         start = horizon
     if start <= end:
         _switch_zone(account, start)
+    if window_days is None:
+        window_days = 31 if connection.vendor == "postgresql" else 7
     day = start
     while day <= end:
         last = min(day + timedelta(days=window_days - 1), end)

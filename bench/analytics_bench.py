@@ -139,7 +139,7 @@ class RawRunner:
         return timing, rows, False
 
 
-def raw_where(account, start, end, models=(), statuses=()) -> tuple[str, list]:
+def raw_where(account, start, end, models=(), statuses=(), api_keys=()) -> tuple[str, list]:
     """The rows the engine reads: the account's retention classes (as logs.selectors.request_logs
     filters them), the range and the filters."""
     from logs.selectors import retention_classes
@@ -154,11 +154,14 @@ def raw_where(account, start, end, models=(), statuses=()) -> tuple[str, list]:
     if statuses:
         where.append("status = ANY(%s)")
         params.append(list(statuses))
+    if api_keys:
+        where.append("api_key = ANY(%s)")
+        params.append(list(api_keys))
     return " AND ".join(where), params
 
 
 def raw_usage_sql(q) -> tuple[str, list]:
-    where, params = raw_where(q.account, q.start, q.end, q.models, q.statuses)
+    where, params = raw_where(q.account, q.start, q.end, q.models, q.statuses, q.api_keys)
     key_params = []
     if q.bucket is None:
         key = "''"
@@ -183,7 +186,7 @@ def raw_usage_norm(rows, n_groups: int) -> dict:
 
 
 def raw_heatmap_sql(q) -> tuple[str, list]:
-    where, params = raw_where(q.account, q.start, q.end, q.models, q.statuses)
+    where, params = raw_where(q.account, q.start, q.end, q.models, q.statuses, q.api_keys)
     return (
         "SELECT extract(isodow FROM timestamp AT TIME ZONE %s)::int - 1, "
         "extract(hour FROM timestamp AT TIME ZONE %s)::int, count(*) "
@@ -193,7 +196,7 @@ def raw_heatmap_sql(q) -> tuple[str, list]:
 
 
 def raw_peak_sql(q) -> tuple[str, list]:
-    where, params = raw_where(q.account, q.start, q.end, q.models, q.statuses)
+    where, params = raw_where(q.account, q.start, q.end, q.models, q.statuses, q.api_keys)
     return (
         "SELECT coalesce(max(n), 0), coalesce(max(t), 0) FROM (SELECT count(*) AS n, sum(total_tokens) AS t "
         f"FROM logs_requestlog WHERE {where} GROUP BY date_trunc('minute', timestamp)) AS minutes",
@@ -202,7 +205,7 @@ def raw_peak_sql(q) -> tuple[str, list]:
 
 
 def raw_top_sql(q, n: int) -> tuple[str, list]:
-    where, params = raw_where(q.account, q.start, q.end, q.models, q.statuses)
+    where, params = raw_where(q.account, q.start, q.end, q.models, q.statuses, q.api_keys)
     return (
         f"SELECT id, cost FROM logs_requestlog WHERE {where} AND cost IS NOT NULL "
         f"ORDER BY cost DESC, timestamp DESC LIMIT {int(n)}",
@@ -268,6 +271,7 @@ class Scenario:
     end: datetime
     zone: ZoneInfo
     models: tuple = ()
+    api_keys: tuple = ()
 
     def query(self, previous=False, **kwargs):
         from analytics.usage import UsageQuery
@@ -275,7 +279,10 @@ class Scenario:
         start, end = self.start, self.end
         if previous:
             start, end = start - (end - start), start
-        return UsageQuery(account=self.account, start=start, end=end, zone=self.zone, models=self.models, **kwargs)
+        return UsageQuery(
+            account=self.account, start=start, end=end, zone=self.zone, models=self.models, api_keys=self.api_keys,
+            **kwargs,
+        )  # fmt: skip
 
 
 def charts(s: Scenario) -> list[dict]:
@@ -413,7 +420,7 @@ def run_reports(s: Scenario, args) -> list[dict]:
     else:
         last = now.astimezone(s.zone).date()
         period = resolve_period(range_name="custom", start=last - timedelta(days=364), end=last, zone=s.zone, now=now)
-    filters = Filters(models=s.models)
+    filters = Filters(models=s.models, api_keys=s.api_keys)
     pages = []
     for tab, report in REPORTS.items():
         timing, _ = measure_engine(
@@ -486,7 +493,7 @@ def run_api(scenarios: list[Scenario], args, raw: RawRunner) -> list[dict]:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     lines = []
     for s in scenarios:
-        if s.models or s.zone.key != s.account.timezone:
+        if s.models or s.api_keys or s.zone.key != s.account.timezone:
             continue
         token, secret = token_create(account=s.account, scope=TokenScope.READ, name="analytics bench")
         client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
@@ -674,9 +681,10 @@ def main() -> None:
         cursor.execute("SELECT count(*), max(timestamp) FROM logs_requestlog")
         total_rows, newest = cursor.fetchone()
         cursor.execute(
-            "SELECT (SELECT count(*) FROM analytics_usagequarter), (SELECT count(*) FROM analytics_usageday)"
+            "SELECT (SELECT count(*) FROM analytics_usagequarter), (SELECT count(*) FROM analytics_usageday), "
+            "(SELECT count(*) FROM analytics_usageslice)"
         )
-        quarter_rows, day_rows = cursor.fetchone()
+        quarter_rows, day_rows, slice_rows = cursor.fetchone()
         accounts = choose_accounts(cursor)
     if not quarter_rows:
         sys.exit("the rollups are empty: run `manage.py rebuild_rollups --past-retention --days 400` first")
@@ -686,7 +694,7 @@ def main() -> None:
     # The data stops at the generator's last full hour: "now" is just after the newest row.
     end = newest + timedelta(microseconds=1)
     print(
-        f"{total_rows:,} rows, {quarter_rows:,} quarter rows, {day_rows:,} day rows; "
+        f"{total_rows:,} rows, {quarter_rows:,} quarter rows, {slice_rows:,} slice rows, {day_rows:,} day rows; "
         f"newest row {newest:%Y-%m-%d %H:%M:%S} UTC; accounts {accounts}; "
         f"{args.runs} engine runs / {args.raw_runs} raw runs per figure after a warm-up; "
         f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}\n"
@@ -706,10 +714,17 @@ def main() -> None:
             cursor.execute(
                 # Projection 0 (all dimensions): the others hold "" for a dimension they drop.
                 "SELECT model FROM analytics_usageday WHERE account_id = %s AND projection = 0 "
+                "GROUP BY 1 ORDER BY sum(requests) DESC LIMIT 2",
+                [account.pk],
+            )
+            top_models = [row[0] for row in cursor.fetchall()]
+            top_model = top_models[0]
+            cursor.execute(
+                "SELECT api_key FROM analytics_usageday WHERE account_id = %s AND projection = 0 "
                 "GROUP BY 1 ORDER BY sum(requests) DESC LIMIT 1",
                 [account.pk],
             )
-            top_model = cursor.fetchone()[0]
+            top_key = cursor.fetchone()[0]
         for range_name, delta in ranges.items():
             scenarios.append(
                 Scenario(f"big {range_name} Asia/Kathmandu", "big", account, range_name, end - delta, end,
@@ -720,11 +735,20 @@ def main() -> None:
                 Scenario(f"big {range_name} model={top_model}", "big", account, range_name, end - delta, end,
                          account.zone, models=(top_model,))
             )  # fmt: skip
+        for range_name, delta in ranges.items():
+            scenarios.append(
+                Scenario(f"big {range_name} api_key={top_key}", "big", account, range_name, end - delta, end,
+                         account.zone, api_keys=(top_key,))
+            )  # fmt: skip
+            scenarios.append(
+                Scenario(f"big {range_name} 2 models Asia/Kathmandu", "big", account, range_name, end - delta, end,
+                         ZoneInfo("Asia/Kathmandu"), models=tuple(top_models))
+            )  # fmt: skip
 
     result = {
         "started_at": started.isoformat(),
         "rows": total_rows,
-        "rollup_rows": {"quarter": quarter_rows, "day": day_rows},
+        "rollup_rows": {"quarter": quarter_rows, "slice": slice_rows, "day": day_rows},
         "newest_row": newest.isoformat(),
         "accounts": accounts,
         "runs": args.runs,
@@ -739,6 +763,7 @@ def main() -> None:
                 "end": s.end.isoformat(),
                 "zone": s.zone.key,
                 "models": list(s.models),
+                "api_keys": list(s.api_keys),
             }
             for s in scenarios
         ],
