@@ -40,9 +40,7 @@ QUARTER = timedelta(minutes=15)
 _FULL, _MODEL, _KEY, _TOTAL, _CODE = (
     int(p) for p in (Projection.FULL, Projection.MODEL, Projection.KEY, Projection.TOTAL, Projection.CODE)
 )
-_SLICE_MODEL, _SLICE_KEY, _SLICE_STATUS = (
-    int(d) for d in (SliceDimension.MODEL, SliceDimension.KEY, SliceDimension.STATUS)
-)
+_SLICE_MODEL, _SLICE_STATUS = int(SliceDimension.MODEL), int(SliceDimension.STATUS)
 # UsageMinute's key for all of a minute's requests (no slice).
 ALL = (0, "")
 _ADDITIVE_AT = tuple(MEASURES.index(name) for name in ADDITIVE)
@@ -111,7 +109,7 @@ def fold(groups: Iterable[tuple], zone: ZoneInfo) -> Folded:
             row = folded.quarters[quarter] = empty_measures()
         merge(row, values)
         api_key, error_code = api_key or "", error_code or ""
-        for dimension, value in (ALL, (_SLICE_MODEL, model), (_SLICE_KEY, api_key), (_SLICE_STATUS, status)):
+        for dimension, value in (ALL, (_SLICE_MODEL, model), (_SLICE_STATUS, status)):
             totals = folded.minutes.setdefault((minute, dimension, value), [0, 0])
             totals[0] += values[requests_at]
             totals[1] += values[tokens_at]
@@ -247,15 +245,15 @@ def raw_minute_totals(cursor, account: Account, classes, minutes: list[datetime]
         spans = " OR ".join(["(timestamp >= %s AND timestamp < %s)"] * len(chunk))
         bounds = [adapt(v) for first, last in chunk for v in (first, last + timedelta(minutes=1))]
         cursor.execute(
-            f"SELECT {minute_expr}, model, api_key, status, count(*), coalesce(sum(total_tokens), 0) FROM {_TABLE} "
-            f"WHERE {where} AND ({spans}) GROUP BY 1, 2, 3, 4",
+            f"SELECT {minute_expr}, model, status, count(*), coalesce(sum(total_tokens), 0) FROM {_TABLE} "
+            f"WHERE {where} AND ({spans}) GROUP BY 1, 2, 3",
             [*params, *bounds],
         )
-        for minute_value, model, api_key, status, n, tokens in cursor.fetchall():
+        for minute_value, model, status, n, tokens in cursor.fetchall():
             minute = as_utc(minute_value)
             if minute not in wanted:
                 continue
-            for dimension, value in (ALL, (_SLICE_MODEL, model), (_SLICE_KEY, api_key or ""), (_SLICE_STATUS, status)):
+            for dimension, value in (ALL, (_SLICE_MODEL, model), (_SLICE_STATUS, status)):
                 total = totals.setdefault((minute, dimension, value), [0, 0])
                 total[0] += int(n)
                 total[1] += int(tokens)
@@ -497,7 +495,7 @@ _MEASURE_LIST = ", ".join(MEASURES)
 _QUARTER_SQL = "date_bin('15 minutes', minute, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 _SLICES_OF_MINUTES = (
     f"{_MINUTES_TABLE} m CROSS JOIN LATERAL "
-    f"(VALUES ({_SLICE_MODEL}, m.model), ({_SLICE_KEY}, m.api_key), ({_SLICE_STATUS}, m.status)) AS s(dimension, value)"
+    f"(VALUES ({_SLICE_MODEL}, m.model), ({_SLICE_STATUS}, m.status)) AS s(dimension, value)"
 )
 _QUARTERS_INSERT_SQL = f"""
 WITH peaks AS (
@@ -540,7 +538,7 @@ _RECENT_MINUTES_INSERT_SQL = f"""
 INSERT INTO {UsageMinute._meta.db_table} (account_id, minute, dimension, value, requests, total_tokens)
 SELECT %s, minute, dimension, value, sum(requests), sum(total_tokens)
 FROM {_MINUTES_TABLE} m CROSS JOIN LATERAL
-     (VALUES (0, ''), ({_SLICE_MODEL}, m.model), ({_SLICE_KEY}, m.api_key), ({_SLICE_STATUS}, m.status))
+     (VALUES (0, ''), ({_SLICE_MODEL}, m.model), ({_SLICE_STATUS}, m.status))
      AS s(dimension, value)
 WHERE minute >= %s
 GROUP BY 2, 3, 4
@@ -564,11 +562,13 @@ def _rebuild_in_sql(cursor, account, classes, zone: ZoneInfo, lower: datetime, u
 
 def analyze() -> None:
     """Refresh the planner's statistics of the rollup tables after a large rebuild (before
-    it, PostgreSQL guessed 2 rows where a year had 67,000 and sorted them on disk)."""
-    if connection.vendor == "postgresql":
+    it, PostgreSQL guessed 2 rows where a year had 67,000 and sorted them on disk), and
+    their visibility maps: the slices' index-only scans read the heap for pages not yet
+    marked all-visible. Outside a transaction (VACUUM cannot run in one)."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
         with connection.cursor() as cursor:
             tables = (UsageQuarter, UsageSlice, UsageDay, UsageMinute)
-            cursor.execute(f"ANALYZE {', '.join(model._meta.db_table for model in tables)}")
+            cursor.execute(f"VACUUM (ANALYZE) {', '.join(model._meta.db_table for model in tables)}")
 
 
 def _switch_zone(account: Account, start: date) -> None:

@@ -8,7 +8,7 @@ A query is split into pieces, each read from the cheapest source that is exact f
 - filters or grouping, by day / week / month in the zone of the account's daily rows, or
   no time bucket at all: `UsageDay` for the whole local days of the range, raw rows for the
   partial days at its edges (less than a day each);
-- filters or grouping on one of model, API key or status, by hour or by another zone's
+- filters or grouping on one of model or status, by hour or by another zone's
   days: `UsageSlice` for the whole 15-minute slots (the partial days at the edges of a
   `UsageDay` read come from them too);
 - anything else (two dimensions by hour or by another zone's days, slots before the
@@ -322,7 +322,7 @@ def _dimensions_of(q: UsageQuery) -> set[str]:
 
 
 def slice_column(q: UsageQuery) -> str | None:
-    """The one dimension (model, api_key or status) the query filters or groups by, when
+    """The one dimension (model or status) the query filters or groups by, when
     the slices can answer it; None otherwise."""
     needed = _dimensions_of(q)
     if len(needed) == 1 and (column := next(iter(needed))) in _SLICE_DIMENSION_OF:
