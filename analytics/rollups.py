@@ -305,10 +305,10 @@ def write(cursor, account: Account, folded: Folded, peaks: dict[tuple, list[int]
     ]
     _upsert(cursor, UsageQuarter, ("account_id", "start"), _PEAKS, quarter_rows)
     slice_rows = [
-        (account.pk, dimension, value, start, *values, *peaks.get((start, dimension, value), (0, 0)))
+        (account.pk, dimension, start, value, *values, *peaks.get((start, dimension, value), (0, 0)))
         for (start, dimension, value), values in sorted(folded.slices.items())
     ]
-    _upsert(cursor, UsageSlice, ("account_id", "dimension", "value", "start"), _PEAKS, slice_rows)
+    _upsert(cursor, UsageSlice, ("account_id", "dimension", "start", "value"), _PEAKS, slice_rows)
     day_rows = [(account.pk, *key, *values) for key, values in sorted(folded.days.items())]
     _upsert(cursor, UsageDay, ("account_id", "projection", "day", *DIMENSIONS), (), day_rows)
 
