@@ -98,11 +98,12 @@ _CSV_HEADER = _csv_header()
 
 
 def csv_copied_body(parts: Iterable[tuple[int, bytes]], counter) -> Iterator[bytes]:
-    """CSV from COPY chunks: (rows, the chunk's CSV bytes) each."""
+    """CSV from COPY parts: (rows, CSV bytes) each; rows is 0 but on a chunk's last part."""
     yield _CSV_HEADER
     for rows, data in parts:
         yield data
-        counter.add(rows)
+        if rows:
+            counter.add(rows)
 
 
 def _drain(buffer: io.StringIO) -> bytes:

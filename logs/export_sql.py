@@ -25,9 +25,12 @@ The id (for the next chunk's keyset) is cut off the front; the last field, found
 \x1f (raw control characters never occur in jsonb text, and the field is last, so the last
 \x1f of the row is its start), is replaced through a memo by the three JSON cells exactly as
 the csv module writes them, and \r\n. request_params and tags repeat heavily, so almost
-every row is a memo hit. Each chunk is its own statement in its own transaction (statement
-timeout, no server-side cursor: fine behind a transaction-mode pooler) and is sent before
-the next is read.
+every row is a memo hit, and a miss goes through a memo per JSON column. Each chunk is its
+own statement in its own transaction (statement timeout, no server-side cursor: fine behind
+a transaction-mode pooler), read whole before any of it is sent (a slow client never holds
+a statement open). For a download, the next chunk's COPY is sent while the WSGI server
+sends the current chunk (`overlap`): PostgreSQL and the web process then work at the same
+time instead of taking turns.
 """
 
 import csv
@@ -97,8 +100,13 @@ _COPY_SELECT = ", ".join(['t."id"', *map(_lead_sql, _LEAD), _JSON_TAIL_SQL])
 _SENTINEL = b"\x1f"
 _QUOTE = ord('"')
 # Distinct JSON tails remembered per export before the memo starts over (bounded memory:
-# 20,000 held ~10 MB; request_params and tags repeat so much that 4,000 still nearly always hit).
+# 20,000 held ~10 MB). A 1 M-row export of the bench's largest account has ~16,000
+# distinct tails but only 30 / 130 / 13 distinct details / params / tags, so a miss is
+# made cheap by a memo per JSON column (no json.loads / dumps on a miss either).
 MEMO_SIZE = 4_000
+# The WSGI server gets a chunk's CSV in parts of this many rows (~500 KB at ~260 bytes a
+# row): a chunk is never held twice (as rows and then joined whole), and writes stay large.
+PART_ROWS = 2_000
 
 
 class _JsonTails(dict):
@@ -107,6 +115,12 @@ class _JsonTails(dict):
     replace it: the three JSON cells as logs.exports writes them (json.loads then compact
     dumps; SQL NULL and JSON null give "" for error_details, "{}" for the others) and \r\n."""
 
+    def __init__(self):
+        super().__init__()
+        self.cells = tuple({} for _ in JSON_FIELDS)  # per column: jsonb text -> compact JSON
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer)
+
     def __missing__(self, tail: bytes) -> bytes:
         if len(self) >= MEMO_SIZE:
             self.clear()
@@ -114,10 +128,18 @@ class _JsonTails(dict):
         text = tail[2:-2] if quoted else tail[2:-1]  # drop '"\x1f' / ',\x1f' and '"\n' / '\n'
         if quoted:
             text = text.replace(b'""', b'"')
-        texts = text.decode().split("\x1e")
-        cells = [_json_cell(value, empty) for value, empty in zip(texts, ("", "{}", "{}"), strict=True)]
-        buffer = io.StringIO()
-        csv.writer(buffer).writerow(cells)
+        cells = []
+        for memo, value, empty in zip(self.cells, text.split(b"\x1e"), ("", "{}", "{}"), strict=True):
+            cell = memo.get(value)
+            if cell is None:
+                if len(memo) >= MEMO_SIZE:
+                    memo.clear()
+                cell = memo[value] = _json_cell(value.decode(), empty)
+            cells.append(cell)
+        buffer = self.buffer
+        buffer.seek(0)
+        buffer.truncate()
+        self.writer.writerow(cells)
         # Quoted: the comma before the field stays in the row; unquoted: it is in `tail`.
         cell_bytes = buffer.getvalue().encode()
         self[tail] = cell_bytes if quoted else b"," + cell_bytes
@@ -129,45 +151,145 @@ def _json_cell(text: str, empty: str) -> str:
     return empty if value is None else compact_json(value)
 
 
-def copy_csv_chunks(queryset: QuerySet, *, chunk_rows: int, timeout) -> Iterator[tuple[int, bytes]]:
-    """(rows, CSV bytes without header) per keyset chunk of `queryset` (the filtered, unordered
-    rows), newest first, byte for byte what logs.exports writes through the csv module.
-    `timeout` is selectors.statement_timeout (passed in: selectors is above this module)."""
+def copy_csv_chunks(
+    queryset: QuerySet, *, chunk_rows: int, timeout, overlap: bool = False
+) -> Iterator[tuple[int, bytes]]:
+    """(rows, CSV bytes without header) parts of `queryset` (the filtered, unordered rows),
+    newest first, byte for byte what logs.exports writes through the csv module. Each keyset
+    chunk is read whole (its statement ends whatever the client's speed) and then given out
+    in parts of PART_ROWS rows; a chunk's row count comes with its last part, others say 0.
+    `timeout` is selectors.statement_timeout (passed in: selectors is above this module).
+
+    `overlap`: after the first part of a chunk, the next chunk's COPY is sent before the rest
+    is given out, so PostgreSQL reads and formats it while the WSGI server sends (its rows
+    wait in the socket buffers) instead of both taking turns. Only for a consumer that does
+    nothing else with the connection between parts (the HTTP download; not a job writing
+    its progress). The first part of each chunk is given out with no statement running and
+    no transaction open, so the caller may use the connection after the first part (the
+    download records itself then). Should an overlapped COPY run into the statement timeout
+    (a client reading slowly while it waited), it is read again alone, and the rest of the
+    export goes without overlap."""
     from logs.pagination import after_cursor, encode_cursor
+    from logs.selectors import QueryTimeout
 
     tails = _JsonTails()
     cursor = None
+    ready: list[tuple[int, bytes]] = []  # the chunk read and not yet given out
     while True:
-        chunk = after_cursor(queryset, cursor).order_by("-timestamp", "-id").values_list(*COLUMNS)[:chunk_rows]
-        compiled = _compiled(chunk)
-        if compiled is None:
+        query = _chunk_copy_query(after_cursor(queryset, cursor), chunk_rows)
+        if query is None:  # e.g. an account without rows: no retention class to read
             return
-        sql, sql_params = compiled
-        copy_sql = (
-            f'COPY (SELECT {_COPY_SELECT} FROM ({sql}) t ORDER BY t."timestamp" DESC, t."id" DESC) '
-            "TO STDOUT WITH (FORMAT csv)"
-        )
-        lines = []
-        append = lines.append
-        row = b""
-        with timeout():
+        if overlap and ready:
+            yield ready.pop(0)
+        overlapped = overlap and bool(ready)
+        try:
+            with timeout():
+                _send_copy(query)
+                if overlapped:
+                    try:
+                        yield from ready
+                    except BaseException:
+                        connection.close()  # the COPY is in flight: the connection cannot be reused
+                        raise
+                    ready = []
+                rows, parts, last = _read_copy(tails)
+        except QueryTimeout:
+            if not overlapped:
+                raise
+            overlap = False  # the parts were sent; read the same chunk again, alone
+            continue
+        yield from ready
+        ready = parts
+        if parts:
+            ready[-1] = (rows, parts[-1][1])
+        if rows < chunk_rows:
+            yield from ready
+            return
+        values = next(csv.reader(io.StringIO(last.decode(), newline="")))
+        cursor = encode_cursor(datetime.fromisoformat(values[1 + EXPORT_FIELDS.index("timestamp")]), int(values[0]))
+
+
+def _chunk_copy_query(queryset: QuerySet, chunk_rows: int) -> bytes | None:
+    """The COPY statement of one keyset chunk, parameters merged client-side (as psycopg's
+    own copy() does)."""
+    from psycopg import ClientCursor
+
+    compiled = _compiled(queryset.order_by("-timestamp", "-id").values_list(*COLUMNS)[:chunk_rows])
+    if compiled is None:
+        return None
+    sql, params = compiled
+    copy_sql = (
+        f'COPY (SELECT {_COPY_SELECT} FROM ({sql}) t ORDER BY t."timestamp" DESC, t."id" DESC) '
+        "TO STDOUT WITH (FORMAT csv)"
+    )
+    connection.ensure_connection()
+    conn = connection.connection
+    return ClientCursor(conn).mogrify(copy_sql, params or None).encode(conn.info.encoding)
+
+
+def _send_copy(query: bytes) -> None:
+    """Send the statement without waiting for it (libpq's PQsendQuery)."""
+    pgconn = connection.connection.pgconn
+    try:
+        pgconn.send_query(query)
+        while pgconn.flush():
+            pass
+    except BaseException:
+        connection.close()
+        raise
+
+
+def _read_copy(tails: _JsonTails) -> tuple[int, list[tuple[int, bytes]], bytes]:
+    """Read the COPY sent by _send_copy: (rows, [(0, part), ...], the last raw row). Each
+    row is fixed up as the module docstring says, with no per-row call besides libpq's
+    (this loop is most of the web process's time). On a failure part-way the connection is
+    closed (it would still be in COPY state); an SQL error comes out as Django's."""
+    from psycopg import pq
+
+    conn = connection.connection
+    pgconn = conn.pgconn
+    parts: list[tuple[int, bytes]] = []
+    lines: list[bytes] = []
+    append = lines.append
+    part_rows = PART_ROWS
+    rows = 0
+    row = b""
+    with conn.lock:
+        try:
+            result = pgconn.get_result()
+            if result is None or result.status != pq.ExecStatus.COPY_OUT:
+                _raise_results(pgconn, result)
+                raise OperationalError("COPY TO STDOUT did not start")
+            get_copy_data = pgconn.get_copy_data
             # One message per row (the protocol's rule for COPY TO).
-            for row in _copy_out(copy_sql, sql_params):
+            while True:
+                size, data = get_copy_data(0)
+                if size < 0:
+                    break
+                row = bytes(data)
                 start = row.find(b",") + 1
                 end = row.rfind(_SENTINEL) - 1
                 append(row[start:end] + tails[row[end:]])
-        if lines:
-            yield len(lines), b"".join(lines)
-        if len(lines) < chunk_rows:
-            return
-        last = next(csv.reader(io.StringIO(row.decode(), newline="")))
-        cursor = encode_cursor(datetime.fromisoformat(last[1 + EXPORT_FIELDS.index("timestamp")]), int(last[0]))
+                if len(lines) == part_rows:
+                    parts.append((0, b"".join(lines)))
+                    rows += part_rows
+                    lines.clear()
+            _raise_results(pgconn, pgconn.get_result())
+        except DatabaseError:
+            raise
+        except BaseException:
+            connection.close()
+            raise
+    if lines:
+        parts.append((0, b"".join(lines)))
+        rows += len(lines)
+    return rows, parts, row
 
 
 def _copy_out(copy_sql: str, params) -> Iterator[bytes]:
-    """The rows of a COPY TO STDOUT, read straight from libpq (PQgetCopyData): psycopg's Copy
-    object costs a generator round trip per row, as much as the rest of the row's work.
-    The statement has its parameters merged client-side, as psycopg's own copy() does. On a
+    """The rows of a COPY TO STDOUT, one bytes object each, read straight from libpq
+    (PQgetCopyData): psycopg's Copy object costs a generator round trip per row. The
+    statement has its parameters merged client-side, as psycopg's own copy() does. On a
     failure part-way the connection is closed (it would still be in COPY state)."""
     from psycopg import ClientCursor, pq
 

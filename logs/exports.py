@@ -34,11 +34,12 @@ from logs.models import ExportFormat, ExportRecord, ExportSplit
 # Rows per keyset query: big enough that the per-query cost disappears in the row cost,
 # small enough that a chunk of rows is a few MB at most.
 CHUNK_SIZE = 2_000
-# Rows per COPY (CSV on PostgreSQL, export_sql.copy_csv_chunks): a chunk is held as CSV text
-# (~300 bytes a row) until it is sent. Measured on 1 M rows (bench/export_bench.py): 20,000
-# rows per chunk peaked the worker at 107 MB, 10,000 at 90 MB (target < 100 MB) for the
-# same rate within noise.
-COPY_CHUNK_SIZE = 10_000
+# Rows per COPY (CSV on PostgreSQL, export_sql.copy_csv_chunks): a chunk is held as CSV
+# (~260 bytes a row, in parts of export_sql.PART_ROWS rows) until it is sent; each chunk is
+# one more statement to plan. Measured on 1 M rows (bench/export_bench.py): 20,000 rows
+# peaked the worker at 87-88 MB (idle 73 MB; target < 100 MB). Each chunk's statement
+# must finish within LOG_SEARCH_TIMEOUT_MS: 20,000 rows take ~0.1 s.
+COPY_CHUNK_SIZE = 20_000
 # The COPY path for CSV on PostgreSQL; False sends CSV through the values path too.
 USE_COPY = True
 
@@ -198,7 +199,8 @@ def start_export(
     with an error status instead of a truncated file.
     """
     counter = RowCounter()
-    body = open_body(account=account, export=export, params=params, counter=counter)
+    # Nothing but the WSGI server reads this body, so CSV may overlap its COPY chunks.
+    body = open_body(account=account, export=export, params=params, counter=counter, overlap=True)
     record = ExportRecord.objects.create(
         account=account,
         user=user if user is not None and user.is_authenticated else None,
@@ -211,31 +213,43 @@ def start_export(
     return _stream(body, record=record, counter=counter)
 
 
-def open_body(*, account: Account, export: ExportRequest, params, counter: "RowCounter") -> Iterator[bytes]:
+def open_body(
+    *, account: Account, export: ExportRequest, params, counter: "RowCounter", overlap: bool = False
+) -> Iterator[bytes]:
     """The bytes of the export (a single file, or the zip by month); the first query runs
-    before this returns. `counter` counts the rows as they are encoded."""
+    before this returns. `counter` counts the rows as they are encoded. `overlap`: see
+    file_body (a single file only)."""
     if export.split == ExportSplit.MONTH:
         from logs import export_zip  # it encodes its members with this module's encoders
 
         return export_zip.zip_by_month(
             account=account, export=export, filters=resolved_filters(export=export, params=params), counter=counter
         )
-    return file_body(export.filterset, export_format=export.format, compress=export.compress, counter=counter)
+    return file_body(
+        export.filterset, export_format=export.format, compress=export.compress, counter=counter, overlap=overlap
+    )
 
 
 def file_body(
-    filterset: RequestLogFilterSet, *, export_format: str, compress: bool, counter: "RowCounter | None" = None
+    filterset: RequestLogFilterSet,
+    *,
+    export_format: str,
+    compress: bool,
+    counter: "RowCounter | None" = None,
+    overlap: bool = False,
 ) -> Iterator[bytes]:
     """The bytes of one file of the filtered rows, never an empty part. The first chunk is
     read before this returns (a QueryTimeout comes out here, not mid-download).
 
     CSV on PostgreSQL comes through COPY (export_sql.copy_csv_chunks), except with a repeated
     filter: its IN list cannot walk an index in keyset order, and the values path reads such
-    sets as one ordered branch per value (selectors._branches)."""
+    sets as one ordered branch per value (selectors._branches). `overlap=True` lets the next
+    COPY run while a chunk is being sent (export_sql.copy_csv_chunks): only when the
+    consumer uses the database connection for nothing else until the body ends."""
     counter = counter or RowCounter()
     if _copy_applies(filterset, export_format):
         parts = export_sql.copy_csv_chunks(
-            filterset.qs, chunk_rows=COPY_CHUNK_SIZE, timeout=selectors.statement_timeout
+            filterset.qs, chunk_rows=COPY_CHUNK_SIZE, timeout=selectors.statement_timeout, overlap=overlap
         )
         first = next(parts, None)
         body = export_encoders.csv_copied_body(itertools.chain([first] if first else [], parts), counter)

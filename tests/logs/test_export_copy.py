@@ -4,12 +4,16 @@ chunk boundary, with the JSON memo starting over, and for values PostgreSQL's CS
 differently from Python's (empty strings, bare \\r, U+2028, row ends)."""
 
 import gzip
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from psycopg import pq
 
-from logs import export_sql, exports
+from logs import export_sql, exports, selectors
+from logs.export_encoders import csv_copied_body
+from logs.models import ExportRecord
 from tests.factories import make_log
 from tests.logs.test_export_fast_path import T0, _export, _reference, _reference_rows, _tricky
 
@@ -65,6 +69,103 @@ def test_copy_csv_is_byte_identical(client, acme, globex, monkeypatch, copies, c
     assert len(copies) == 2  # the values path did not COPY
 
 
+def _parts_with_status(queryset, *, chunk_rows: int, overlap: bool, timeout=selectors.statement_timeout):
+    """The parts, each with the connection's state when it was given out (ACTIVE: a COPY is
+    running on the server while the consumer holds the part)."""
+    from django.db import connection
+
+    for rows, data in export_sql.copy_csv_chunks(queryset, chunk_rows=chunk_rows, timeout=timeout, overlap=overlap):
+        yield rows, data, connection.connection.pgconn.transaction_status
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("part_rows", [1, 2])
+def test_overlapped_chunks_are_byte_identical_and_overlap(client, acme, monkeypatch, copies, part_rows):
+    """The download sends the next chunk's COPY before giving out the rest of a chunk; the
+    first part of every chunk comes with no statement running (the caller records the
+    export after the first part)."""
+    monkeypatch.setattr(exports, "COPY_CHUNK_SIZE", 3)
+    monkeypatch.setattr(export_sql, "PART_ROWS", part_rows)
+    _awkward(acme)
+    expected = _reference(_reference_rows(acme), "csv")
+
+    assert _export(client, acme, "format=csv") == expected
+    assert gzip.decompress(_export(client, acme, "format=csv&compress=gzip")) == expected
+    assert copies == [3, 3]
+    assert list(ExportRecord.objects.values_list("rows", flat=True)) == [11, 11]
+
+    filterset = selectors.filter_request_logs(account=acme, params={})
+    assert filterset.is_valid()
+    parts = list(_parts_with_status(filterset.qs, chunk_rows=3, overlap=True))
+    assert [rows for rows, _, _ in parts if rows] == [3, 3, 3, 2]
+    assert sum(data.count(b"\r\n") for _, data, _ in parts) >= 11
+    running = [status == pq.TransactionStatus.ACTIVE for _, _, status in parts]
+    # Chunks of 3 rows in parts of 1 (2): the first part of each chunk is given out before
+    # the next COPY is sent, the other parts of the first three chunks while it runs.
+    assert running == ([False, True, True] * 3 + [False, False] if part_rows == 1 else [False, True] * 3 + [False])
+    assert b"".join(data for _, data, _ in parts) == expected[expected.index(b"\r\n") + 2 :]
+
+    alone = list(_parts_with_status(filterset.qs, chunk_rows=3, overlap=False))
+    assert [data for _, data, _ in alone] == [data for _, data, _ in parts]
+    assert not any(status == pq.TransactionStatus.ACTIVE for _, _, status in alone)
+
+
+@pytest.mark.django_db
+def test_an_overlapped_chunk_that_times_out_is_read_again_alone(acme, monkeypatch):
+    """A COPY that waited on a slow client past the statement timeout: the same chunk is
+    read again with nothing running beside it, no row lost or repeated, and the rest of the
+    export goes without overlap."""
+    monkeypatch.setattr(export_sql, "PART_ROWS", 1)
+    _awkward(acme)
+    expected = _reference(_reference_rows(acme), "csv")
+    blocks = []
+
+    @contextmanager
+    def timeout_on_second_chunk():
+        blocks.append(len(blocks) + 1)
+        with selectors.statement_timeout():
+            yield
+        if len(blocks) == 2:  # the first overlapped chunk: as if the server had cancelled it
+            raise selectors.QueryTimeout(selectors.QueryTimeout.message)
+
+    filterset = selectors.filter_request_logs(account=acme, params={})
+    assert filterset.is_valid()
+    parts = list(_parts_with_status(filterset.qs, chunk_rows=3, overlap=True, timeout=timeout_on_second_chunk))
+    assert blocks == [1, 2, 3, 4, 5]  # chunks 1, 2 (timed out), 2 again, 3, 4
+    assert b"".join(data for _, data, _ in parts) == expected[expected.index(b"\r\n") + 2 :]
+    assert [rows for rows, _, _ in parts if rows] == [3, 3, 3, 2]
+    running = [status == pq.TransactionStatus.ACTIVE for _, _, status in parts]
+    assert running == [False, True, True] + [False] * 8
+
+    # A timeout of a chunk read alone is the export's error, as before.
+    @contextmanager
+    def always_late():
+        with selectors.statement_timeout():
+            yield
+        raise selectors.QueryTimeout(selectors.QueryTimeout.message)
+
+    with pytest.raises(selectors.QueryTimeout):
+        list(export_sql.copy_csv_chunks(filterset.qs, chunk_rows=3, timeout=always_late, overlap=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_download_abandoned_while_a_copy_runs_leaves_a_usable_connection(acme, monkeypatch):
+    from django.db import connection
+
+    from logs.models import RequestLog
+
+    monkeypatch.setattr(export_sql, "PART_ROWS", 1)
+    _awkward(acme)
+    filterset = selectors.filter_request_logs(account=acme, params={})
+    assert filterset.is_valid()
+    parts = _parts_with_status(filterset.qs, chunk_rows=3, overlap=True)
+    assert next(parts)[2] != pq.TransactionStatus.ACTIVE
+    assert next(parts)[2] == pq.TransactionStatus.ACTIVE  # the second chunk's COPY is running
+    parts.close()  # the client went away
+    assert connection.connection is None  # closed: it was mid-COPY
+    assert RequestLog.objects.filter(account=acme).count() == 11  # a new connection
+
+
 @pytest.mark.django_db
 def test_copy_with_filters_and_a_memo_that_starts_over(client, acme, monkeypatch, copies):
     monkeypatch.setattr(export_sql, "MEMO_SIZE", 1)
@@ -75,6 +176,39 @@ def test_copy_with_filters_and_a_memo_that_starts_over(client, acme, monkeypatch
     query = "format=csv&status=success&start=2026-11-15T00:00:00Z"
     assert _export(client, acme, query) == _reference(wanted, "csv")
     assert copies == [2]
+
+
+@pytest.mark.django_db
+def test_json_cells_come_from_a_memo_per_column(acme, monkeypatch):
+    """A miss of the row memo (details, params and tags together) decodes each JSON column
+    at most once per distinct value."""
+    decoded = []
+    real = export_sql._json_cell
+
+    def spy(text, empty):
+        decoded.append(text)
+        return real(text, empty)
+
+    monkeypatch.setattr(export_sql, "_json_cell", spy)
+    for i in range(6):
+        make_log(
+            acme,
+            request_id=f"r{i}",
+            timestamp=T0 - timedelta(minutes=i),
+            request_params={"n": i % 3},
+            tags={"t": i % 2},
+        )
+    filterset = selectors.filter_request_logs(account=acme, params={})
+    assert filterset.is_valid()
+    body = b"".join(
+        csv_copied_body(
+            export_sql.copy_csv_chunks(filterset.qs, chunk_rows=10, timeout=selectors.statement_timeout),
+            exports.RowCounter(),
+        )
+    )
+    assert body == _reference(_reference_rows(acme), "csv")
+    # 6 distinct (params, tags) pairs, but 3 params, 2 tags and one (empty) details value.
+    assert sorted(decoded) == sorted(["", '{"n": 0}', '{"n": 1}', '{"n": 2}', '{"t": 0}', '{"t": 1}'])
 
 
 @pytest.mark.django_db
