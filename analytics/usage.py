@@ -566,8 +566,14 @@ def busiest_hours(q: UsageQuery, n: int = 10) -> list[Bucket]:
     merged: dict[datetime, list] = {}
     with statement_timeout(parallel=False), connection.cursor() as cursor:
         for source, pieces in by_source.items():
-            # The edges, and the time slices became complete, touch at most three hours.
-            top = n + 3 if source in ("quarter", "slice") else (n if len(by_source) == 1 else None)
+            top = None
+            if source in ("quarter", "slice"):
+                # The edges, and the time slices became complete, touch at most three hours.
+                pieces = [hour for piece in pieces for hour in _top_slot_hours(cursor, hourly, piece, n + 3)]
+                if not pieces:
+                    continue
+            elif len(by_source) == 1:
+                top = n
             for key, _kind, _group, values in _read_pieces(cursor, hourly, pieces, top=top):
                 start = as_utc(key)
                 if start in merged:
@@ -579,6 +585,25 @@ def busiest_hours(q: UsageQuery, n: int = 10) -> list[Bucket]:
         Bucket(start, hour_start(start + timedelta(hours=1), q.zone), {(): Totals.from_values(values)})
         for start, values in ranked
     ]
+
+
+def _top_slot_hours(cursor, q: UsageQuery, piece: _Piece, top: int) -> list[_Piece]:
+    """The `top` local hours of a quarter or slice piece with the most requests, as pieces
+    of that source. Ranked from `requests` alone, by integer arithmetic on the epoch per
+    stretch of constant offset (as the heatmap), so a value's slices are read from their
+    covering index; the caller then reads every measure of these few hours only."""
+    epoch = "date_part('epoch', start)::bigint" if _is_pg() else "CAST(strftime('%%s', start) AS INTEGER)"
+    hours = []
+    for lower, upper, offset in offset_stretches(piece.start, piece.end, q.zone):
+        where, params = _slots_sql(q, piece, lower, upper)
+        cursor.execute(
+            f"SELECT ({epoch} + %s) / 3600, sum(requests) FROM {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s",
+            [offset, *params, top],
+        )
+        for local_hour, _requests in cursor.fetchall():
+            start = datetime.fromtimestamp(int(local_hour) * 3600 - offset, UTC)
+            hours.append(_Piece(piece.source, max(start, lower), min(start + timedelta(hours=1), upper)))
+    return hours
 
 
 # --- peaks, heatmap, most expensive requests -----------------------------------------------------

@@ -204,18 +204,25 @@ def test_busiest_hours_match_raw_hour_totals(acme, filters):
     acme.timezone = "Asia/Kathmandu"
     acme.save()
     rows = _ingest(acme, n=700, seed=9)
-    zone = ZoneInfo("Asia/Kathmandu")
-    start = SPAN_START + timedelta(hours=2, minutes=4)  # mid-quarter edges
-    end = SPAN_START + timedelta(days=2, hours=7, minutes=52)
-    q = UsageQuery(account=acme, start=start, end=end, zone=zone, **filters)
-    per_hour = defaultdict(int)
-    for r in rows:
-        if start <= r["timestamp"] < end and (not filters or r["model"] in filters["models"]):
-            per_hour[hour_start(r["timestamp"], zone)] += 1
-    expected = sorted(per_hour.items(), key=lambda item: (-item[1], item[0]))[:5]
-    got = [(b.start, b.total.requests) for b in busiest_hours(q, n=5)]
-    assert got == expected
-    assert all(b.start.astimezone(zone).minute == 0 for b in busiest_hours(q, n=5))
+    for zone, start, end in (
+        # mid-quarter edges
+        (ZoneInfo("Asia/Kathmandu"), SPAN_START + timedelta(hours=2, minutes=4),
+         SPAN_START + timedelta(days=2, hours=7, minutes=52)),
+        # across Berlin's change back to CET (2026-10-25): two offsets, ranked per stretch
+        (ZoneInfo("Europe/Berlin"), datetime(2026, 10, 23, 7, 3, tzinfo=UTC),
+         datetime(2026, 10, 27, 9, 10, tzinfo=UTC)),
+    ):  # fmt: skip
+        q = UsageQuery(account=acme, start=start, end=end, zone=zone, **filters)
+        per_hour = defaultdict(lambda: [0, 0])
+        for r in rows:
+            if start <= r["timestamp"] < end and (not filters or r["model"] in filters["models"]):
+                figures = per_hour[hour_start(r["timestamp"], zone)]
+                figures[0] += 1
+                figures[1] += r["total_tokens"]
+        expected = sorted(((h, *v) for h, v in per_hour.items()), key=lambda item: (-item[1], item[0]))[:5]
+        got = [(b.start, b.total.requests, b.total.total_tokens) for b in busiest_hours(q, n=5)]
+        assert got == expected
+        assert all(b.start.astimezone(zone).minute == 0 for b in busiest_hours(q, n=5))
 
 
 def test_offset_stretches_cut_at_dst_changes():
