@@ -779,8 +779,9 @@ def _filter_lookups(q: UsageQuery) -> dict:
 def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
     """The `n` most expensive requests of the range (filters respected).
 
-    The rollups narrow the search: each quarter (or, with filters, each day of the
-    projection that keeps the filtered dimensions) knows its most expensive request. The
+    The rollups narrow the search: each quarter (with a filter on a model or status, each
+    slice of it; with other filters, each day of the projection that keeps the filtered
+    dimensions) knows its most expensive request. The
     n-th largest of those maxima inside the range is a cost at least n requests reach, so
     only rows at or above it, in the slots whose maximum reaches it and in the partial
     slots at the range's edges, can be in the top n."""
@@ -791,7 +792,21 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
     )
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
     with statement_timeout(parallel=False):
-        if q.has_filters:
+        if q.has_filters and (column := slice_column(q)) is not None:
+            pieces = _slice_plan(q, start, end)
+            inner = next((piece for piece in pieces if piece.source == "slice"), None)
+            slots = None
+            if inner is not None:
+                slots = UsageSlice.objects.filter(
+                    account=q.account, dimension=_SLICE_DIMENSION_OF[column],
+                    value__in=getattr(q, _plural(column)), start__gte=inner.start, start__lt=inner.end,
+                )  # fmt: skip
+
+            def window(slot_start):
+                return slot_start, slot_start + QUARTER
+
+            slot_field = "start"
+        elif q.has_filters:
             zone = day_zone(q.account)
             pieces = _day_plan(start, end, zone, projection_for(_dimensions_of(q)))
             inner = next((piece for piece in pieces if piece.source == "day"), None)

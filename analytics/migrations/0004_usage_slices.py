@@ -84,7 +84,7 @@ class Migration(migrations.Migration):
             model_name="usageslice",
             index=models.Index(
                 fields=["account", "dimension", "value", "start"],
-                include=("requests", "peak_minute_requests", "peak_minute_tokens"),
+                include=("requests", "peak_minute_requests", "peak_minute_tokens", "max_cost"),
                 name="usageslice_value_covering",
             ),
         ),

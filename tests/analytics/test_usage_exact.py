@@ -154,9 +154,10 @@ def test_peak_heatmap_and_top_requests_match_raw(acme):
     start = SPAN_START + timedelta(hours=5, minutes=3)
     end = SPAN_START + timedelta(days=12, minutes=1)
     in_range = [r for r in rows if start <= r["timestamp"] < end]
-    for filters in ({}, {"models": ("llama",)}):
-        chosen = [r for r in in_range if not filters or r["model"] in filters["models"]]
+    for filters in ({}, {"models": ("llama",)}, {"models": ("llama", "gpt-4o")}, {"statuses": ("error",)},
+                    {"api_keys": ("key-b",)}):  # fmt: skip
         q = UsageQuery(account=acme, start=start, end=end, zone=zone, **filters)
+        chosen = _expected_rows(in_range, q)
         per_minute = defaultdict(lambda: [0, 0])
         grid = [[0] * 24 for _ in range(7)]
         for r in chosen:
