@@ -117,7 +117,7 @@ class _JsonTails(dict):
 
     def __init__(self):
         super().__init__()
-        self.cells = tuple({} for _ in JSON_FIELDS)  # per column: jsonb text -> compact JSON
+        self.cells = tuple({} for _ in JSON_FIELDS)  # per column: jsonb text -> its CSV cell
         self.buffer = io.StringIO()
         self.writer = csv.writer(self.buffer)
 
@@ -134,16 +134,21 @@ class _JsonTails(dict):
             if cell is None:
                 if len(memo) >= MEMO_SIZE:
                     memo.clear()
-                cell = memo[value] = _json_cell(value.decode(), empty)
+                cell = memo[value] = self._csv_cell(_json_cell(value.decode(), empty))
             cells.append(cell)
+        # Quoted: the comma before the field stays in the row; unquoted: it is in `tail`.
+        cell_bytes = b",".join(cells) + b"\r\n"
+        self[tail] = cell_bytes if quoted else b"," + cell_bytes
+        return self[tail]
+
+    def _csv_cell(self, value: str) -> bytes:
+        """`value` as the csv module writes it inside a row (quoted or not). Written beside
+        an empty cell: a row of one empty cell alone would be written as "" """
         buffer = self.buffer
         buffer.seek(0)
         buffer.truncate()
-        self.writer.writerow(cells)
-        # Quoted: the comma before the field stays in the row; unquoted: it is in `tail`.
-        cell_bytes = buffer.getvalue().encode()
-        self[tail] = cell_bytes if quoted else b"," + cell_bytes
-        return self[tail]
+        self.writer.writerow([value, ""])
+        return buffer.getvalue()[: -len(",\r\n")].encode()
 
 
 def _json_cell(text: str, empty: str) -> str:
