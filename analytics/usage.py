@@ -63,6 +63,9 @@ _ROLLUP_MEASURES_SQL = ", ".join(
     for name in MEASURES
 )
 _FILTER_COLUMNS = {"models": "model", "api_keys": "api_key", "statuses": "status", "error_codes": "error_code"}
+# A year of quarter rows grouped by another zone's days: the planner guessed 16,000 groups
+# for 365 and, with the default 4 MB, sorted 35,000 rows on disk instead of hashing them.
+_WORK_MEM = "32MB"
 
 
 class UsageError(ValueError):
@@ -507,7 +510,7 @@ def usage(q: UsageQuery) -> list[Bucket]:
     starts = {lower: index for index, (lower, _upper) in enumerate(edges)}
     merged: list[dict[tuple, list]] = [{} for _ in edges]
     # Every account's quarter rows (the operator's view) do gain from parallel workers.
-    with statement_timeout(parallel=q.account is None), connection.cursor() as cursor:
+    with statement_timeout(parallel=q.account is None, work_mem=_WORK_MEM), connection.cursor() as cursor:
         by_source: dict[str, list[_Piece]] = {}
         for piece in plan(q):
             by_source.setdefault(piece.source, []).append(piece)
@@ -564,7 +567,7 @@ def busiest_hours(q: UsageQuery, n: int = 10) -> list[Bucket]:
     for piece in plan(hourly):
         by_source.setdefault(piece.source, []).append(piece)
     merged: dict[datetime, list] = {}
-    with statement_timeout(parallel=False), connection.cursor() as cursor:
+    with statement_timeout(parallel=False, work_mem=_WORK_MEM), connection.cursor() as cursor:
         for source, pieces in by_source.items():
             top = None
             if source in ("quarter", "slice"):
@@ -704,7 +707,7 @@ def _plural(column: str) -> str:
 def peak_minute(q: UsageQuery) -> tuple[int, int]:
     """Requests and tokens of the busiest minute in the range (each its own maximum)."""
     best = [0, 0]
-    with statement_timeout(parallel=False), connection.cursor() as cursor:
+    with statement_timeout(parallel=False, work_mem=_WORK_MEM), connection.cursor() as cursor:
         for piece in _filtered_pieces(q):
             if piece.source == "raw":
                 requests, tokens = _raw_peak(cursor, q, [(piece.start, piece.end)])
@@ -725,7 +728,7 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
         account=q.account, start=q.start, end=q.end, zone=q.zone, bucket="hour",
         models=q.models, api_keys=q.api_keys, statuses=q.statuses, error_codes=q.error_codes,
     )  # fmt: skip
-    with statement_timeout(parallel=False), connection.cursor() as cursor:
+    with statement_timeout(parallel=False, work_mem=_WORK_MEM), connection.cursor() as cursor:
         for piece in _filtered_pieces(hourly):
             if piece.source == "raw":
                 key_sql, key_params = _dow_hour_sql("timestamp", q.zone)
@@ -806,7 +809,7 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
         timestamp__gte=q.start, timestamp__lt=q.end, cost__isnull=False, **_filter_lookups(q)
     )
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
-    with statement_timeout(parallel=False):
+    with statement_timeout(parallel=False, work_mem=_WORK_MEM):
         if q.has_filters and (column := slice_column(q)) is not None:
             pieces = _slice_plan(q, start, end)
             inner = next((piece for piece in pieces if piece.source == "slice"), None)

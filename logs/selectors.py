@@ -63,12 +63,13 @@ def get_request_log(*, account: Account, request_id: str) -> RequestLog:
 
 
 @contextmanager
-def statement_timeout(ms: int | None = None, *, parallel: bool = True):
+def statement_timeout(ms: int | None = None, *, parallel: bool = True, work_mem: str | None = None):
     """Bound how long a log query may run (PostgreSQL); raises QueryTimeout instead of hanging.
 
     `parallel=False` also turns parallel workers off for the block: the rollup reads are a
     few thousand rows, but a misestimate (one account's share of a projection) made the
-    planner start two workers, 40 ms of overhead on a 5 ms query."""
+    planner start two workers, 40 ms of overhead on a 5 ms query. `work_mem` raises the
+    sort / hash memory of the block's statements (e.g. "32MB")."""
     ms = ms or settings.LOG_SEARCH_TIMEOUT_MS
     if connection.vendor != "postgresql":
         yield
@@ -79,9 +80,11 @@ def statement_timeout(ms: int | None = None, *, parallel: bool = True):
                 # JIT compiling cost 150-240 ms per aggregate over a year of rows and saved
                 # nothing on queries that read a page; one round trip sets both.
                 workers = "" if parallel else ", set_config('max_parallel_workers_per_gather', '0', true)"
+                memory = "" if work_mem is None else ", set_config('work_mem', %s, true)"
                 cursor.execute(
-                    f"SELECT set_config('statement_timeout', %s, true), set_config('jit', 'off', true){workers}",
-                    [str(int(ms))],
+                    "SELECT set_config('statement_timeout', %s, true), "
+                    f"set_config('jit', 'off', true){workers}{memory}",
+                    [str(int(ms)), *([] if work_mem is None else [work_mem])],
                 )
             yield
     except OperationalError as exc:
