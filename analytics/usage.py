@@ -660,7 +660,7 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
     single peak L and a slot's busiest minute at most the sum of its values' peaks; only
     slots whose sum passes L are counted again from the raw rows."""
     where, params = _slots_sql(q, piece)
-    if piece.source == "quarter" or len(getattr(q, _plural(slice_column(q)))) <= 1:
+    if piece.source == "quarter" or len(getattr(q, _filter_attribute(slice_column(q)))) <= 1:
         cursor.execute(f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {where}", params)
         requests, tokens = cursor.fetchone()
         return requests or 0, tokens or 0
@@ -700,7 +700,7 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
     return max(requests, raw_requests), max(tokens, raw_tokens)
 
 
-def _plural(column: str) -> str:
+def _filter_attribute(column: str) -> str:
     return next(attribute for attribute, name in _FILTER_COLUMNS.items() if name == column)
 
 
@@ -817,7 +817,7 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
             if inner is not None:
                 slots = UsageSlice.objects.filter(
                     account=q.account, dimension=_SLICE_DIMENSION_OF[column],
-                    value__in=getattr(q, _plural(column)), start__gte=inner.start, start__lt=inner.end,
+                    value__in=getattr(q, _filter_attribute(column)), start__gte=inner.start, start__lt=inner.end,
                 )  # fmt: skip
 
             def window(slot_start):
