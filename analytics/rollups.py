@@ -276,21 +276,35 @@ def _merge_sql(table: str, column: str) -> str:
 _CHUNK = 400  # rows per INSERT: under SQLite's variable limit with 20 columns
 
 
-def _upsert(cursor, model, keys: tuple[str, ...], extra: tuple[str, ...], rows: list[tuple]) -> None:
-    if not rows:
-        return
+def _insert_sql(model, columns: tuple[str, ...], rows: list[tuple]) -> Iterator[tuple[str, list]]:
+    """`INSERT INTO table (columns) <source>` statements and their params for `rows`.
+
+    PostgreSQL gets one statement whose rows come from `unnest` of one array per column:
+    its text never changes, where a VALUES list of thousands of placeholders was parsed
+    anew by the driver for every batch (a third of ingest's rollup time at 10 M rows)."""
     table = model._meta.db_table
-    columns = (*keys, *MEASURES, *extra)
-    updates = ", ".join(_merge_sql(table, c) for c in (*MEASURES, *extra))
+    head = f"INSERT INTO {table} ({', '.join(columns)}) "
+    if connection.vendor == "postgresql":
+        types = [model._meta.get_field(c.removesuffix("_id")).db_type(connection) for c in columns]
+        if columns[0] == "account_id":
+            types[0] = "bigint"
+        arrays = [list(values) for values in zip(*rows, strict=True)]
+        yield head + "SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")", arrays
+        return
     group = "(" + ", ".join(["%s"] * len(columns)) + ")"
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
         params = [adapt(v) if isinstance(v, datetime) else v for row in chunk for v in row]
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * len(chunk))} "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
-            params,
-        )
+        yield head + f"VALUES {', '.join([group] * len(chunk))}", params
+
+
+def _upsert(cursor, model, keys: tuple[str, ...], extra: tuple[str, ...], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    table = model._meta.db_table
+    updates = ", ".join(_merge_sql(table, c) for c in (*MEASURES, *extra))
+    for sql, params in _insert_sql(model, (*keys, *MEASURES, *extra), rows):
+        cursor.execute(f"{sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}", params)
 
 
 _PEAKS = ("peak_minute_requests", "peak_minute_tokens")
@@ -353,22 +367,20 @@ def add_minutes(cursor, account: Account, minutes: dict[tuple, list[int]]) -> di
     if not minutes:
         return {}
     table = UsageMinute._meta.db_table
-    items = sorted(minutes.items())
+    rows = [
+        (account.pk, minute, dimension, value, n, tokens)
+        for (minute, dimension, value), (n, tokens) in sorted(minutes.items())
+    ]
     totals: dict[tuple, list[int]] = {}
-    for start in range(0, len(items), _CHUNK):
-        chunk = items[start : start + _CHUNK]
+    for sql, params in _insert_sql(
+        UsageMinute, ("account_id", "minute", "dimension", "value", "requests", "total_tokens"), rows
+    ):
         cursor.execute(
-            f"INSERT INTO {table} (account_id, minute, dimension, value, requests, total_tokens) VALUES "
-            + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
-            + f" ON CONFLICT (account_id, minute, dimension, value) DO UPDATE SET "
+            f"{sql} ON CONFLICT (account_id, minute, dimension, value) DO UPDATE SET "
             f"requests = {table}.requests + excluded.requests, "
             f"total_tokens = {table}.total_tokens + excluded.total_tokens "
             "RETURNING minute, dimension, value, requests, total_tokens",
-            [
-                v
-                for (minute, dimension, value), (n, tokens) in chunk
-                for v in (account.pk, adapt(minute), dimension, value, n, tokens)
-            ],
+            params,
         )
         for minute_value, dimension, value, n, tokens in cursor.fetchall():
             totals[(as_utc(minute_value), int(dimension), value)] = [int(n), int(tokens)]
