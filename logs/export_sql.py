@@ -183,10 +183,14 @@ def copy_csv_chunks(
     while True:
         query = _chunk_copy_query(after_cursor(queryset, cursor), chunk_rows)
         if query is None:  # e.g. an account without rows: no retention class to read
+            yield from ready
             return
-        if overlap and ready:
+        if ready and not overlap:
+            yield from ready  # before the next chunk is read: one chunk in memory at a time
+            ready = []
+        elif ready:
             yield ready.pop(0)
-        overlapped = overlap and bool(ready)
+        overlapped = bool(ready)
         try:
             with timeout():
                 _send_copy(query)
@@ -203,7 +207,6 @@ def copy_csv_chunks(
                 raise
             overlap = False  # the parts were sent; read the same chunk again, alone
             continue
-        yield from ready
         ready = parts
         if parts:
             ready[-1] = (rows, parts[-1][1])

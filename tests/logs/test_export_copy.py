@@ -105,9 +105,23 @@ def test_overlapped_chunks_are_byte_identical_and_overlap(client, acme, monkeypa
     assert running == ([False, True, True] * 3 + [False, False] if part_rows == 1 else [False, True] * 3 + [False])
     assert b"".join(data for _, data, _ in parts) == expected[expected.index(b"\r\n") + 2 :]
 
-    alone = list(_parts_with_status(filterset.qs, chunk_rows=3, overlap=False))
-    assert [data for _, data, _ in alone] == [data for _, data, _ in parts]
-    assert not any(status == pq.TransactionStatus.ACTIVE for _, _, status in alone)
+    # Without overlap (a job), each chunk is given out before the next one is read: one
+    # chunk in memory at a time.
+    reads = []
+    real_read = export_sql._read_copy
+
+    def counted_read(tails):
+        reads.append(1)
+        return real_read(tails)
+
+    monkeypatch.setattr(export_sql, "_read_copy", counted_read)
+    alone = []
+    for rows, data, status in _parts_with_status(filterset.qs, chunk_rows=3, overlap=False):
+        alone.append((rows, data, status, len(reads)))
+    assert [data for _, data, _, _ in alone] == [data for _, data, _ in parts]
+    assert not any(status == pq.TransactionStatus.ACTIVE for _, _, status, _ in alone)
+    per_chunk = [3, 3, 3, 2] if part_rows == 1 else [2, 2, 2, 1]
+    assert [read for _, _, _, read in alone] == [k + 1 for k, n in enumerate(per_chunk) for _ in range(n)]
 
 
 @pytest.mark.django_db
