@@ -7,7 +7,7 @@ buckets like OpenAI's usage API. The DRF serializers below only document the sch
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
@@ -159,11 +159,12 @@ def parse_usage_params(params, *, account: Account, now: datetime) -> tuple[Usag
     return query, {}
 
 
+_COST_CONTEXT = Context(prec=60)
+
+
 def format_cost(value: Decimal) -> str:
     """USD with exactly COST_PLACES decimals (the stored scale, so sums lose nothing)."""
-    with localcontext() as context:
-        context.prec = 60
-        return format(Decimal(value).quantize(_COST_QUANTUM), "f")
+    return format(Decimal(value).quantize(_COST_QUANTUM, context=_COST_CONTEXT), "f")
 
 
 def format_moment(value: datetime, zone: ZoneInfo) -> str:

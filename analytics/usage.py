@@ -514,9 +514,12 @@ def usage(q: UsageQuery) -> list[Bucket]:
         by_source: dict[str, list[_Piece]] = {}
         for piece in plan(q):
             by_source.setdefault(piece.source, []).append(piece)
+        indexes: dict = {}  # many groups share a time key: find its bucket once
         for pieces in by_source.values():
             for key, kind, group, values in _read_pieces(cursor, q, pieces):
-                index = _bucket_index(q, key, kind, starts)
+                index = indexes.get((kind, key), -1)
+                if index == -1:
+                    index = indexes[(kind, key)] = _bucket_index(q, key, kind, starts)
                 if index is None:
                     continue
                 current = merged[index].get(group)
