@@ -854,21 +854,40 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
 
             slot_field = "start"
         if slots is not None:
-            maxima = list(
-                slots.filter(max_cost__isnull=False).order_by("-max_cost").values_list("max_cost", flat=True)[:n]
+            # The dearest slots, in one read: the n-th maximum is the threshold and every slot
+            # reaching it is a candidate (unless more than _MAX_SLOTS reach it).
+            dearest = list(
+                slots.filter(max_cost__isnull=False)
+                .order_by("-max_cost")
+                .values_list(slot_field, "max_cost")[: _MAX_SLOTS + 1]
             )
-            if len(maxima) == n:
-                threshold = maxima[-1]
+            if len(dearest) >= n:
+                threshold = dearest[n - 1][1]
+                candidates = sorted({slot for slot, cost in dearest if cost >= threshold})
                 # Many slots tie at the threshold (flat prices): one range per slot stops
                 # paying off; the threshold alone still narrows the scan.
-                candidates = slots.filter(max_cost__gte=threshold).values_list(slot_field, flat=True)
-                candidates = sorted(set(candidates[: _MAX_SLOTS + 1]))
-                where = Q() if len(candidates) <= _MAX_SLOTS else Q(timestamp__gte=start)
-                for slot in candidates if len(candidates) <= _MAX_SLOTS else ():
-                    lower, upper = window(slot)
-                    where |= Q(timestamp__gte=lower, timestamp__lt=upper)
-                for piece in pieces:
-                    if piece is not inner:
-                        where |= Q(timestamp__gte=piece.start, timestamp__lt=piece.end)
-                rows = rows.filter(where, cost__gte=threshold)
+                if len(dearest) > _MAX_SLOTS and dearest[-1][1] >= threshold:
+                    rows = rows.filter(cost__gte=threshold)
+                else:
+                    windows = [window(slot) for slot in candidates]
+                    windows += [(piece.start, piece.end) for piece in pieces if piece is not inner]
+                    return _top_in_windows(rows.filter(cost__gte=threshold), windows, n)
         return list(rows.order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n])
+
+
+def _top_in_windows(rows, windows: list[tuple[datetime, datetime]], n: int) -> list[dict]:
+    """The `n` dearest of `rows` inside `windows`, one statement per UTC month of windows:
+    fifty ranges OR'd over a year's monthly partitions took 75 ms to plan for 11 ms of work;
+    a month's ranges are planned against its own partition only."""
+    by_month: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
+    for lower, upper in windows:
+        lower = lower.astimezone(UTC)
+        by_month.setdefault((lower.year, lower.month), []).append((lower, upper))
+    found = []
+    for month_windows in by_month.values():
+        where = Q()
+        for lower, upper in month_windows:
+            where |= Q(timestamp__gte=lower, timestamp__lt=upper)
+        found += rows.filter(where).order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n]
+    found.sort(key=lambda row: (row["cost"], row["timestamp"]), reverse=True)
+    return found[:n]
