@@ -336,3 +336,27 @@ def test_slots_before_the_slices_were_complete_are_read_raw(acme):
     assert RollupState.objects.get(account=acme).slices_since < SPAN_START
     assert plan(UsageQuery(**{**q.__dict__, "account": type(acme).objects.get(pk=acme.pk)}))[1].source == "slice"
     assert sum(UsageSlice.objects.filter(account=acme, dimension=1).values_list("requests", flat=True)) == len(rows)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("max_slots", [3, 200])
+@pytest.mark.parametrize("filters", [{}, {"models": ("llama",)}])
+def test_top_requests_with_flat_prices_tied_in_many_slots(acme, monkeypatch, filters, max_slots):
+    """Every request costs the same: more slots reach the threshold than the narrowing
+    lists (max_slots=3: the threshold alone narrows) or not (200: per-slot windows)."""
+    import analytics.usage
+
+    monkeypatch.setattr(analytics.usage, "_MAX_SLOTS", max_slots)
+    rng = random.Random(4)
+    records = [
+        {"request_id": f"flat{i}", "timestamp": (SPAN_START + timedelta(minutes=37 * i)).isoformat(),
+         "model": rng.choice(["llama", "gpt-4o"]), "status": "success", "prompt_tokens": 10,
+         "completion_tokens": 5, "cost": "0.002" if i % 7 else "0.001"}
+        for i in range(120)
+    ]  # fmt: skip
+    ingest_records(account=acme, records=records)
+    rows = list(RequestLog.objects.filter(account=acme).values())
+    start, end = SPAN_START + timedelta(minutes=5), SPAN_START + timedelta(days=3)
+    q = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("Asia/Kolkata"), **filters)
+    chosen = sorted(_expected_rows(rows, q), key=lambda r: (r["cost"], r["timestamp"]), reverse=True)
+    assert [r["request_id"] for r in top_requests(q, n=10)] == [r["request_id"] for r in chosen[:10]]
