@@ -285,9 +285,7 @@ def _insert_sql(model, columns: tuple[str, ...], rows: list[tuple]) -> Iterator[
     table = model._meta.db_table
     head = f"INSERT INTO {table} ({', '.join(columns)}) "
     if connection.vendor == "postgresql":
-        types = [model._meta.get_field(c.removesuffix("_id")).db_type(connection) for c in columns]
-        if columns[0] == "account_id":
-            types[0] = "bigint"
+        types = [model._meta.get_field(c).db_type(connection) for c in columns]
         arrays = [list(values) for values in zip(*rows, strict=True)]
         yield head + "SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")", arrays
         return

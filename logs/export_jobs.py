@@ -23,11 +23,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from console.models import Account
-from logs import exports, selectors
+from logs import exports, selectors, stale_jobs
 from logs.filters import RequestLogFilterSet
 from logs.models import ExportRecord, ExportState
 
@@ -219,25 +218,19 @@ def fail_stale_jobs(*, now: datetime | None = None) -> int:
     The partial file a crashed job left (hidden .tmp name) is deleted. Returns how many
     jobs were marked; safe to run twice (conditional UPDATE per job)."""
     now = now or timezone.now()
-    minutes = settings.METERLOG_JOB_STALE_MINUTES
-    active = (ExportState.QUEUED, ExportState.RUNNING)
-    stale = (
-        ExportRecord.objects.filter(state__in=active)
-        .alias(seen=Coalesce("heartbeat_at", "created_at"))
-        .filter(seen__lt=now - timedelta(minutes=minutes))
-    )
-    failed = 0
-    for record in stale.only("pk", "account_id")[:EXPIRE_BATCH]:
-        marked = stale.filter(pk=record.pk).update(
-            state=ExportState.FAILED, error=STALE_MESSAGE.format(minutes=minutes), finished_at=now
-        )
-        if marked:
-            failed += 1
-            # The job's directory is "<account>/<id>-<random>/" (run_export_job).
-            for tmp_path in (Path(settings.METERLOG_EXPORT_DIR) / str(record.account_id)).glob(f"{record.pk}-*/.*.tmp"):
-                tmp_path.unlink(missing_ok=True)
-                with contextlib.suppress(OSError):
-                    tmp_path.parent.rmdir()
+
+    def remove_partial_file(record):
+        # The job's directory is "<account>/<id>-<random>/" (run_export_job).
+        for tmp_path in (Path(settings.METERLOG_EXPORT_DIR) / str(record.account_id)).glob(f"{record.pk}-*/.*.tmp"):
+            tmp_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp_path.parent.rmdir()
+
+    failed = stale_jobs.fail_stale_jobs(
+        ExportRecord.objects.all(), active=(ExportState.QUEUED, ExportState.RUNNING), failed=ExportState.FAILED,
+        message=STALE_MESSAGE, fields=("pk", "account_id"), now=now, cleanup=remove_partial_file,
+    )  # fmt: skip
     if failed:
+        minutes = settings.METERLOG_JOB_STALE_MINUTES
         log.warning("marked %d stale export jobs failed (no heartbeat for %d minutes)", failed, minutes)
     return failed

@@ -294,40 +294,6 @@ def _read_copy(tails: _JsonTails) -> tuple[int, list[tuple[int, bytes]], bytes]:
     return rows, parts, row
 
 
-def _copy_out(copy_sql: str, params) -> Iterator[bytes]:
-    """The rows of a COPY TO STDOUT, one bytes object each, read straight from libpq
-    (PQgetCopyData): psycopg's Copy object costs a generator round trip per row. The
-    statement has its parameters merged client-side, as psycopg's own copy() does. On a
-    failure part-way the connection is closed (it would still be in COPY state)."""
-    from psycopg import ClientCursor, pq
-
-    connection.ensure_connection()
-    conn = connection.connection
-    query = ClientCursor(conn).mogrify(copy_sql, params or None).encode(conn.info.encoding)
-    pgconn = conn.pgconn
-    with conn.lock:
-        try:
-            pgconn.send_query(query)
-            while pgconn.flush():
-                pass
-            result = pgconn.get_result()
-            if result is None or result.status != pq.ExecStatus.COPY_OUT:
-                _raise_results(pgconn, result)
-                raise OperationalError("COPY TO STDOUT did not start")
-            get_copy_data = pgconn.get_copy_data
-            while True:
-                size, data = get_copy_data(0)
-                if size < 0:
-                    break
-                yield bytes(data)
-            _raise_results(pgconn, pgconn.get_result())
-        except DatabaseError:
-            raise
-        except BaseException:
-            connection.close()
-            raise
-
-
 def _raise_results(pgconn, result) -> None:
     """Read the statement's remaining results; raise the first error as Django's."""
     from psycopg import pq

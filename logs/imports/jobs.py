@@ -9,19 +9,19 @@ columns match no format, is refused at once) and the file is deleted when the jo
 import logging
 import secrets
 import zlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models.functions import Coalesce
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from console.models import Account
+from logs import stale_jobs
 from logs.imports import readers
 from logs.imports.services import ImportFormatError, ImportReport, import_file, resolve_format
 from logs.models import ImportJob, ImportState
@@ -29,7 +29,6 @@ from logs.models import ImportJob, ImportState
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 1.0  # seconds between progress writes (a batch is 1,000 rows)
-SWEEP_BATCH = 500
 STALE_MESSAGE = (
     "no progress for {minutes} minutes (the worker was restarted or crashed). Rows accepted before "
     "it stopped are kept; upload the file again to import the rest (rows already imported count as duplicates)."
@@ -180,22 +179,17 @@ def fail_stale_jobs(*, now: datetime | None = None) -> int:
     one is never that quiet. The counts reached stay; the upload is deleted, as when a job
     ends. Returns how many jobs were marked; safe to run twice (conditional UPDATE per job)."""
     now = now or timezone.now()
-    minutes = settings.METERLOG_JOB_STALE_MINUTES
-    stale = (
-        ImportJob.objects.filter(state__in=(ImportState.QUEUED, ImportState.RUNNING))
-        .alias(seen=Coalesce("heartbeat_at", "created_at"))
-        .filter(seen__lt=now - timedelta(minutes=minutes))
-    )
-    failed = 0
-    for job in stale.only("pk", "file_path")[:SWEEP_BATCH]:
-        marked = stale.filter(pk=job.pk).update(
-            state=ImportState.FAILED, error=STALE_MESSAGE.format(minutes=minutes), finished_at=now
-        )
-        if marked:
-            failed += 1
-            if job.file_path:
-                (import_dir() / job.file_path).unlink(missing_ok=True)
+
+    def remove_upload(job):
+        if job.file_path:
+            (import_dir() / job.file_path).unlink(missing_ok=True)
+
+    failed = stale_jobs.fail_stale_jobs(
+        ImportJob.objects.all(), active=(ImportState.QUEUED, ImportState.RUNNING), failed=ImportState.FAILED,
+        message=STALE_MESSAGE, fields=("pk", "file_path"), now=now, cleanup=remove_upload,
+    )  # fmt: skip
     if failed:
+        minutes = settings.METERLOG_JOB_STALE_MINUTES
         log.warning("marked %d stale import jobs failed (no heartbeat for %d minutes)", failed, minutes)
     return failed
 

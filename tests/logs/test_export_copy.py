@@ -246,16 +246,30 @@ def test_copy_errors_become_django_errors_and_leave_a_usable_connection(acme):
 
     from logs import selectors
 
+    def copy(sql):  # the export's own send and read (_read_copy keeps the part between
+        # the first comma and the sentinel of each row)
+        export_sql._send_copy(sql.encode())
+        return export_sql._read_copy(export_sql._JsonTails())
+
     make_log(acme, request_id="still-there")
     # An error part-way (the third row divides by zero), one before any row, a timeout.
     with pytest.raises(OperationalError, match="division by zero"), transaction.atomic():
-        rows = list(export_sql._copy_out("COPY (SELECT 1 / (x - 3) FROM generate_series(1, 5) x) TO STDOUT", None))
+        # rows shaped like the export's: id, a value, the (empty) JSON tail after \x1f
+        copy("COPY (SELECT x, 1 / (x - 3), E'\\x1f\\x1e\\x1e' FROM generate_series(1, 5) x) TO STDOUT (FORMAT csv)")
     with pytest.raises(OperationalError, match="no_such_column"), transaction.atomic():
-        list(export_sql._copy_out("COPY (SELECT no_such_column) TO STDOUT", None))
+        copy("COPY (SELECT no_such_column) TO STDOUT")
     with pytest.raises(selectors.QueryTimeout), selectors.statement_timeout(ms=50):
-        list(export_sql._copy_out("COPY (SELECT pg_sleep(0.02) FROM generate_series(1, 100)) TO STDOUT", None))
-    rows = list(export_sql._copy_out("COPY (SELECT %s::text, x FROM generate_series(1, 3) x) TO STDOUT", ["a'b"]))
-    assert rows == [b"a'b\t1\n", b"a'b\t2\n", b"a'b\t3\n"]
+        copy(
+            "COPY (SELECT x, pg_sleep(0.02), E'\\x1f\\x1e\\x1e' FROM generate_series(1, 100) x) TO STDOUT (FORMAT csv)"
+        )
+    # Then a whole export through the same connection, its filter merged into the statement.
+    chunks = export_sql.copy_csv_chunks(
+        selectors.request_logs(account=acme).filter(request_id="still-there"),
+        chunk_rows=10,
+        timeout=selectors.statement_timeout,
+    )
+    ((rows, part),) = list(chunks)
+    assert rows == 1 and part.count(b"\r\n") == 1 and part.startswith(b"still-there,2026-11-20T12:00:00")
     with connection.cursor() as cursor:
         cursor.execute("SELECT request_id FROM logs_requestlog WHERE account_id = %s", [acme.pk])
         assert cursor.fetchall() == [("still-there",)]
