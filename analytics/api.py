@@ -95,7 +95,7 @@ class UsageView(APIView):
             "listed (empty ones with `results: []`); the first and last bucket are cut to the range, so their "
             "`start` / `end` say exactly what they count. Read from the rollups kept at ingest: days whose raw "
             "rows were purged by retention still count (hourly buckets, and days in another zone than the "
-            "account's, that filter or group by api_key, error_code or two fields are counted from raw rows and so "
+            "account's, that filter or group by error_code or by two fields are counted from raw rows and so "
             "cover retained rows only). `cost` is the priced requests' cost; `unpriced_requests` counts the "
             f"others. The log list's other filters ({_NOT_HERE}) answer 400: aggregates cannot apply them."
         ),

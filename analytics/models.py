@@ -113,11 +113,12 @@ class UsageQuarter(Measures):
 
 class SliceDimension(models.IntegerChoices):
     MODEL = 1, "model"
+    API_KEY = 2, "API key"
     STATUS = 3, "status"
 
 
 # The raw column (and filter / group name) of each slice dimension.
-SLICE_COLUMNS = {SliceDimension.MODEL: "model", SliceDimension.STATUS: "status"}
+SLICE_COLUMNS = {SliceDimension.MODEL: "model", SliceDimension.API_KEY: "api_key", SliceDimension.STATUS: "status"}
 
 
 class UsageSlice(Measures):
@@ -214,6 +215,8 @@ class RollupState(models.Model):
     # row). Accounts that had rows before slices existed get the upgrade time; a rebuild
     # reaching back moves it earlier. Queries read older slots raw.
     slices_since = models.DateTimeField(null=True, blank=True)
+    # The same for the API-key slices, which came later (migration 0005).
+    key_slices_since = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.account_id} days in {self.day_timezone}"

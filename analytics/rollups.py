@@ -40,7 +40,9 @@ QUARTER = timedelta(minutes=15)
 _FULL, _MODEL, _KEY, _TOTAL, _CODE = (
     int(p) for p in (Projection.FULL, Projection.MODEL, Projection.KEY, Projection.TOTAL, Projection.CODE)
 )
-_SLICE_MODEL, _SLICE_STATUS = int(SliceDimension.MODEL), int(SliceDimension.STATUS)
+_SLICE_MODEL, _SLICE_KEY, _SLICE_STATUS = (
+    int(d) for d in (SliceDimension.MODEL, SliceDimension.API_KEY, SliceDimension.STATUS)
+)
 # UsageMinute's key for all of a minute's requests (no slice).
 ALL = (0, "")
 _ADDITIVE_AT = tuple(MEASURES.index(name) for name in ADDITIVE)
@@ -109,7 +111,7 @@ def fold(groups: Iterable[tuple], zone: ZoneInfo) -> Folded:
             row = folded.quarters[quarter] = empty_measures()
         merge(row, values)
         api_key, error_code = api_key or "", error_code or ""
-        for dimension, value in (ALL, (_SLICE_MODEL, model), (_SLICE_STATUS, status)):
+        for dimension, value in (ALL, (_SLICE_MODEL, model), (_SLICE_KEY, api_key), (_SLICE_STATUS, status)):
             totals = folded.minutes.setdefault((minute, dimension, value), [0, 0])
             totals[0] += values[requests_at]
             totals[1] += values[tokens_at]
@@ -245,15 +247,16 @@ def raw_minute_totals(cursor, account: Account, classes, minutes: list[datetime]
         spans = " OR ".join(["(timestamp >= %s AND timestamp < %s)"] * len(chunk))
         bounds = [adapt(v) for first, last in chunk for v in (first, last + timedelta(minutes=1))]
         cursor.execute(
-            f"SELECT {minute_expr}, model, status, count(*), coalesce(sum(total_tokens), 0) FROM {_TABLE} "
-            f"WHERE {where} AND ({spans}) GROUP BY 1, 2, 3",
+            f"SELECT {minute_expr}, model, api_key, status, count(*), coalesce(sum(total_tokens), 0) FROM {_TABLE} "
+            f"WHERE {where} AND ({spans}) GROUP BY 1, 2, 3, 4",
             [*params, *bounds],
         )
-        for minute_value, model, status, n, tokens in cursor.fetchall():
+        for minute_value, model, api_key, status, n, tokens in cursor.fetchall():
             minute = as_utc(minute_value)
             if minute not in wanted:
                 continue
-            for dimension, value in (ALL, (_SLICE_MODEL, model), (_SLICE_STATUS, status)):
+            slices = (ALL, (_SLICE_MODEL, model), (_SLICE_KEY, api_key or ""), (_SLICE_STATUS, status))
+            for dimension, value in slices:
                 total = totals.setdefault((minute, dimension, value), [0, 0])
                 total[0] += int(n)
                 total[1] += int(tokens)
@@ -474,9 +477,10 @@ def rebuild(
 def _slices_complete_from(account: Account, lower: datetime, upper: datetime) -> None:
     """The rebuild filled the slices of [lower, upper): if that reaches the time they were
     complete from, they are now complete from `lower`."""
-    RollupState.objects.filter(account=account, slices_since__gte=lower, slices_since__lte=upper).update(
-        slices_since=lower
-    )
+    for since in ("slices_since", "key_slices_since"):
+        RollupState.objects.filter(account=account, **{f"{since}__gte": lower, f"{since}__lte": upper}).update(
+            **{since: lower}
+        )
 
 
 # --- rebuild in SQL (PostgreSQL) ---------------------------------------------------------------
@@ -505,7 +509,7 @@ _MEASURE_LIST = ", ".join(MEASURES)
 _QUARTER_SQL = "date_bin('15 minutes', minute, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 _SLICES_OF_MINUTES = (
     f"{_MINUTES_TABLE} m CROSS JOIN LATERAL "
-    f"(VALUES ({_SLICE_MODEL}, m.model), ({_SLICE_STATUS}, m.status)) AS s(dimension, value)"
+    f"(VALUES ({_SLICE_MODEL}, m.model), ({_SLICE_KEY}, m.api_key), ({_SLICE_STATUS}, m.status)) AS s(dimension, value)"
 )
 _QUARTERS_INSERT_SQL = f"""
 WITH peaks AS (
@@ -548,7 +552,7 @@ _RECENT_MINUTES_INSERT_SQL = f"""
 INSERT INTO {UsageMinute._meta.db_table} (account_id, minute, dimension, value, requests, total_tokens)
 SELECT %s, minute, dimension, value, sum(requests), sum(total_tokens)
 FROM {_MINUTES_TABLE} m CROSS JOIN LATERAL
-     (VALUES (0, ''), ({_SLICE_MODEL}, m.model), ({_SLICE_STATUS}, m.status))
+     (VALUES (0, ''), ({_SLICE_MODEL}, m.model), ({_SLICE_KEY}, m.api_key), ({_SLICE_STATUS}, m.status))
      AS s(dimension, value)
 WHERE minute >= %s
 GROUP BY 2, 3, 4

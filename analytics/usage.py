@@ -8,7 +8,7 @@ A query is split into pieces, each read from the cheapest source that is exact f
 - filters or grouping, by day / week / month in the zone of the account's daily rows, or
   no time bucket at all: `UsageDay` for the whole local days of the range, raw rows for the
   partial days at its edges (less than a day each);
-- filters or grouping on one of model or status, by hour or by another zone's
+- filters or grouping on one of model, API key or status, by hour or by another zone's
   days: `UsageSlice` for the whole 15-minute slots (the partial days at the edges of a
   `UsageDay` read come from them too);
 - anything else (two dimensions by hour or by another zone's days, slots before the
@@ -285,14 +285,20 @@ def same_zone(a: ZoneInfo, b: ZoneInfo) -> bool:
     return rules is not None and rules == _zone_rules(b.key)
 
 
-def _rollup_state(account: Account) -> tuple[ZoneInfo, datetime | None]:
-    """The zone of the account's daily rows and the time its slices are complete from
-    (remembered on the Account object: a page asks for many charts of one account)."""
+def _rollup_state(account: Account) -> tuple[ZoneInfo, dict[str, datetime | None]]:
+    """The zone of the account's daily rows and, per slice column, the time its slices are
+    complete from (remembered on the Account object: a page asks for many charts of one
+    account)."""
     cached = getattr(account, "_rollup_state", None)
     if cached is None:
-        row = RollupState.objects.filter(account=account).values_list("day_timezone", "slices_since").first()
-        zone, since = row if row else (None, None)
-        cached = account._rollup_state = (ZoneInfo(zone or account.timezone), since)
+        row = (
+            RollupState.objects.filter(account=account)
+            .values_list("day_timezone", "slices_since", "key_slices_since")
+            .first()
+        )
+        zone, since, key_since = row if row else (None, None, None)
+        since_of = {"model": since, "status": since, "api_key": key_since}
+        cached = account._rollup_state = (ZoneInfo(zone or account.timezone), since_of)
     return cached
 
 
@@ -325,7 +331,7 @@ def _dimensions_of(q: UsageQuery) -> set[str]:
 
 
 def slice_column(q: UsageQuery) -> str | None:
-    """The one dimension (model or status) the query filters or groups by, when
+    """The one dimension (model, API key or status) the query filters or groups by, when
     the slices can answer it; None otherwise."""
     needed = _dimensions_of(q)
     if len(needed) == 1 and (column := next(iter(needed))) in _SLICE_DIMENSION_OF:
@@ -365,7 +371,7 @@ def _quarter_plan(start: datetime, end: datetime, source: str = "quarter") -> li
 
 def _slice_plan(q: UsageQuery, start: datetime, end: datetime) -> list[_Piece]:
     """Slices from the time they are complete (see RollupState.slices_since), raw before."""
-    since = _rollup_state(q.account)[1]
+    since = _rollup_state(q.account)[1][slice_column(q)]
     if since is not None and since > start:
         if since >= end:
             return _raw_plan(start, end)
@@ -800,7 +806,7 @@ def _filter_lookups(q: UsageQuery) -> dict:
 def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
     """The `n` most expensive requests of the range (filters respected).
 
-    The rollups narrow the search: each quarter (with a filter on a model or status, each
+    The rollups narrow the search: each quarter (with a filter on a model, key or status, each
     slice of it; with other filters, each day of the projection that keeps the filtered
     dimensions) knows its most expensive request. The
     n-th largest of those maxima inside the range is a cost at least n requests reach, so
