@@ -111,6 +111,25 @@ class UsageQuarter(Measures):
         return f"{self.account_id} {self.start:%Y-%m-%d %H:%M}"
 
 
+class UsageHour(Measures):
+    """The four quarters of a UTC hour added up (kept from them at ingest and rebuild).
+
+    A year of another zone's days, the heatmap, the busiest minute and the operator's view
+    read a quarter of the rows. Exact wherever the hour lies inside one bucket; the hours
+    that a bucket boundary cuts (zones at +05:30 or +05:45) are read as their quarters."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    start = models.DateTimeField(help_text="UTC start of the hour")
+    peak_minute_requests = models.IntegerField(default=0)
+    peak_minute_tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "start"], name="usagehour_account_start")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.start:%Y-%m-%d %H:00}"
+
+
 class SliceDimension(models.IntegerChoices):
     MODEL = 1, "model"
     API_KEY = 2, "API key"

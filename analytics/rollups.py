@@ -28,6 +28,7 @@ from analytics.models import (
     RollupState,
     SliceDimension,
     UsageDay,
+    UsageHour,
     UsageMinute,
     UsageQuarter,
     UsageSlice,
@@ -36,6 +37,7 @@ from console.models import Account
 from logs.models import RequestLog, Status
 
 QUARTER = timedelta(minutes=15)
+HOUR = timedelta(hours=1)
 # Plain ints: database adapters would send an Enum member by its name.
 _FULL, _MODEL, _KEY, _TOTAL, _CODE = (
     int(p) for p in (Projection.FULL, Projection.MODEL, Projection.KEY, Projection.TOTAL, Projection.CODE)
@@ -311,14 +313,29 @@ def _upsert(cursor, model, keys: tuple[str, ...], extra: tuple[str, ...], rows: 
 _PEAKS = ("peak_minute_requests", "peak_minute_tokens")
 
 
-def write(cursor, account: Account, folded: Folded, peaks: dict[tuple, list[int]]) -> None:
+def write(cursor, account: Account, folded: Folded, peaks: dict[tuple, list[int]], *, hours: bool = True) -> None:
     """Add folded rows; `peaks` holds the (requests, tokens) of the busiest minute per
-    (quarter, slice dimension, value), ALL for the whole quarter."""
+    (quarter, slice dimension, value), ALL for the whole quarter. `hours=False` leaves the
+    hour rows to the caller (a rebuild sums them from the quarters afterwards)."""
     quarter_rows = [
         (account.pk, start, *values, *peaks.get((start, *ALL), (0, 0)))
         for start, values in sorted(folded.quarters.items())
     ]
     _upsert(cursor, UsageQuarter, ("account_id", "start"), _PEAKS, quarter_rows)
+    if hours:
+        # An hour adds its quarters; its busiest minute is the busiest of its quarters'
+        # (each quarter's peak above is its total after this batch; the merge keeps the max).
+        by_hour: dict[datetime, list] = {}
+        for start, values in folded.quarters.items():
+            hour = start.replace(minute=0)
+            row = by_hour.get(hour)
+            if row is None:
+                row = by_hour[hour] = [*empty_measures(), 0, 0]
+            merge(row, values)
+            peak = peaks.get((start, *ALL), (0, 0))
+            row[-2], row[-1] = max(row[-2], peak[0]), max(row[-1], peak[1])
+        hour_rows = [(account.pk, start, *values) for start, values in sorted(by_hour.items())]
+        _upsert(cursor, UsageHour, ("account_id", "start"), _PEAKS, hour_rows)
     slice_rows = [
         (account.pk, dimension, start, value, *values, *peaks.get((start, dimension, value), (0, 0)))
         for (start, dimension, value), values in sorted(folded.slices.items())
@@ -454,11 +471,12 @@ def rebuild(
             else:
                 groups = list(raw_minute_groups(cursor, account, classes, lower, upper))
                 folded = fold(groups, zone)
-                write(cursor, account, folded, peaks_by_quarter(folded.minutes))
+                write(cursor, account, folded, peaks_by_quarter(folded.minutes), hours=False)
                 horizon = minute_horizon()
                 add_minutes(cursor, account, {key: v for key, v in folded.minutes.items() if key[0] >= horizon})
                 rows = sum(g[MEASURES.index("requests") + 5] for g in groups)
                 quarters, days = len(folded.quarters), len(folded.days)
+            hours_from_quarters(cursor, account, lower, upper)
             result.rows += rows
             result.quarters += quarters
             result.days += days
@@ -472,6 +490,38 @@ def rebuild(
             datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(UTC),
         )
     return result
+
+
+def _hour_sql(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"date_trunc('hour', {column})"
+    return f"strftime('%%Y-%%m-%%d %%H:00:00', {column})"
+
+
+def hours_from_quarters(cursor, account: Account | None, lower: datetime | None, upper: datetime | None) -> int:
+    """Write the hour rows of the hours touching [lower, upper) anew from their quarters
+    (all of an account's hours, or every account's, without bounds); returns how many."""
+    hours, quarters = UsageHour._meta.db_table, UsageQuarter._meta.db_table
+    where, params = ["1 = 1"], []
+    if account is not None:
+        where.append("account_id = %s")
+        params.append(account.pk)
+    if lower is not None:
+        where.append("start >= %s")
+        params.append(adapt(lower.replace(minute=0, second=0, microsecond=0)))
+    if upper is not None:
+        ceiling = upper.replace(minute=0, second=0, microsecond=0)
+        where.append("start < %s")
+        params.append(adapt(ceiling if ceiling == upper else ceiling + HOUR))
+    condition = " AND ".join(where)
+    cursor.execute(f"DELETE FROM {hours} WHERE {condition}", params)
+    fold_sql = ", ".join(f"{'sum' if name in ADDITIVE else 'max'}({name})" for name in (*MEASURES, *_PEAKS))
+    cursor.execute(
+        f"INSERT INTO {hours} (account_id, start, {', '.join((*MEASURES, *_PEAKS))}) "
+        f"SELECT account_id, {_hour_sql('start')}, {fold_sql} FROM {quarters} WHERE {condition} GROUP BY 1, 2",
+        params,
+    )
+    return cursor.rowcount
 
 
 def _slices_complete_from(account: Account, lower: datetime, upper: datetime) -> None:
@@ -581,7 +631,7 @@ def analyze() -> None:
     marked all-visible. Outside a transaction (VACUUM cannot run in one)."""
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         with connection.cursor() as cursor:
-            tables = (UsageQuarter, UsageSlice, UsageDay, UsageMinute)
+            tables = (UsageQuarter, UsageHour, UsageSlice, UsageDay, UsageMinute)
             cursor.execute(f"VACUUM (ANALYZE) {', '.join(model._meta.db_table for model in tables)}")
 
 

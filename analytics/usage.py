@@ -21,7 +21,7 @@ dimensions; Python then adds the pieces into the buckets of the range.
 import importlib.resources
 import zoneinfo
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -39,10 +39,21 @@ from analytics.models import (
     Projection,
     RollupState,
     UsageDay,
+    UsageHour,
     UsageQuarter,
     UsageSlice,
 )
-from analytics.rollups import _RAW_MEASURES_SQL, QUARTER, adapt, as_utc, empty_measures, merge, minute_sql, to_decimal
+from analytics.rollups import (
+    _RAW_MEASURES_SQL,
+    HOUR,
+    QUARTER,
+    adapt,
+    as_utc,
+    empty_measures,
+    merge,
+    minute_sql,
+    to_decimal,
+)
 from console.models import Account
 from logs.models import RequestLog
 from logs.selectors import request_logs, retention_classes, statement_timeout
@@ -53,6 +64,7 @@ _COST_AT = MEASURES.index("cost")
 _MAX_COST_AT = MEASURES.index("max_cost")
 _RAW = RequestLog._meta.db_table
 _QUARTERS = UsageQuarter._meta.db_table
+_HOURS = UsageHour._meta.db_table
 _DAYS = UsageDay._meta.db_table
 _SLICES = UsageSlice._meta.db_table
 _SLICE_DIMENSION_OF = {column: int(dimension) for dimension, column in SLICE_COLUMNS.items()}
@@ -308,12 +320,17 @@ def day_zone(account: Account) -> ZoneInfo:
 
 @dataclass
 class _Piece:
-    source: str  # "quarter" | "slice" | "day" | "raw"
+    source: str  # "hour" | "quarter" | "slice" | "day" | "raw"
     start: datetime
     end: datetime
     first_day: date | None = None  # "day" pieces: local dates first_day..last_day
     last_day: date | None = None
     projection: int = int(Projection.FULL)  # "day" pieces: which projection of the daily rows
+    # Zones off the whole hour (+05:45): the hours a local midnight cuts are read as their
+    # quarters. cut=False: only the hours no midnight cuts; cut=True: only the quarters of
+    # the others; `offset` is the zone's UTC offset in seconds over the piece.
+    cut: bool | None = None
+    offset: int = 0
 
 
 def projection_for(dimensions: set[str]) -> int:
@@ -342,12 +359,12 @@ def slice_column(q: UsageQuery) -> str | None:
 def plan(q: UsageQuery) -> list[_Piece]:
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
     if q.account is None:  # every account: their days are in different zones
-        return _quarter_plan(start, end)
+        return _hour_plan(q, start, end)
     zone = day_zone(q.account)
     days_fit = q.bucket != "hour" and (q.bucket is None or same_zone(zone, q.zone))
     if not q.needs_dimensions:
         if not days_fit:
-            return _quarter_plan(start, end)
+            return _hour_plan(q, start, end)
         # Whole days from the one-row-per-day projection, their partial edges from quarters.
         return _day_plan(start, end, zone, int(Projection.TOTAL), edges=_quarter_plan)
     slices = slice_column(q) is not None
@@ -367,6 +384,59 @@ def _quarter_plan(start: datetime, end: datetime, source: str = "quarter") -> li
     if inner_start >= inner_end:
         return [_Piece("raw", start, end)]
     return _with_edges([_Piece(source, inner_start, inner_end)], start, end, inner_start, inner_end, _raw_plan)
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_plan(q: UsageQuery, start: datetime, end: datetime) -> list[_Piece]:
+    """As `_quarter_plan`, with the whole UTC hours inside read from the hour rows where
+    each lies in one bucket of `q`: always in zones on the whole hour; in others (+05:30,
+    +05:45) by day, week or month, the hours a local midnight cuts read as their quarters,
+    and by hour not at all."""
+    pieces = []
+    for piece in _quarter_plan(start, end):
+        if piece.source != "quarter":
+            pieces.append(piece)
+            continue
+        if q.bucket is None:
+            stretches = [(piece.start, piece.end, 0)]
+        else:
+            stretches = offset_stretches(piece.start, piece.end, q.zone)
+        for lower, upper, offset in stretches:
+            whole = offset % 3600 == 0
+            inner_start, inner_end = _floor_hour(lower + HOUR - QUARTER), _floor_hour(upper)
+            if (not whole and q.bucket == "hour") or inner_start >= inner_end:
+                pieces.append(_Piece("quarter", lower, upper))
+                continue
+            if lower < inner_start:
+                pieces.append(_Piece("quarter", lower, inner_start))
+            if whole:
+                pieces.append(_Piece("hour", inner_start, inner_end))
+            else:
+                pieces.append(_Piece("hour", inner_start, inner_end, cut=False, offset=offset))
+                pieces.append(_Piece("quarter", inner_start, inner_end, cut=True, offset=offset))
+            if inner_end < upper:
+                pieces.append(_Piece("quarter", inner_end, upper))
+    return pieces
+
+
+def _epoch_sql(column: str) -> str:
+    if _is_pg():
+        return f"date_part('epoch', {column})::bigint"
+    return f"CAST(strftime('%%s', {column}) AS INTEGER)"
+
+
+def _cut_sql(piece: _Piece) -> tuple[str, list]:
+    """The condition that keeps a `cut` piece's rows: hours no local midnight cuts (the
+    local time of their start is at most 23:00), or quarters of the hours one does."""
+    if piece.cut is None:
+        return "", []
+    epoch = _epoch_sql("start")
+    if piece.cut:
+        return f" AND ({epoch} - {epoch} %% 3600 + %s) %% 86400 > 82800", [piece.offset]
+    return f" AND ({epoch} + %s) %% 86400 <= 82800", [piece.offset]
 
 
 def _slice_plan(q: UsageQuery, start: datetime, end: datetime) -> list[_Piece]:
@@ -407,7 +477,7 @@ def _with_edges(pieces, start, end, inner_start, inner_end, edges) -> list[_Piec
 
 def _filters_sql(q: UsageQuery, source: str = "raw") -> tuple[str, list]:
     """The query's filters as SQL for rows of `source` (a slice names its value `value`)."""
-    if source == "quarter":
+    if source in ("quarter", "hour"):
         return "", []
     sliced = slice_column(q) if source == "slice" else None
     clauses, params = [], []
@@ -471,8 +541,8 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
     in one statement (the head and tail edges of a range are one read, not two)."""
     source = pieces[0].source
     raw = source == "raw"
-    table = {"raw": _RAW, "quarter": _QUARTERS, "slice": _SLICES, "day": _DAYS}[source]
-    time_column = {"raw": "timestamp", "quarter": "start", "slice": "start", "day": "day"}[source]
+    table = {"raw": _RAW, "quarter": _QUARTERS, "hour": _HOURS, "slice": _SLICES, "day": _DAYS}[source]
+    time_column = "timestamp" if raw else ("day" if source == "day" else "start")
     key_sql, key_params, kind = _time_key(q, source, time_column)
     account_sql, account_params = _account_sql(q, raw=raw)
     where = [account_sql]
@@ -483,8 +553,9 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
             ranges.append("(projection = %s AND day >= %s AND day <= %s)")
             params += [piece.projection, piece.first_day, piece.last_day]
         else:
-            ranges.append(f"({time_column} >= %s AND {time_column} < %s)")
-            params += [adapt(piece.start), adapt(piece.end)]
+            cut_sql, cut_params = _cut_sql(piece)
+            ranges.append(f"({time_column} >= %s AND {time_column} < %s{cut_sql})")
+            params += [adapt(piece.start), adapt(piece.end), *cut_params]
     where.append(ranges[0] if len(ranges) == 1 else f"({' OR '.join(ranges)})")
     filters_sql, filter_params = _filters_sql(q, source)
     groups = _group_columns(q, source)
@@ -579,7 +650,7 @@ def busiest_hours(q: UsageQuery, n: int = 10) -> list[Bucket]:
     with statement_timeout(parallel=False, work_mem=_WORK_MEM), connection.cursor() as cursor:
         for source, pieces in by_source.items():
             top = None
-            if source in ("quarter", "slice"):
+            if source in ("quarter", "hour", "slice"):
                 # The edges, and the time slices became complete, touch at most three hours.
                 pieces = [hour for piece in pieces for hour in _top_slot_hours(cursor, hourly, piece, n + 3)]
                 if not pieces:
@@ -622,11 +693,11 @@ def _top_slot_hours(cursor, q: UsageQuery, piece: _Piece, top: int) -> list[_Pie
 
 
 def _filtered_pieces(q: UsageQuery) -> list[_Piece]:
-    """Pieces of whole 15-minute slots (quarters, or slices with a filter on one dimension)
+    """Pieces of whole slots (hours or quarters, or slices with a filter on one dimension)
     and raw rows for the rest, for figures that need the slots themselves."""
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
     if not q.has_filters:
-        return _quarter_plan(start, end)
+        return _hour_plan(q, start, end)
     if slice_column(q) is not None:
         return _slice_plan(q, start, end)
     return _raw_plan(start, end)
@@ -635,12 +706,14 @@ def _filtered_pieces(q: UsageQuery) -> list[_Piece]:
 def _slots_sql(q: UsageQuery, piece: _Piece, lower: datetime | None = None, upper: datetime | None = None):
     """FROM and WHERE (and params) for the quarter or slice rows of `piece`."""
     account_sql, params = _account_sql(q, raw=False)
-    table = _QUARTERS if piece.source == "quarter" else _SLICES
+    table = {"quarter": _QUARTERS, "hour": _HOURS, "slice": _SLICES}[piece.source]
     filters_sql, filter_params = _filters_sql(q, piece.source)
+    cut_sql, cut_params = _cut_sql(piece)
     bounds = [adapt(lower or piece.start), adapt(upper or piece.end)]
-    return f"{table} WHERE {account_sql} AND start >= %s AND start < %s{filters_sql}", [
+    return f"{table} WHERE {account_sql} AND start >= %s AND start < %s{cut_sql}{filters_sql}", [
         *params,
         *bounds,
+        *cut_params,
         *filter_params,
     ]
 
@@ -669,7 +742,7 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
     single peak L and a slot's busiest minute at most the sum of its values' peaks; only
     slots whose sum passes L are counted again from the raw rows."""
     where, params = _slots_sql(q, piece)
-    if piece.source == "quarter" or len(getattr(q, _filter_attribute(slice_column(q)))) <= 1:
+    if piece.source in ("quarter", "hour") or len(getattr(q, _filter_attribute(slice_column(q)))) <= 1:
         cursor.execute(f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {where}", params)
         requests, tokens = cursor.fetchone()
         return requests or 0, tokens or 0
@@ -716,8 +789,9 @@ def _filter_attribute(column: str) -> str:
 def peak_minute(q: UsageQuery) -> tuple[int, int]:
     """Requests and tokens of the busiest minute in the range (each its own maximum)."""
     best = [0, 0]
+    anywhere = replace(q, bucket=None)  # a minute lies in one hour: hours serve any zone
     with statement_timeout(parallel=False, work_mem=_WORK_MEM), connection.cursor() as cursor:
-        for piece in _filtered_pieces(q):
+        for piece in _filtered_pieces(anywhere):
             if piece.source == "raw":
                 requests, tokens = _raw_peak(cursor, q, [(piece.start, piece.end)])
             else:

@@ -10,7 +10,16 @@ from django.core.management import call_command
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from analytics.models import MEASURES, Projection, RollupState, SliceDimension, UsageDay, UsageQuarter, UsageSlice
+from analytics.models import (
+    MEASURES,
+    Projection,
+    RollupState,
+    SliceDimension,
+    UsageDay,
+    UsageHour,
+    UsageQuarter,
+    UsageSlice,
+)
 from analytics.rollups import rebuild
 from logs.ingest.services import ingest_records
 from logs.models import RequestLog
@@ -56,7 +65,30 @@ def _snapshot(account):
         )
         for s in UsageSlice.objects.filter(account=account)
     }
-    return quarters, days, slices
+    hours = {
+        h.start: tuple(getattr(h, m) for m in (*MEASURES, "peak_minute_requests", "peak_minute_tokens"))
+        for h in UsageHour.objects.filter(account=account)
+    }
+    return quarters, days, slices, hours
+
+
+def _hours_from_quarters(quarters: dict) -> dict:
+    """What the hour rows must hold: their quarters added up, the largest peaks."""
+    hours = {}
+    for start, values in quarters.items():
+        hour = start.replace(minute=0)
+        if hour not in hours:
+            hours[hour] = list(values)
+            continue
+        row = hours[hour]
+        for i, name in enumerate((*MEASURES, "peak_minute_requests", "peak_minute_tokens")):
+            if values[i] is None:
+                continue
+            if name in ("latency_max", "max_total_tokens", "max_cost") or name.startswith("peak_"):
+                row[i] = values[i] if row[i] is None else max(row[i], values[i])
+            else:
+                row[i] += values[i]
+    return {hour: tuple(values) for hour, values in hours.items()}
 
 
 @pytest.mark.django_db
@@ -149,17 +181,19 @@ def test_rebuild_equals_what_ingest_maintained(acme, globex):
     ingest_records(account=globex, records=_records(50, start=start, seed=4, prefix="g"))
     maintained = _snapshot(acme)
     globex_before = _snapshot(globex)
+    assert maintained[3] == _hours_from_quarters(maintained[0])  # ingest kept hours too
     UsageQuarter.objects.filter(account=acme).update(requests=0)
+    UsageHour.objects.filter(account=acme).update(requests=0, peak_minute_requests=0)
     UsageDay.objects.filter(account=acme).delete()
     UsageSlice.objects.filter(account=acme, dimension=SliceDimension.MODEL).delete()
     UsageSlice.objects.filter(account=acme).update(peak_minute_requests=0)
 
     call_command("rebuild_rollups", "--account", acme.slug, "--days", "10")
     rebuilt = _snapshot(acme)
-    for table in range(3):
+    for table in range(4):
         assert rebuilt[table].keys() == maintained[table].keys()
     cost_at = MEASURES.index("cost")
-    for table in (0, 2):  # quarters and slices: every measure and both peaks
+    for table in (0, 2, 3):  # quarters, slices and hours: every measure and both peaks
         for key, values in maintained[table].items():
             again = rebuilt[table][key]
             assert again[:cost_at] == values[:cost_at] and round(again[cost_at], 6) == round(values[cost_at], 6)
@@ -169,7 +203,11 @@ def test_rebuild_equals_what_ingest_maintained(acme, globex):
         assert rebuilt[1][key][:cost_at] == values[:cost_at]
     assert sum(v[0] for key, v in rebuilt[1].items() if key[0] == Projection.FULL) == 400
     # Slices are complete: per model, status and key they add up to the raw rows.
-    for dimension, column in ((SliceDimension.MODEL, "model"), (SliceDimension.STATUS, "status")):
+    for dimension, column in (
+        (SliceDimension.MODEL, "model"),
+        (SliceDimension.API_KEY, "api_key"),
+        (SliceDimension.STATUS, "status"),
+    ):
         raw = dict(RequestLog.objects.filter(account=acme).values_list(column).annotate(n=Count("id")))
         sliced = (
             UsageSlice.objects.filter(account=acme, dimension=dimension)

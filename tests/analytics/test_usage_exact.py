@@ -396,3 +396,43 @@ def test_top_requests_with_flat_prices_tied_in_many_slots(acme, monkeypatch, fil
     q = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("Asia/Kolkata"), **filters)
     chosen = sorted(_expected_rows(rows, q), key=lambda r: (r["cost"], r["timestamp"]), reverse=True)
     assert [r["request_id"] for r in top_requests(q, n=10)] == [r["request_id"] for r in chosen[:10]]
+
+
+@pytest.mark.django_db
+def test_whole_hours_read_from_hour_rows_and_cut_hours_from_their_quarters(acme):
+    """Unfiltered figures in another zone read the hour rows; in a zone off the whole hour
+    the hours a local midnight cuts come from their quarters, and hourly buckets there from
+    quarters alone. Every split agrees with the raw rows, the operator's view too."""
+    acme.timezone = "Europe/Berlin"
+    acme.save()
+    rows = _ingest(acme, n=700, seed=23)
+    start = SPAN_START + timedelta(hours=5, minutes=22)
+    end = SPAN_START + timedelta(days=SPAN_DAYS - 1, hours=3, minutes=4)
+
+    def sources(q):
+        return [(piece.source, piece.cut) for piece in plan(q)]
+
+    nepal = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("Asia/Kathmandu"), bucket="day")
+    assert ("hour", False) in sources(nepal) and ("quarter", True) in sources(nepal)
+    _same(_actual(nepal), _expected(rows, nepal))
+    weeks = UsageQuery(**{**nepal.__dict__, "zone": ZoneInfo("Asia/Kolkata"), "bucket": "week"})
+    _same(_actual(weeks), _expected(rows, weeks))
+    india_hours = UsageQuery(**{**nepal.__dict__, "zone": ZoneInfo("Asia/Kolkata"), "bucket": "hour",
+                                "end": start + timedelta(days=2)})  # fmt: skip
+    assert "hour" not in {source for source, _cut in sources(india_hours)}
+    _same(_actual(india_hours), _expected(rows, india_hours))
+    tokyo_hours = UsageQuery(**{**india_hours.__dict__, "zone": ZoneInfo("Asia/Tokyo")})
+    assert ("hour", None) in sources(tokyo_hours)
+    _same(_actual(tokyo_hours), _expected(rows, tokyo_hours))
+    everyone = UsageQuery(**{**nepal.__dict__, "account": None})
+    assert ("hour", False) in sources(everyone)
+    _same(_actual(everyone), _expected(rows, everyone))
+    # The busiest minute and the heatmap from hour rows (Tokyo is on the whole hour).
+    per_minute = defaultdict(int)
+    grid = [[0] * 24 for _ in range(7)]
+    for r in _expected_rows(rows, tokyo_hours):
+        per_minute[r["timestamp"].replace(second=0, microsecond=0)] += 1
+        local = r["timestamp"].astimezone(tokyo_hours.zone)
+        grid[local.weekday()][local.hour] += 1
+    assert peak_minute(tokyo_hours)[0] == max(per_minute.values())
+    assert heatmap(tokyo_hours) == grid
