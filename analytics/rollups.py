@@ -24,6 +24,7 @@ from analytics.models import (
     DIMENSIONS,
     MAXIMA,
     MEASURES,
+    MONTHLY,
     Projection,
     RollupState,
     SliceDimension,
@@ -313,16 +314,16 @@ def _upsert(cursor, model, keys: tuple[str, ...], extra: tuple[str, ...], rows: 
 _PEAKS = ("peak_minute_requests", "peak_minute_tokens")
 
 
-def write(cursor, account: Account, folded: Folded, peaks: dict[tuple, list[int]], *, hours: bool = True) -> None:
+def write(cursor, account: Account, folded: Folded, peaks: dict[tuple, list[int]], *, derived: bool = True) -> None:
     """Add folded rows; `peaks` holds the (requests, tokens) of the busiest minute per
-    (quarter, slice dimension, value), ALL for the whole quarter. `hours=False` leaves the
-    hour rows to the caller (a rebuild sums them from the quarters afterwards)."""
+    (quarter, slice dimension, value), ALL for the whole quarter. `derived=False` leaves the
+    hour and month rows to the caller (a rebuild sums them from quarters and days after)."""
     quarter_rows = [
         (account.pk, start, *values, *peaks.get((start, *ALL), (0, 0)))
         for start, values in sorted(folded.quarters.items())
     ]
     _upsert(cursor, UsageQuarter, ("account_id", "start"), _PEAKS, quarter_rows)
-    if hours:
+    if derived:
         # An hour adds its quarters; its busiest minute is the busiest of its quarters'
         # (each quarter's peak above is its total after this batch; the merge keeps the max).
         by_hour: dict[datetime, list] = {}
@@ -341,7 +342,17 @@ def write(cursor, account: Account, folded: Folded, peaks: dict[tuple, list[int]
         for (start, dimension, value), values in sorted(folded.slices.items())
     ]
     _upsert(cursor, UsageSlice, ("account_id", "dimension", "start", "value"), _PEAKS, slice_rows)
-    day_rows = [(account.pk, *key, *values) for key, values in sorted(folded.days.items())]
+    days = folded.days
+    if derived:  # the months add up their days
+        days = dict(days)
+        for (projection, day, *dimensions), values in folded.days.items():
+            key = (projection + MONTHLY, day.replace(day=1), *dimensions)
+            row = days.get(key)
+            if row is None:
+                days[key] = list(values)
+            else:
+                merge(row, values)
+    day_rows = [(account.pk, *key, *values) for key, values in sorted(days.items())]
     _upsert(cursor, UsageDay, ("account_id", "projection", "day", *DIMENSIONS), (), day_rows)
 
 
@@ -471,12 +482,13 @@ def rebuild(
             else:
                 groups = list(raw_minute_groups(cursor, account, classes, lower, upper))
                 folded = fold(groups, zone)
-                write(cursor, account, folded, peaks_by_quarter(folded.minutes), hours=False)
+                write(cursor, account, folded, peaks_by_quarter(folded.minutes), derived=False)
                 horizon = minute_horizon()
                 add_minutes(cursor, account, {key: v for key, v in folded.minutes.items() if key[0] >= horizon})
                 rows = sum(g[MEASURES.index("requests") + 5] for g in groups)
                 quarters, days = len(folded.quarters), len(folded.days)
             hours_from_quarters(cursor, account, lower, upper)
+            months_from_days(cursor, account, day, last)
             result.rows += rows
             result.quarters += quarters
             result.days += days
@@ -519,6 +531,34 @@ def hours_from_quarters(cursor, account: Account | None, lower: datetime | None,
     cursor.execute(
         f"INSERT INTO {hours} (account_id, start, {', '.join((*MEASURES, *_PEAKS))}) "
         f"SELECT account_id, {_hour_sql('start')}, {fold_sql} FROM {quarters} WHERE {condition} GROUP BY 1, 2",
+        params,
+    )
+    return cursor.rowcount
+
+
+def months_from_days(cursor, account: Account | None, first: date | None = None, last: date | None = None) -> int:
+    """Write the month rows of the months touching local days first..last anew from their
+    daily rows (every month without bounds); returns how many."""
+    table = UsageDay._meta.db_table
+    where, params = [f"projection < {MONTHLY}"], []
+    if account is not None:
+        where.append("account_id = %s")
+        params.append(account.pk)
+    if first is not None:
+        where.append("day >= %s")
+        params.append(first.replace(day=1))
+    if last is not None:
+        where.append("day < %s")
+        params.append((last.replace(day=28) + timedelta(days=4)).replace(day=1))
+    daily = " AND ".join(where)
+    monthly = daily.replace(f"projection < {MONTHLY}", f"projection >= {MONTHLY}")
+    cursor.execute(f"DELETE FROM {table} WHERE {monthly}", params)
+    month = "date_trunc('month', day)::date" if connection.vendor == "postgresql" else "date(day, 'start of month')"
+    folds = ", ".join(f"{'sum' if name in ADDITIVE else 'max'}({name})" for name in MEASURES)
+    cursor.execute(
+        f"INSERT INTO {table} (account_id, projection, day, {', '.join(DIMENSIONS)}, {', '.join(MEASURES)}) "
+        f"SELECT account_id, projection + {MONTHLY}, {month}, {', '.join(DIMENSIONS)}, {folds} FROM {table} "
+        f"WHERE {daily} GROUP BY account_id, projection, {month}, {', '.join(DIMENSIONS)}",
         params,
     )
     return cursor.rowcount

@@ -3,8 +3,10 @@ log list's totals bar read them from.
 
 A query is split into pieces, each read from the cheapest source that is exact for it:
 
-- no filter and no grouping: `UsageQuarter` for the whole 15-minute slots of the range
-  (exact for any zone's hours and days), raw rows for the partial slots at its edges;
+- no filter and no grouping: `UsageHour` for the whole UTC hours of the range that lie in
+  one bucket, `UsageQuarter` for the other whole 15-minute slots (the hours a local
+  midnight cuts in zones at +05:30 / +05:45, the part-hours at the edges; exact for any
+  zone's hours and days), raw rows for the partial slots at its edges;
 - filters or grouping, by day / week / month in the zone of the account's daily rows, or
   no time bucket at all: `UsageDay` for the whole local days of the range, raw rows for the
   partial days at its edges (less than a day each);
@@ -34,6 +36,7 @@ from django.db.models import Q
 from analytics.models import (
     DIMENSIONS,
     MEASURES,
+    MONTHLY,
     PROJECTION_DIMENSIONS,
     SLICE_COLUMNS,
     Projection,
@@ -362,16 +365,17 @@ def plan(q: UsageQuery) -> list[_Piece]:
         return _hour_plan(q, start, end)
     zone = day_zone(q.account)
     days_fit = q.bucket != "hour" and (q.bucket is None or same_zone(zone, q.zone))
+    months = q.bucket in (None, "month")
     if not q.needs_dimensions:
         if not days_fit:
             return _hour_plan(q, start, end)
         # Whole days from the one-row-per-day projection, their partial edges from quarters.
-        return _day_plan(start, end, zone, int(Projection.TOTAL), edges=_quarter_plan)
+        return _day_plan(start, end, zone, int(Projection.TOTAL), edges=_quarter_plan, months=months)
     slices = slice_column(q) is not None
     if not days_fit:
         return _slice_plan(q, start, end) if slices else _raw_plan(start, end)
     edges = (lambda lower, upper: _slice_plan(q, lower, upper)) if slices else _raw_plan
-    return _day_plan(start, end, zone, projection_for(_dimensions_of(q)), edges=edges)
+    return _day_plan(start, end, zone, projection_for(_dimensions_of(q)), edges=edges, months=months)
 
 
 def _raw_plan(start: datetime, end: datetime) -> list[_Piece]:
@@ -486,9 +490,12 @@ def _slice_plan(q: UsageQuery, start: datetime, end: datetime) -> list[_Piece]:
     return _quarter_plan(start, end, "slice")
 
 
-def _day_plan(start: datetime, end: datetime, zone: ZoneInfo, projection: int, edges=_raw_plan) -> list[_Piece]:
+def _day_plan(
+    start: datetime, end: datetime, zone: ZoneInfo, projection: int, edges=_raw_plan, months: bool = False
+) -> list[_Piece]:
     """Whole local days of `zone` from the daily rows, the partial days at the edges by
-    `edges` (raw rows, or quarters when no dimension is needed)."""
+    `edges` (raw rows, or quarters when no dimension is needed). With `months` (figures
+    by month or for the whole range), whole local months from the month rows."""
     first_day = start.astimezone(zone).date()
     if local_midnight(first_day, zone) < start:
         first_day += timedelta(days=1)
@@ -496,8 +503,25 @@ def _day_plan(start: datetime, end: datetime, zone: ZoneInfo, projection: int, e
     if first_day > last_day:
         return edges(start, end)
     inner_start, inner_end = local_midnight(first_day, zone), local_midnight(last_day + timedelta(days=1), zone)
-    inner = _Piece("day", inner_start, inner_end, first_day, last_day, projection)
-    return _with_edges([inner], start, end, inner_start, inner_end, edges)
+    inner = []
+    month_first = first_day if first_day.day == 1 else _next_date(first_day, "month")
+    month_end = (last_day + timedelta(days=1)).replace(day=1)
+    if months and month_first < month_end:
+        if first_day < month_first:
+            inner.append(_day_piece(first_day, month_first - timedelta(days=1), zone, projection))
+        inner.append(_day_piece(month_first, month_end - timedelta(days=1), zone, projection + MONTHLY))
+        if month_end <= last_day:
+            inner.append(_day_piece(month_end, last_day, zone, projection))
+    else:
+        inner.append(_day_piece(first_day, last_day, zone, projection))
+    return _with_edges(inner, start, end, inner_start, inner_end, edges)
+
+
+def _day_piece(first_day: date, last_day: date, zone: ZoneInfo, projection: int) -> _Piece:
+    """Local days first_day..last_day of the daily rows (for a month projection, the month
+    rows of the months they make up)."""
+    lower, upper = local_midnight(first_day, zone), local_midnight(last_day + timedelta(days=1), zone)
+    return _Piece("day", lower, upper, first_day, last_day, projection)
 
 
 def _with_edges(pieces, start, end, inner_start, inner_end, edges) -> list[_Piece]:
@@ -766,14 +790,17 @@ def _raw_peak(cursor, q: UsageQuery, ranges: list[tuple[datetime, datetime]]) ->
     return requests or 0, tokens or 0
 
 
-_MAX_PEAK_SLOTS = 200
+_PEAK_BATCH = 48  # slots counted again from raw rows per round
+_MAX_PEAK_ROUNDS = 8  # then the whole piece is counted from raw rows
 
 
 def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
     """The busiest minute of slice rows. With one value per slot it is the largest slot
     peak. With several (two models), a minute of the union holds at least the largest
-    single peak L and a slot's busiest minute at most the sum of its values' peaks; only
-    slots whose sum passes L are counted again from the raw rows."""
+    single peak L and a slot's busiest minute at most the sum of its values' peaks U.
+    Slots are counted again from the raw rows in rounds, highest U first, until no slot
+    left can beat the best minute found (branch and bound): for two busy models over a
+    year thousands of slots pass L, but the best minute is found among the first few."""
     where, params = _slots_sql(q, piece)
     if piece.source in ("quarter", "hour") or len(getattr(q, _filter_attribute(slice_column(q)))) <= 1:
         cursor.execute(f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {where}", params)
@@ -788,31 +815,48 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
         f"max(peak_minute_tokens) AS tokens FROM {where} GROUP BY start), "
         "bound AS (SELECT max(requests) AS requests, max(tokens) AS tokens FROM slots) "
         "SELECT CAST(NULL AS TIMESTAMP), requests, tokens FROM bound UNION ALL "
-        "SELECT * FROM (SELECT slots.start, 0, 0 FROM slots, bound "
-        "WHERE slots.up_requests > bound.requests OR slots.up_tokens > bound.tokens ORDER BY 1 LIMIT %s) AS above",
-        [*params, _MAX_PEAK_SLOTS + 1],
+        "SELECT slots.start, slots.up_requests, slots.up_tokens FROM slots, bound "
+        "WHERE slots.up_requests > bound.requests OR slots.up_tokens > bound.tokens",
+        params,
     )
-    requests = tokens = 0
-    slots = []
-    for start, bound_requests, bound_tokens in cursor.fetchall():
+    best = [0, 0]
+    candidates = []
+    for start, up_requests, up_tokens in cursor.fetchall():
         if start is None:
-            requests, tokens = bound_requests or 0, bound_tokens or 0
+            best = [up_requests or 0, up_tokens or 0]
         else:
-            slots.append(as_utc(start))
-    slots.sort()
-    if not slots:
-        return requests, tokens
-    if len(slots) > _MAX_PEAK_SLOTS:
-        ranges = [(piece.start, piece.end)]
-    else:
-        ranges = []
-        for slot in slots:  # adjacent slots as one range
-            if ranges and ranges[-1][1] == slot:
-                ranges[-1] = (ranges[-1][0], slot + QUARTER)
-            else:
-                ranges.append((slot, slot + QUARTER))
-    raw_requests, raw_tokens = _raw_peak(cursor, q, ranges)
-    return max(requests, raw_requests), max(tokens, raw_tokens)
+            candidates.append((as_utc(start), up_requests, up_tokens))
+    counted: set[datetime] = set()
+    for rounds in range(_MAX_PEAK_ROUNDS + 1):
+        batch = set()
+        for measure in (0, 1):  # requests, tokens: the slots that could still beat each
+            hopeful = [c for c in candidates if c[0] not in counted and c[1 + measure] > best[measure]]
+            hopeful.sort(key=lambda c: c[1 + measure], reverse=True)
+            batch.update(c[0] for c in hopeful[:_PEAK_BATCH])
+        if not batch:
+            break
+        if rounds == _MAX_PEAK_ROUNDS:
+            ranges_by_month = {None: [(piece.start, piece.end)]}
+        else:
+            ranges_by_month = _slot_ranges_by_month(sorted(batch))
+        for ranges in ranges_by_month.values():
+            requests, tokens = _raw_peak(cursor, q, ranges)
+            best = [max(best[0], requests), max(best[1], tokens)]
+        counted |= batch
+    return best[0], best[1]
+
+
+def _slot_ranges_by_month(slots: list[datetime]) -> dict:
+    """Sorted quarter slots as time ranges (adjacent ones merged), per UTC month: each
+    month's ranges are planned against its own partition."""
+    by_month: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
+    for slot in slots:
+        ranges = by_month.setdefault((slot.year, slot.month), [])
+        if ranges and ranges[-1][1] == slot:
+            ranges[-1] = (ranges[-1][0], slot + QUARTER)
+        else:
+            ranges.append((slot, slot + QUARTER))
+    return by_month
 
 
 def _filter_attribute(column: str) -> str:

@@ -4,7 +4,7 @@ Whatever source the planner picks (quarters, days, raw edges), the figures must 
 
 import random
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -31,11 +31,11 @@ SPAN_START = datetime(2026, 10, 18, 5, 7, 13, tzinfo=UTC)
 SPAN_DAYS = 16
 
 
-def _ingest(account, n=900, seed=11):
+def _ingest(account, n=900, seed=11, start=SPAN_START, days=SPAN_DAYS):
     rng = random.Random(seed)
     records = []
     for i in range(n):
-        ts = SPAN_START + timedelta(seconds=rng.randrange(0, SPAN_DAYS * 86400))
+        ts = start + timedelta(seconds=rng.randrange(0, days * 86400))
         error = rng.random() < 0.25
         record = {
             "request_id": f"u{i}",
@@ -272,7 +272,13 @@ def _burst(account, minute, model, n, tokens, prefix):
 
 
 @pytest.mark.django_db
-def test_peak_minute_of_several_values_counts_the_union(acme):
+@pytest.mark.parametrize(("batch", "rounds"), [(48, 8), (1, 1), (1, 30)])
+def test_peak_minute_of_several_values_counts_the_union(acme, monkeypatch, batch, rounds):
+    """(1, 1): one slot counted again, then the whole range; (1, 30): one slot per round."""
+    import analytics.usage
+
+    monkeypatch.setattr(analytics.usage, "_PEAK_BATCH", batch)
+    monkeypatch.setattr(analytics.usage, "_MAX_PEAK_ROUNDS", rounds)
     acme.timezone = "Asia/Kathmandu"
     acme.save()
     _ingest(acme, n=300, seed=21)
@@ -443,3 +449,32 @@ def test_totals_fields_are_the_measures_in_order():
     from analytics.usage import Totals
 
     assert tuple(Totals.__dataclass_fields__) == MEASURES  # Totals.from_values relies on it
+
+
+@pytest.mark.django_db
+def test_whole_months_read_from_month_rows(acme):
+    """Figures for a whole range or by month read whole local months from the month rows
+    (the daily rows summed), the rest from days, slices and raw rows, and still agree."""
+    from analytics.models import MONTHLY, Projection, UsageDay
+
+    acme.timezone = "Asia/Kathmandu"
+    acme.save()
+    rows = _ingest(acme, n=1200, seed=29, start=datetime(2026, 8, 20, 3, 4, 5, tzinfo=UTC), days=100)
+    start, end = datetime(2026, 8, 25, 11, 7, tzinfo=UTC), datetime(2026, 11, 26, 9, 41, tzinfo=UTC)
+    zone = ZoneInfo("Asia/Kathmandu")
+    cases = [
+        UsageQuery(account=acme, start=start, end=end, zone=zone, group_by=("api_key",), models=("llama",)),
+        UsageQuery(account=acme, start=start, end=end, zone=zone, bucket="month", group_by=("model",)),
+        UsageQuery(account=acme, start=start, end=end, zone=zone, bucket="month"),
+        UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("UTC"), group_by=("error_code",)),
+    ]
+    for q in cases:
+        months = [piece for piece in plan(q) if piece.source == "day" and piece.projection >= MONTHLY]
+        assert [(m.first_day, m.last_day) for m in months] == [(date(2026, 9, 1), date(2026, 10, 31))]
+        _same(_actual(q), _expected(rows, q))
+    by_day = UsageQuery(**{**cases[1].__dict__, "bucket": "day"})
+    assert all(piece.projection < MONTHLY for piece in plan(by_day) if piece.source == "day")
+    # Month rows are the days summed: September's full rows add up to its raw rows.
+    september = UsageDay.objects.filter(account=acme, projection=Projection.FULL_MONTH, day=date(2026, 9, 1))
+    raw = [r for r in rows if r["timestamp"].astimezone(zone).date().month == 9]
+    assert sum(september.values_list("requests", flat=True)) == len(raw)
