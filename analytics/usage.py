@@ -1040,11 +1040,16 @@ def _top_in_windows(rows, windows: list[tuple[datetime, datetime]], n: int) -> l
     for lower, upper in windows:
         lower = lower.astimezone(UTC)
         by_month.setdefault((lower.year, lower.month), []).append((lower, upper))
-    found = []
+    branches = []
     for month_windows in by_month.values():
         where = Q()
         for lower, upper in month_windows:
             where |= Q(timestamp__gte=lower, timestamp__lt=upper)
-        found += rows.filter(where).order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n]
+        branches.append(rows.filter(where).order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n])
+    if connection.features.supports_slicing_ordering_in_compound and len(branches) > 1:
+        # One round trip: each branch is still planned against its own month.
+        found = list(branches[0].union(*branches[1:], all=True))
+    else:
+        found = [row for branch in branches for row in branch]
     found.sort(key=lambda row: (row["cost"], row["timestamp"]), reverse=True)
     return found[:n]
