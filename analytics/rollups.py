@@ -625,6 +625,7 @@ INSERT INTO {UsageSlice._meta.db_table}
 SELECT %s, g.dimension, g.value, g.start, {", ".join(f"g.{name}" for name in MEASURES)}, peaks.n, peaks.t
 FROM (SELECT {_QUARTER_SQL} AS start, dimension, value, {_FOLD_SQL} FROM {_SLICES_OF_MINUTES} GROUP BY 1, 2, 3) g
 JOIN peaks USING (start, dimension, value)
+ORDER BY g.dimension, g.value, g.start
 """
 # GROUPING(model, api_key, status, error_code) has a bit set for each column a grouping
 # set leaves out (model = 8 ... error_code = 1): one grouping set per projection.
@@ -637,6 +638,7 @@ SELECT %s,
 FROM (SELECT (minute AT TIME ZONE %s)::date AS day, * FROM {_MINUTES_TABLE}) m
 GROUP BY day, GROUPING SETS ((model, api_key, status, error_code), (model, status), (api_key, status), (),
                              (status, error_code))
+ORDER BY 2, 4, 5, 6, 7, 3
 """
 _RECENT_MINUTES_INSERT_SQL = f"""
 INSERT INTO {UsageMinute._meta.db_table} (account_id, minute, dimension, value, requests, total_tokens)
@@ -662,6 +664,51 @@ def _rebuild_in_sql(cursor, account, classes, zone: ZoneInfo, lower: datetime, u
     cursor.execute(_RECENT_MINUTES_INSERT_SQL, [account.pk, minute_horizon()])
     cursor.execute(f"DROP TABLE {_MINUTES_TABLE}")
     return int(rows), quarters, days
+
+
+# --- physical order (PostgreSQL) ------------------------------------------------------------
+# Ingest writes a slot's slices (and a day's rows) side by side, so a year of one value lies
+# about one row per heap page: 35,000 pages for one model over a year in another zone's
+# days (about 170 ms). A finished month rewritten in value order puts each value's month on
+# a few neighbouring pages.
+
+_VALUE_ORDER = {
+    UsageSlice: ("start", "dimension, value, start"),
+    UsageDay: ("day", "projection, model, api_key, status, error_code, day"),
+}
+_COMPACT_TABLE = "meterlog_compact_rows"
+
+
+def compact_month(account: Account, first: date) -> int:
+    """Rewrite the account's slices and daily / month rows of the local month starting at
+    `first` (slices: its UTC slots) in value order, under the ingest lock; returns the rows
+    moved. Only PostgreSQL (SQLite has no heap pages to speak of) does anything."""
+    if connection.vendor != "postgresql":
+        return 0
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    zone = ZoneInfo(account.timezone)
+    bounds = {
+        "start": (
+            datetime.combine(first, datetime.min.time(), tzinfo=zone).astimezone(UTC),
+            datetime.combine(following, datetime.min.time(), tzinfo=zone).astimezone(UTC),
+        ),
+        "day": (first, following),
+    }
+    moved = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL, [account.pk])
+        for model, (column, order) in _VALUE_ORDER.items():
+            table = model._meta.db_table
+            cursor.execute(
+                f"CREATE TEMP TABLE {_COMPACT_TABLE} ON COMMIT DROP AS WITH moved AS ("
+                f"DELETE FROM {table} WHERE account_id = %s AND {column} >= %s AND {column} < %s RETURNING *) "
+                "SELECT * FROM moved",
+                [account.pk, *bounds[column]],
+            )
+            cursor.execute(f"INSERT INTO {table} SELECT * FROM {_COMPACT_TABLE} ORDER BY {order}")
+            moved += cursor.rowcount
+            cursor.execute(f"DROP TABLE {_COMPACT_TABLE}")
+    return moved
 
 
 def analyze() -> None:

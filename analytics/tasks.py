@@ -6,7 +6,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from analytics.rollups import purge_minutes, rebuild
+from analytics.rollups import compact_month, purge_minutes, rebuild
 from console.models import Account
 
 log = logging.getLogger(__name__)
@@ -36,3 +36,15 @@ def zone_changed(account: Account) -> None:
 def purge_old_minutes() -> int:
     """Hourly: drop per-minute counts older than METERLOG_MINUTE_ROLLUP_HOURS."""
     return purge_minutes()
+
+
+@shared_task
+def compact_last_month() -> int:
+    """Monthly (on the 3rd): rewrite every account's slices and daily rows of last month (in
+    its reporting zone) in value order; rows of records arriving later are appended."""
+    moved = 0
+    for account in Account.objects.order_by("pk"):
+        today = timezone.now().astimezone(account.zone).date()
+        moved += compact_month(account, (today.replace(day=1) - timedelta(days=1)).replace(day=1))
+    log.info("rollups compacted: %s rows", moved)
+    return moved

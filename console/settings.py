@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from console.env import email_settings_from_url, env_bool, env_int, env_list, env_str
 
@@ -172,6 +173,11 @@ CELERY_BEAT_SCHEDULE = {
     "fail-stale-jobs": {"task": "logs.tasks.fail_stale_jobs", "schedule": 5 * 60},
     # Per-minute counts only serve ingest's busiest-minute upkeep for recent minutes.
     "purge-old-minutes": {"task": "analytics.tasks.purge_old_minutes", "schedule": 60 * 60},
+    # A finished month's slices and daily rows in value order (analytics.rollups.compact_month).
+    "compact-rollups": {
+        "task": "analytics.tasks.compact_last_month",
+        "schedule": crontab(day_of_month="3", hour="3", minute="30"),
+    },
 }
 # How long analytics.UsageMinute keeps a minute (older late records are counted from raw rows).
 METERLOG_MINUTE_ROLLUP_HOURS = env_int("METERLOG_MINUTE_ROLLUP_HOURS", 48)

@@ -256,3 +256,38 @@ def test_recent_minutes_are_counted_from_the_minute_table_and_purged(acme):
 
     UsageMinute.objects.filter(account=acme).update(minute=minute - timedelta(days=3))
     assert purge_minutes() == 4 and not UsageMinute.objects.exists()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db
+def test_compacting_a_month_keeps_every_row_and_orders_them_by_value(acme, globex):
+    from django.db import connection
+
+    from analytics.rollups import compact_month
+    from analytics.tasks import compact_last_month
+
+    start = datetime(2026, 10, 20, tzinfo=UTC)
+    ingest_records(account=acme, records=_records(600, start=start, seed=5))
+    ingest_records(account=globex, records=_records(80, start=start, seed=6, prefix="g"))
+    before, globex_before = _snapshot(acme), _snapshot(globex)
+
+    assert compact_month(acme, date(2026, 10, 1)) > 0
+    assert _snapshot(acme) == before and _snapshot(globex) == globex_before
+    with connection.cursor() as cursor:  # heap order (ctid) is now value order
+        cursor.execute(
+            "SELECT dimension, value, start FROM analytics_usageslice WHERE account_id = %s "
+            "AND start < '2026-11-01' ORDER BY ctid",
+            [acme.pk],
+        )
+        physical = cursor.fetchall()
+        cursor.execute(
+            "SELECT projection, model, api_key, status, error_code, day FROM analytics_usageday "
+            "WHERE account_id = %s AND day < '2026-11-01' ORDER BY ctid",
+            [acme.pk],
+        )
+        days = cursor.fetchall()
+    assert len(physical) > 100 and physical == sorted(physical)
+    assert len(days) > 100 and days == sorted(days)
+    # The monthly task does every account's last month, changing no figure.
+    compact_last_month()
+    assert _snapshot(acme) == before and _snapshot(globex) == globex_before
