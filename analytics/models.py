@@ -72,7 +72,6 @@ class Projection(models.IntegerChoices):
 
 
 MONTHLY = 10
-DAILY_PROJECTIONS = (Projection.FULL, Projection.MODEL, Projection.KEY, Projection.TOTAL, Projection.CODE)
 
 # The dimensions each projection keeps; the others hold "" in its rows.
 PROJECTION_DIMENSIONS = {

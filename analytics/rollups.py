@@ -69,6 +69,11 @@ def to_decimal(value) -> Decimal:
     return Decimal(value)
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after `day`."""
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
 def quarter_of(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
@@ -527,10 +532,10 @@ def hours_from_quarters(cursor, account: Account | None, lower: datetime | None,
         params.append(adapt(ceiling if ceiling == upper else ceiling + HOUR))
     condition = " AND ".join(where)
     cursor.execute(f"DELETE FROM {hours} WHERE {condition}", params)
-    fold_sql = ", ".join(f"{'sum' if name in ADDITIVE else 'max'}({name})" for name in (*MEASURES, *_PEAKS))
     cursor.execute(
         f"INSERT INTO {hours} (account_id, start, {', '.join((*MEASURES, *_PEAKS))}) "
-        f"SELECT account_id, {_hour_sql('start')}, {fold_sql} FROM {quarters} WHERE {condition} GROUP BY 1, 2",
+        f"SELECT account_id, {_hour_sql('start')}, {_FOLD_SQL}, {_PEAKS_FOLD_SQL} FROM {quarters} "
+        f"WHERE {condition} GROUP BY 1, 2",
         params,
     )
     return cursor.rowcount
@@ -549,15 +554,14 @@ def months_from_days(cursor, account: Account | None, first: date | None = None,
         params.append(first.replace(day=1))
     if last is not None:
         where.append("day < %s")
-        params.append((last.replace(day=28) + timedelta(days=4)).replace(day=1))
+        params.append(next_month(last))
     daily = " AND ".join(where)
     monthly = daily.replace(f"projection < {MONTHLY}", f"projection >= {MONTHLY}")
     cursor.execute(f"DELETE FROM {table} WHERE {monthly}", params)
     month = "date_trunc('month', day)::date" if connection.vendor == "postgresql" else "date(day, 'start of month')"
-    folds = ", ".join(f"{'sum' if name in ADDITIVE else 'max'}({name})" for name in MEASURES)
     cursor.execute(
         f"INSERT INTO {table} (account_id, projection, day, {', '.join(DIMENSIONS)}, {', '.join(MEASURES)}) "
-        f"SELECT account_id, projection + {MONTHLY}, {month}, {', '.join(DIMENSIONS)}, {folds} FROM {table} "
+        f"SELECT account_id, projection + {MONTHLY}, {month}, {', '.join(DIMENSIONS)}, {_FOLD_SQL} FROM {table} "
         f"WHERE {daily} GROUP BY account_id, projection, {month}, {', '.join(DIMENSIONS)}",
         params,
     )
@@ -595,6 +599,7 @@ WHERE account_id = %s AND retention_days = ANY(%s::smallint[]) AND timestamp >= 
 GROUP BY 1, 2, 3, 4, 5
 """
 _FOLD_SQL = ", ".join(f"{'sum' if name in ADDITIVE else 'max'}({name}) AS {name}" for name in MEASURES)
+_PEAKS_FOLD_SQL = ", ".join(f"max({name}) AS {name}" for name in _PEAKS)
 _MEASURE_LIST = ", ".join(MEASURES)
 _QUARTER_SQL = "date_bin('15 minutes', minute, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 _SLICES_OF_MINUTES = (
@@ -685,8 +690,8 @@ def compact_month(account: Account, first: date) -> int:
     moved. Only PostgreSQL (SQLite has no heap pages to speak of) does anything."""
     if connection.vendor != "postgresql":
         return 0
-    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    zone = ZoneInfo(account.timezone)
+    following = next_month(first)
+    zone = account.zone
     bounds = {
         "start": (
             datetime.combine(first, datetime.min.time(), tzinfo=zone).astimezone(UTC),

@@ -55,6 +55,7 @@ from analytics.rollups import (
     empty_measures,
     merge,
     minute_sql,
+    next_month,
     to_decimal,
 )
 from console.models import Account
@@ -237,7 +238,7 @@ def bucket_date(day: date, bucket: str) -> date:
 
 def _next_date(day: date, bucket: str) -> date:
     if bucket == "month":
-        return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return next_month(day)
     return day + timedelta(days=7 if bucket == "week" else 1)
 
 
@@ -738,7 +739,7 @@ def _top_slot_hours(cursor, q: UsageQuery, piece: _Piece, top: int) -> list[_Pie
     of that source. Ranked from `requests` alone, by integer arithmetic on the epoch per
     stretch of constant offset (as the heatmap), so a value's slices are read from their
     covering index; the caller then reads every measure of these few hours only."""
-    epoch = "date_part('epoch', start)::bigint" if _is_pg() else "CAST(strftime('%%s', start) AS INTEGER)"
+    epoch = _epoch_sql("start")
     hours = []
     for lower, upper, offset in offset_stretches(piece.start, piece.end, q.zone):
         where, params = _slots_sql(q, piece, lower, upper)
@@ -903,7 +904,7 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
                     weekday, hour = key.split("-")
                     grid[int(weekday) - 1][int(hour)] += int(count or 0)
                 continue
-            epoch = "date_part('epoch', start)::bigint" if _is_pg() else "CAST(strftime('%%s', start) AS INTEGER)"
+            epoch = _epoch_sql("start")
             for lower, upper, offset in offset_stretches(piece.start, piece.end, q.zone):
                 where, params = _slots_sql(hourly, piece, lower, upper)
                 cursor.execute(
