@@ -152,7 +152,14 @@ def parse_usage_params(params, *, account: Account, now: datetime) -> tuple[Usag
         return None, errors
     try:
         query = UsageQuery(
-            account=account, start=start, end=end, zone=zone, bucket=bucket, group_by=tuple(group_by), **filters
+            account=account,
+            start=start,
+            end=end,
+            zone=zone,
+            bucket=bucket,
+            group_by=tuple(group_by),
+            sums_only=True,
+            **filters,
         )
     except UsageError as exc:
         return None, {exc.param: [exc.message]}

@@ -103,7 +103,7 @@ def _query(account, period: Period, filters: Filters, *, previous=False, bucket=
     start, end = (period.previous_start, period.previous_end) if previous else (period.start, period.end)
     return UsageQuery(
         account=account, start=start, end=end, zone=period.zone, bucket=bucket, group_by=group_by,
-        models=filters.models, api_keys=filters.api_keys, statuses=filters.statuses,
+        models=filters.models, api_keys=filters.api_keys, statuses=filters.statuses, sums_only=True,
     )  # fmt: skip
 
 

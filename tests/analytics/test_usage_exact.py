@@ -478,3 +478,55 @@ def test_whole_months_read_from_month_rows(acme):
     september = UsageDay.objects.filter(account=acme, projection=Projection.FULL_MONTH, day=date(2026, 9, 1))
     raw = [r for r in rows if r["timestamp"].astimezone(zone).date().month == 9]
     assert sum(september.values_list("requests", flat=True)) == len(raw)
+
+
+SHIFTED_CASES = [
+    # viewer zone, bucket, group_by, filters: one sliced dimension in another zone's days
+    ("Asia/Tokyo", "day", (), {"models": ("gpt-4o",)}),
+    ("Asia/Kathmandu", "day", ("model",), {"models": ("llama", "gpt-4o")}),
+    ("America/New_York", "day", ("api_key",), {}),  # its DST change a week after Berlin's
+    ("Pacific/Auckland", "day", ("status",), {}),  # about 12 hours off: edges near two midnights
+    ("Pacific/Chatham", "week", ("model",), {}),
+    ("America/St_Johns", "week", (), {"statuses": ("error",)}),
+    ("Asia/Kolkata", "month", ("api_key",), {"api_keys": ("key-b",)}),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("account_zone", ["UTC", "Europe/Berlin", "Asia/Kathmandu"])
+def test_another_zones_days_from_the_daily_rows_less_and_plus_slices(acme, account_zone):
+    """sums_only: each bucket edge moves to the rows' nearest midnight, the slices between
+    are subtracted or added; the sums must still be those of the raw rows."""
+    from analytics.usage import reads_shifted_days
+
+    acme.timezone = account_zone
+    acme.save()
+    rows = _ingest(acme, n=1200, seed=23)
+    ranges = [
+        # Odd edges: mid-quarter, over both DST changes.
+        (SPAN_START + timedelta(days=1, hours=3, minutes=7, seconds=5), SPAN_START + timedelta(days=14, minutes=41)),
+        # A first bucket of a few minutes, a last one shorter than the distance to a midnight.
+        (datetime(2026, 10, 20, 10, 55, tzinfo=UTC), datetime(2026, 10, 29, 11, 20, 30, tzinfo=UTC)),
+    ]
+    for start, end in ranges:
+        for zone, bucket, group_by, filters in SHIFTED_CASES:
+            q = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo(zone), bucket=bucket,
+                           group_by=group_by, sums_only=True, **filters)  # fmt: skip
+            shifted = zone != account_zone
+            assert reads_shifted_days(q) == shifted
+            _same(_actual(q), _expected(rows, q))
+            maxima = [t.max_total_tokens for bucket in usage(q) for t in bucket.groups.values()]
+            assert maxima and all((value is None) == shifted for value in maxima)
+
+
+@pytest.mark.django_db
+def test_another_zones_days_read_raw_rows_before_the_slices_were_complete(acme):
+    from analytics.models import RollupState, UsageSlice
+
+    rows = _ingest(acme, n=700, seed=29)
+    since = SPAN_START + timedelta(days=5, hours=7, minutes=30)
+    UsageSlice.objects.filter(account=acme, start__lt=since).delete()
+    RollupState.objects.filter(account=acme).update(slices_since=since)
+    q = UsageQuery(account=acme, start=SPAN_START + timedelta(hours=5), end=SPAN_START + timedelta(days=12),
+                   zone=ZoneInfo("Asia/Tokyo"), bucket="day", group_by=("model",), sums_only=True)  # fmt: skip
+    _same(_actual(q), _expected(rows, q))
