@@ -24,11 +24,9 @@ bench/results/analytics-<timestamp>.json (with EXPLAIN ANALYZE of every miss).
 """
 
 import argparse
-import gc
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -37,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS_DIR, median, percentile, setup_django
+from bench.common import RESULTS_DIR, median, percentile, setup_django, timed
 
 CHART_P95_MS = 50.0
 PAGE_P95_MS = 300.0
@@ -55,32 +53,6 @@ TABS = ("cost", "trend", "peak", "errors")
 
 
 # --- timing -------------------------------------------------------------------------------------
-
-
-def timed(fn, runs: int, budget_s: float | None = None, min_runs: int = 1):
-    """(milliseconds of up to `runs` calls after one warm-up call, the warm-up's result).
-    With a budget, stop once the timed calls used it and `min_runs` are done.
-
-    The objects this harness has piled up by then (raw rows, results, plans of earlier
-    scenarios) are frozen out of the garbage collector's scans for the timed calls: a web
-    worker does not carry them, and a full collection over them landed inside some calls
-    (p95 104 ms for a median of 37 ms). The calls' own garbage is still collected."""
-    result = fn()
-    times, spent = [], 0.0
-    gc.collect()
-    gc.freeze()
-    try:
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            fn()
-            ms = (time.perf_counter() - t0) * 1000
-            times.append(ms)
-            spent += ms / 1000
-            if budget_s and spent > budget_s and len(times) >= min_runs:
-                break
-    finally:
-        gc.unfreeze()
-    return times, result
 
 
 def stats(times: list[float]) -> dict:

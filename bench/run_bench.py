@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS_DIR, median, percentile, setup_django
+from bench.common import timed as common_timed
 
 LIST_P95_MS = 50.0
 TOTALS_P95_MS = 200.0
@@ -106,17 +107,7 @@ def filter_params(name: str, values: dict) -> dict:
 def timed(fn, runs: int, budget_s: float | None = None) -> list[float]:
     """Milliseconds of `runs` calls after one warm-up call; with a budget, stop early
     (at least 3 runs) once the calls have used it."""
-    fn()
-    times, spent = [], 0.0
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ms = (time.perf_counter() - t0) * 1000
-        times.append(ms)
-        spent += ms / 1000
-        if budget_s and spent > budget_s and len(times) >= 3:
-            break
-    return times
+    return common_timed(fn, runs, budget_s, min_runs=3)[0]
 
 
 def stats(times: list[float]) -> dict:
