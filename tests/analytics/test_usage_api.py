@@ -344,14 +344,16 @@ def test_defaults_are_the_last_7_local_days_by_day_in_the_accounts_zone(client, 
     acme.save()
     zone = ZoneInfo("Asia/Kathmandu")
     now = timezone.now()
+    today = now.astimezone(zone).date()
+    # A minute ago, but not before local midnight (a run at 00:00:30 in Kathmandu).
+    moment = max(now - timedelta(minutes=1), datetime.combine(today, time(0), tzinfo=zone))
     ingest_records(
         account=acme,
-        records=[{"request_id": "now", "timestamp": (now - timedelta(minutes=1)).isoformat(), "model": "m",
-                  "status": "success", "prompt_tokens": 3}],
+        records=[{"request_id": "now", "timestamp": moment.isoformat(), "model": "m", "status": "success",
+                  "prompt_tokens": 3}],
     )  # fmt: skip
     body = _ok(_get(client, _token(acme)))
     assert body["bucket"] == "day" and body["timezone"] == "Asia/Kathmandu" and body["group_by"] == []
-    today = now.astimezone(zone).date()
     assert body["start"] == datetime.combine(today - timedelta(days=6), time(0), tzinfo=zone).isoformat()
     assert len(body["buckets"]) == 7
     assert [b["start"][:10] for b in body["buckets"]] == [str(today - timedelta(days=6 - i)) for i in range(7)]
