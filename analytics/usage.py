@@ -649,14 +649,23 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
     cursor.execute(sql, [*key_params, *params, *filter_params])
     width = len(select)
     for row in cursor.fetchall():
-        values = list(row[width:])
-        if values[0] in (0, None):  # no rows (an aggregate without GROUP BY answers one row)
+        values = _measures(row[width:])
+        if values is None:
             continue
-        values[_COST_AT] = to_decimal(values[_COST_AT])
-        if values[_MAX_COST_AT] is not None:
-            values[_MAX_COST_AT] = to_decimal(values[_MAX_COST_AT])
         key = row[0] if key_sql else None
         yield (key, kind, tuple(row[1 if key_sql else 0 : width]), values)
+
+
+def _measures(row) -> list | None:
+    """The MEASURES of a result row as Python values; None for no rows (an aggregate without
+    GROUP BY answers one row even over nothing)."""
+    if not row[0]:
+        return None
+    values = list(row)
+    values[_COST_AT] = to_decimal(values[_COST_AT])
+    if values[_MAX_COST_AT] is not None:
+        values[_MAX_COST_AT] = to_decimal(values[_MAX_COST_AT])
+    return values
 
 
 def usage(q: UsageQuery) -> list[Bucket]:
@@ -821,11 +830,9 @@ def _read_numbered(cursor, q: UsageQuery, source: str, numbered: list[tuple[_Pie
     )
     width = len(groups) + 1
     for row in cursor.fetchall():
-        values = list(row[width:])
-        if not values[0]:  # an empty range (an aggregate without GROUP BY answers one row)
-            continue
-        values[_COST_AT] = to_decimal(values[_COST_AT])
-        yield row[0], tuple(row[1:width]), values
+        values = _measures(row[width:])
+        if values is not None:
+            yield row[0], tuple(row[1:width]), values
 
 
 def _sort_key(item):
@@ -1112,8 +1119,9 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
     """The `n` most expensive requests of the range (filters respected).
 
     The rollups narrow the search: each quarter (with a filter on a model, key or status, each
-    slice of it; with other filters, each day of the projection that keeps the filtered
-    dimensions) knows its most expensive request. The
+    day of that value and then each slice of the days that can hold the top n; with other
+    filters, each day of the projection that keeps the filtered dimensions) knows its most
+    expensive request. The
     n-th largest of those maxima inside the range is a cost at least n requests reach, so
     only rows at or above it, in the slots whose maximum reaches it and in the partial
     slots at the range's edges, can be in the top n."""
@@ -1153,25 +1161,42 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
 
             slot_field = "start"
         if slots is not None:
-            # The dearest slots, in one read: the n-th maximum is the threshold and every slot
-            # reaching it is a candidate (unless more than _MAX_SLOTS reach it).
-            dearest = list(
-                slots.filter(max_cost__isnull=False)
-                .order_by("-max_cost")
-                .values_list(slot_field, "max_cost")[: _MAX_SLOTS + 1]
-            )
-            if len(dearest) >= n:
-                threshold = dearest[n - 1][1]
-                candidates = sorted({slot for slot, cost in dearest if cost >= threshold})
-                # Many slots tie at the threshold (flat prices): one range per slot stops
-                # paying off; the threshold alone still narrows the scan.
-                if len(dearest) > _MAX_SLOTS and dearest[-1][1] >= threshold:
+            # The dearest slots, in one read.
+            dearest = _threshold(_dearest_slots(slots, slot_field), n)
+            if dearest is not None:
+                threshold, reaching = dearest
+                if reaching is None:
                     rows = rows.filter(cost__gte=threshold)
                 else:
-                    windows = [window(slot) for slot in candidates]
+                    windows = [window(slot) for slot in sorted(set(reaching))]
                     windows += [(piece.start, piece.end) for piece in pieces if piece is not inner]
                     return _top_in_windows(rows.filter(cost__gte=threshold), windows, n)
-        return list(rows.order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n])
+        return list(_by_cost(rows, n))
+
+
+def _dearest_slots(slots, field: str) -> list[tuple[object, Decimal]]:
+    """(slot, its most expensive request's cost) of the _MAX_SLOTS + 1 dearest `slots`."""
+    found = slots.filter(max_cost__isnull=False).order_by("-max_cost").values_list(field, "max_cost")
+    return list(found[: _MAX_SLOTS + 1])
+
+
+def _threshold(dearest: list[tuple[object, Decimal]], n: int) -> tuple[Decimal, list | None] | None:
+    """From slots and their maxima (each list of `_dearest_slots` complete down to its last
+    entry): the n-th largest maximum, a cost at least n requests reach, and the slots that
+    reach it; None when fewer than n slots are priced. The slots are None when more than
+    _MAX_SLOTS reach it (flat prices): one range per slot stops paying off, and the
+    threshold alone still narrows the scan."""
+    if len(dearest) < n:
+        return None
+    dearest = sorted(dearest, key=lambda item: item[1], reverse=True)
+    threshold = dearest[n - 1][1]
+    reaching = [slot for slot, cost in dearest if cost >= threshold]
+    return threshold, (None if len(reaching) > _MAX_SLOTS else reaching)
+
+
+def _by_cost(rows, n: int):
+    """The n dearest of `rows` (the latest first among equal costs), as TOP_FIELDS."""
+    return rows.order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n]
 
 
 def _top_from_slices(q: UsageQuery, rows, n: int, column: str) -> list[dict]:
@@ -1183,7 +1208,7 @@ def _top_from_slices(q: UsageQuery, rows, n: int, column: str) -> list[dict]:
     pieces = _slice_plan(q, start, end)
     inner = next((piece for piece in pieces if piece.source == "slice"), None)
     if inner is None:
-        return list(rows.order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n])
+        return list(_by_cost(rows, n))
     zone = day_zone(q.account)
     coarse = _day_plan(
         inner.start,
@@ -1201,21 +1226,17 @@ def _top_from_slices(q: UsageQuery, rows, n: int, column: str) -> list[dict]:
         if piece.source == "day":
             days = UsageDay.objects.filter(
                 account=q.account, projection=piece.projection, day__gte=piece.first_day, day__lte=piece.last_day,
-                max_cost__isnull=False, **_filter_lookups(q),
+                **_filter_lookups(q),
             )  # fmt: skip
-            found = days.order_by("-max_cost").values_list("day", "max_cost")
+            dearest += _dearest_slots(days, "day")
         else:
-            found = slices.filter(start__gte=piece.start, start__lt=piece.end, max_cost__isnull=False)
-            found = found.order_by("-max_cost").values_list("start", "max_cost")
-        dearest += found[: _MAX_SLOTS + 1]
-    dearest.sort(key=lambda item: item[1], reverse=True)
-    if len(dearest) < n:
-        return list(rows.order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n])
-    threshold = dearest[n - 1][1]
-    reaching = [slot for slot, cost in dearest if cost >= threshold]
-    if len(reaching) > _MAX_SLOTS:
-        # Many slots tie at the threshold (flat prices): the threshold alone still narrows.
-        return list(rows.filter(cost__gte=threshold).order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n])
+            dearest += _dearest_slots(slices.filter(start__gte=piece.start, start__lt=piece.end), "start")
+    found = _threshold(dearest, n)
+    if found is None:
+        return list(_by_cost(rows, n))
+    threshold, reaching = found
+    if reaching is None:
+        return list(_by_cost(rows.filter(cost__gte=threshold), n))
     windows = [(piece.start, piece.end) for piece in pieces if piece is not inner]
     slots = {slot for slot in reaching if isinstance(slot, datetime)}
     days = sorted({slot for slot in reaching if not isinstance(slot, datetime)})
@@ -1242,10 +1263,7 @@ def _top_in_windows(rows, windows: list[tuple[datetime, datetime]], n: int) -> l
     for lower, upper in windows:
         lower = lower.astimezone(UTC)
         by_month.setdefault((lower.year, lower.month), []).append((lower, upper))
-    branches = [
-        rows.filter(_within("timestamp", month_windows)).order_by("-cost", "-timestamp").values(*TOP_FIELDS)[:n]
-        for month_windows in by_month.values()
-    ]
+    branches = [_by_cost(rows.filter(_within("timestamp", month_windows)), n) for month_windows in by_month.values()]
     if connection.features.supports_slicing_ordering_in_compound and len(branches) > 1:
         # One round trip: each branch is still planned against its own month.
         found = list(branches[0].union(*branches[1:], all=True))
