@@ -4,7 +4,8 @@ no request failed. See tests/test_browser.py for the browser set-up and why the 
 only before the browser starts."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -16,11 +17,14 @@ from tests.test_browser import _login, chromium_context
 pytestmark = pytest.mark.browser
 
 
-def _spread(prefix: str, now, n: int, *, cost: str) -> list[dict]:
-    """`n` records spread over the last 20 days (several today), every fifth an error."""
+def _spread(prefix: str, now, n: int, *, cost: str, today_start=None) -> list[dict]:
+    """`n` records spread over the last 20 days, every fifth an error. The first lies at or
+    after `today_start`, so today has one even in the first minute after local midnight."""
     records = []
     for i in range(n):
         ts = now - timedelta(minutes=1 + i * 97) if i < n // 2 else now - timedelta(days=1 + i % 20, minutes=i)
+        if i == 0 and today_start is not None:
+            ts = max(ts, today_start)
         record = {
             "request_id": f"{prefix}-{i:03d}",
             "timestamp": ts.isoformat(),
@@ -49,7 +53,10 @@ def test_dashboard_and_operator_charts_draw(live_server, acme, globex, alice, ol
     now = timezone.now()
     acme.timezone = "Asia/Kolkata"
     acme.save(update_fields=["timezone"])
-    assert ingest_records(account=acme, records=_spread("acme", now, 30, cost="0.125")).accepted == 30
+    kolkata = ZoneInfo("Asia/Kolkata")
+    today_start = datetime.combine(now.astimezone(kolkata).date(), time(0), tzinfo=kolkata)
+    acme_records = _spread("acme", now, 30, cost="0.125", today_start=today_start)
+    assert ingest_records(account=acme, records=acme_records).accepted == 30
     assert ingest_records(account=globex, records=_spread("globex", now, 10, cost="2")).accepted == 10
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import expect
