@@ -272,11 +272,14 @@ def _burst(account, minute, model, n, tokens, prefix):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("batch", "rounds"), [(48, 8), (1, 1), (1, 30)])
-def test_peak_minute_of_several_values_counts_the_union(acme, monkeypatch, batch, rounds):
-    """(1, 1): one slot counted again, then the whole range; (1, 30): one slot per round."""
+@pytest.mark.parametrize(("days", "batch", "rounds"), [(2, 48, 8), (1, 1, 1), (1, 1, 30), (9, 1, 0)])
+def test_peak_minute_of_several_values_counts_the_union(acme, monkeypatch, days, batch, rounds):
+    """(1, 1, 1): one day's slots bounded and one slot counted again, then the rest of the
+    day, then the rest of the range; (1, 1, 30): one day and one slot per round; (9, 1, 0):
+    the raw rows of the whole range at once."""
     import analytics.usage
 
+    monkeypatch.setattr(analytics.usage, "_PEAK_DAYS", days)
     monkeypatch.setattr(analytics.usage, "_PEAK_BATCH", batch)
     monkeypatch.setattr(analytics.usage, "_MAX_PEAK_ROUNDS", rounds)
     acme.timezone = "Asia/Kathmandu"
