@@ -952,7 +952,7 @@ def _raw_peak(cursor, q: UsageQuery, ranges: list[tuple[datetime, datetime]]) ->
 
 
 _PEAK_BATCH = 48  # slots counted again from raw rows per round
-_PEAK_DAYS = 2  # days whose slots are bounded per round
+_PEAK_DAYS = 4  # days whose slots are bounded in the first round; doubled each round
 _MAX_PEAK_ROUNDS = 8  # then everything still hopeful is counted in one go
 
 # A block of time with upper bounds on its busiest minute: (start, requests, tokens).
@@ -964,11 +964,11 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
     peak. With several (two models), a minute of the union holds at least the largest
     single peak L, and a block of time's busiest minute at most the sum of its values'
     peaks in the block. Branch and bound on three levels: UTC days by the sum of each
-    value's largest slot peak that day, the slots of the most hopeful days by the sum of
-    their values' peaks, the raw rows of the most hopeful slots; until no block left can
-    beat the best minute found. Grouping a year of two busy models' slices by slot (35,000
-    groups) cost more than the rest of the query; by day it is 730 groups, and the best
-    minute lies in one of the first few days."""
+    value's largest slot peak that day; the slots of the most hopeful days (4, then 8,
+    16 ...) by the sum of their values' peaks; the raw rows of the most hopeful slots;
+    until no block left can beat the best minute found. Grouping a year of two busy
+    models' slices by slot (35,000 groups) cost more than all the rest: by day it is 730
+    groups, and only the slots of the few days that could hold the answer are grouped."""
     where, params = _slots_sql(q, piece)
     if piece.source in ("quarter", "hour") or len(getattr(q, _filter_attribute(slice_column(q)))) <= 1:
         cursor.execute(f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {where}", params)
@@ -983,22 +983,16 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
 
     def count_days(batch: list[datetime], best: list[int]) -> list[int]:
         spans = [(max(day, piece.start), min(day + timedelta(days=1), piece.end)) for day in batch]
-        slots = [slot for lower, upper in spans for slot in _slot_bounds(cursor, q, piece, best, lower, upper)]
-        return _bound_and_count(
-            best, slots, _PEAK_BATCH, count_slots, lambda best: _better(best, _raw_peak(cursor, q, spans))
-        )
+        slots = _slot_bounds(cursor, q, spans, best)
+        return _bound_and_count(best, slots, count_slots, lambda best: count_raw(spans, best))
 
-    def count_piece(best: list[int]) -> list[int]:
-        slots = _slot_bounds(cursor, q, piece, best)
-        return _bound_and_count(
-            best,
-            slots,
-            _PEAK_BATCH,
-            count_slots,
-            lambda best: _better(best, _raw_peak(cursor, q, [(piece.start, piece.end)])),
-        )
+    def count_raw(spans: list[tuple[datetime, datetime]], best: list[int]) -> list[int]:
+        for ranges in _ranges_by_month(spans).values():
+            best = _better(best, _raw_peak(cursor, q, ranges))
+        return best
 
-    best = _bound_and_count(best, days, _PEAK_DAYS, count_days, count_piece)
+    everything = [(piece.start, piece.end)]
+    best = _bound_and_count(best, days, count_days, lambda best: count_raw(everything, best), first_batch=_PEAK_DAYS)
     return best[0], best[1]
 
 
@@ -1006,12 +1000,14 @@ def _better(best: list[int], found: tuple[int, int]) -> list[int]:
     return [max(best[0], found[0]), max(best[1], found[1])]
 
 
-def _bound_and_count(best: list[int], blocks: list[_Bounded], batch_size: int, count, count_rest) -> list[int]:
-    """Branch and bound: in rounds, count the `batch_size` blocks with the highest bound
-    on either measure that could still beat `best` (count(starts, best) -> best); after
-    _MAX_PEAK_ROUNDS rounds, count_rest(best) settles whatever is left."""
+def _bound_and_count(best: list[int], blocks: list[_Bounded], count, count_rest, first_batch: int = 0) -> list[int]:
+    """Branch and bound: in rounds, count the blocks with the highest bound on either
+    measure that could still beat `best` (count(starts, best) -> best): _PEAK_BATCH a
+    round, or `first_batch` doubled each round. After _MAX_PEAK_ROUNDS rounds,
+    count_rest(best) settles whatever is left."""
     counted: set[datetime] = set()
     for rounds in range(_MAX_PEAK_ROUNDS + 1):
+        batch_size = first_batch << rounds if first_batch else _PEAK_BATCH
         batch = set()
         for measure in (0, 1):  # requests, tokens: the blocks that could still beat each
             hopeful = [b for b in blocks if b[0] not in counted and b[1 + measure] > best[measure]]
@@ -1044,31 +1040,63 @@ def _day_bounds(cursor, where: str, params: list) -> tuple[list[int], list[_Boun
     return best, days
 
 
-def _slot_bounds(
-    cursor, q: UsageQuery, piece: _Piece, best: list[int], lower: datetime | None = None, upper: datetime | None = None
-) -> list[_Bounded]:
-    """The slots in [lower, upper) whose sum of their values' peaks could beat `best`."""
-    where, params = _slots_sql(q, piece, lower, upper)
+def _slot_bounds(cursor, q: UsageQuery, spans: list[tuple[datetime, datetime]], best: list[int]) -> list[_Bounded]:
+    """The slice slots in `spans` whose sum of their values' peaks could beat `best`. On
+    PostgreSQL in one statement, each span its own index range scan (a LATERAL aggregate)."""
+    account_sql, params = _account_sql(q, raw=False)
+    filters_sql, filter_params = _filters_sql(q, "slice")
     tokens = "sum(CAST(peak_minute_tokens AS DOUBLE PRECISION))"
-    cursor.execute(
-        f"SELECT start, sum(peak_minute_requests), {tokens} FROM {where} "
-        f"GROUP BY start HAVING sum(peak_minute_requests) > %s OR {tokens} > %s",
-        [*params, *best],
+    slots_sql = (
+        f"SELECT start, sum(peak_minute_requests) AS up_requests, {tokens} AS up_tokens FROM {_SLICES} "
+        f"WHERE {account_sql} AND start >= {{lower}} AND start < {{upper}}{filters_sql} "
+        f"GROUP BY start HAVING sum(peak_minute_requests) > %s OR {tokens} > %s"
     )
-    return [(as_utc(start), up_requests, up_tokens) for start, up_requests, up_tokens in cursor.fetchall()]
+    if _is_pg():
+        cursor.execute(
+            "SELECT slots.* FROM unnest(%s::bigint[], %s::bigint[]) AS spans(lower_us, upper_us) CROSS JOIN LATERAL ("
+            + slots_sql.format(
+                lower="TIMESTAMPTZ 'epoch' + spans.lower_us * INTERVAL '1 microsecond'",
+                upper="TIMESTAMPTZ 'epoch' + spans.upper_us * INTERVAL '1 microsecond'",
+            )
+            + ") AS slots",
+            [
+                [(lower - _EPOCH) // _MICROSECOND for lower, _ in spans],
+                [(upper - _EPOCH) // _MICROSECOND for _, upper in spans],
+                *params,
+                *filter_params,
+                *best,
+            ],
+        )
+        rows = cursor.fetchall()
+    else:
+        rows = []
+        for lower, upper in spans:
+            cursor.execute(
+                slots_sql.format(lower="%s", upper="%s"),
+                [*params, adapt(lower), adapt(upper), *filter_params, *best],
+            )
+            rows += cursor.fetchall()
+    return [(as_utc(start), up_requests, up_tokens) for start, up_requests, up_tokens in rows]
+
+
+def _ranges_by_month(spans: list[tuple[datetime, datetime]]) -> dict:
+    """Time ranges per UTC month of their start: each month's are planned against its own
+    partition."""
+    by_month: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
+    for lower, upper in spans:
+        by_month.setdefault((lower.year, lower.month), []).append((lower, upper))
+    return by_month
 
 
 def _slot_ranges_by_month(slots: list[datetime]) -> dict:
-    """Sorted quarter slots as time ranges (adjacent ones merged), per UTC month: each
-    month's ranges are planned against its own partition."""
-    by_month: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
+    """Sorted quarter slots as time ranges (adjacent ones in a month merged), per UTC month."""
+    ranges: list[tuple[datetime, datetime]] = []
     for slot in slots:
-        ranges = by_month.setdefault((slot.year, slot.month), [])
-        if ranges and ranges[-1][1] == slot:
+        if ranges and ranges[-1][1] == slot and slot.month == ranges[-1][0].month:
             ranges[-1] = (ranges[-1][0], slot + QUARTER)
         else:
             ranges.append((slot, slot + QUARTER))
-    return by_month
+    return _ranges_by_month(ranges)
 
 
 def _filter_attribute(column: str) -> str:
