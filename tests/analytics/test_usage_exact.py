@@ -272,16 +272,20 @@ def _burst(account, minute, model, n, tokens, prefix):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("days", "batch", "rounds"), [(4, 48, 8), (1, 1, 1), (1, 1, 30), (9, 1, 0)])
-def test_peak_minute_of_several_values_counts_the_union(acme, monkeypatch, days, batch, rounds):
+@pytest.mark.parametrize(
+    ("days", "batch", "rounds", "totals_from"), [(4, 48, 8, 3), (1, 1, 1, 3), (1, 1, 30, 3), (9, 1, 0, 3), (1, 1, 8, 2)]
+)
+def test_peak_minute_of_several_values_counts_the_union(acme, monkeypatch, days, batch, rounds, totals_from):
     """(1, 1, 1): one day's slots bounded and one slot counted again, then the rest of the
-    day, then the rest of the range; (1, 1, 30): 1, 2, 4 ... days and one slot per round; (9, 1, 0):
-    the raw rows of the whole range at once."""
+    day, then the rest of the range; (1, 1, 30): 1, 2, 4 ... days and one slot per round;
+    (9, 1, 0): the raw rows of the whole range at once; (1, 1, 8, 2): every bound also held
+    under the account's own busiest minutes, as for three or more values."""
     import analytics.usage
 
     monkeypatch.setattr(analytics.usage, "_PEAK_DAYS", days)
     monkeypatch.setattr(analytics.usage, "_PEAK_BATCH", batch)
     monkeypatch.setattr(analytics.usage, "_MAX_PEAK_ROUNDS", rounds)
+    monkeypatch.setattr(analytics.usage, "_TOTALS_FROM_VALUES", totals_from)
     acme.timezone = "Asia/Kathmandu"
     acme.save()
     _ingest(acme, n=300, seed=21)
