@@ -19,6 +19,9 @@ account, retention classes, range and filters), prints its time and the ratio ra
 and compares requests, errors, tokens, unpriced count and cost (to the cent): a difference
 prints MISMATCH.
 
+Beyond the page, the busiest minute of the largest account's 2, 3 and 8 busiest models at
+once (`run_peak_values`; `--scenarios busiest` runs only these).
+
 Prints a table with PASS/FAIL against issue 3's targets and writes
 bench/results/analytics-<timestamp>.json (with EXPLAIN ANALYZE of every miss).
 """
@@ -50,6 +53,7 @@ RAW_MEASURES = (
     "count(*) FILTER (WHERE cost IS NULL)"
 )
 TABS = ("cost", "trend", "peak", "errors")
+PEAK_VALUES = (2, 3, 8)  # the busiest minute of the N busiest models (run_peak_values)
 
 
 # --- timing -------------------------------------------------------------------------------------
@@ -456,6 +460,30 @@ def run_operator(end: datetime, args, raw: RawRunner) -> tuple[list[dict], list[
     return lines, plans
 
 
+def run_peak_values(account, models: list[str], ranges: dict, end: datetime, args, raw: RawRunner) -> list[dict]:
+    """The busiest minute (peak tab) of the account's N busiest models at once, beyond the
+    page scenarios: the sums of several values' peaks that bound it grow loose with N."""
+    from analytics.usage import UsageQuery, peak_minute
+
+    print()
+    lines = []
+    for n in PEAK_VALUES:
+        for range_name, delta in ranges.items():
+            q = UsageQuery(account=account, start=end - delta, end=end, zone=account.zone, models=tuple(models[:n]))
+            timing, result = measure_engine(lambda q=q: peak_minute(q), args.runs, args.budget)
+            line = {"scenario": f"big {range_name} {n} busiest models", "chart": "peak minute", "tab": "peak",
+                    "engine": timing}  # fmt: skip
+            raw_timing, rows, reused = raw.run(*raw_peak_sql(q))
+            if raw_timing is not None:
+                line["raw"] = dict(raw_timing, reused=reused)
+                if result is not None:
+                    line["check"] = compare({("",): tuple(result)}, {("",): tuple(rows[0])})
+            line["pass"] = timing["p95_ms"] is not None and timing["p95_ms"] <= CHART_P95_MS
+            lines.append(line)
+            print_line(line)
+    return lines
+
+
 def api_available() -> bool:
     from django.urls import Resolver404, resolve
 
@@ -612,13 +640,22 @@ def print_summary(result: dict) -> None:
             f"operator {line['scenario']}: p95 {line['engine'].get('p95_ms')} ms (<= {OPERATOR_P95_MS:.0f}) "
             f"{'PASS' if line['pass'] else 'FAIL'}; raw {line.get('raw', {}).get('median_ms')} ms"
         )
+    for line in result["peak_values"]:
+        print(
+            f"busiest minute, {line['scenario']}: p95 {line['engine'].get('p95_ms')} ms "
+            f"{'PASS' if line['pass'] else 'FAIL'}; raw {line.get('raw', {}).get('median_ms')} ms"
+        )
     if result["api"] is None:
         print(f"usage API: skipped ({result.get('api_skipped', 'not run')})")
     for line in result["api"] or []:
         print(
             f"usage API {line['scenario']}: p95 {line['engine'].get('p95_ms')} ms {'PASS' if line['pass'] else 'FAIL'}"
         )
-    checked = [line for line in [*lines, *result["operator"], *(result["api"] or [])] if "check" in line]
+    checked = [
+        line
+        for line in [*lines, *result["operator"], *result["peak_values"], *(result["api"] or [])]
+        if "check" in line
+    ]
     bad = [line for line in checked if not line["check"]["ok"]]
     print(f"engine vs raw rows: {len(checked) - len(bad)}/{len(checked)} agree")
     for line in bad:
@@ -703,10 +740,11 @@ def main() -> None:
             cursor.execute(
                 # Projection 0 (all dimensions): the others hold "" for a dimension they drop.
                 "SELECT model FROM analytics_usageday WHERE account_id = %s AND projection = 0 "
-                "GROUP BY 1 ORDER BY sum(requests) DESC LIMIT 2",
-                [account.pk],
+                "GROUP BY 1 ORDER BY sum(requests) DESC LIMIT %s",
+                [account.pk, max(PEAK_VALUES)],
             )
-            top_models = [row[0] for row in cursor.fetchall()]
+            busiest_models = [row[0] for row in cursor.fetchall()]
+            top_models = busiest_models[:2]
             top_model = top_models[0]
             cursor.execute(
                 "SELECT api_key FROM analytics_usageday WHERE account_id = %s AND projection = 0 "
@@ -767,6 +805,7 @@ def main() -> None:
         "charts": [],
         "pages": [],
         "operator": [],
+        "peak_values": [],
         "api": None,
         "plans": [],
     }
@@ -778,6 +817,16 @@ def main() -> None:
         result["pages"] += pages
         result["plans"] += plans
         print()
+    if (
+        "big" in accounts
+        and not args.no_extra
+        and not args.api_only
+        and (not args.scenarios or "busiest" in args.scenarios)
+    ):
+        result["peak_values"] = run_peak_values(
+            Account.objects.get(pk=accounts["big"]), busiest_models, ranges, end, args,
+            RawRunner(args.raw_runs, args.raw_budget, args.no_raw),
+        )  # fmt: skip
     if not args.no_operator and not args.api_only:
         lines, plans = run_operator(end, args, RawRunner(args.raw_runs, args.raw_budget, args.no_raw))
         result["operator"] = lines
