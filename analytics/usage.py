@@ -957,6 +957,7 @@ _MAX_PEAK_ROUNDS = 8  # then everything still hopeful is counted in one go
 # From this many values on, bounds are also held under the busiest minute of all requests:
 # measured at 10 M rows, it pruned nothing for two models and most days for three or more.
 _TOTALS_FROM_VALUES = 3
+_TOTALS_ONLY_DAYS = 16  # days still hopeful under those bounds alone before the slices are scanned by day
 
 # A block of time with upper bounds on its busiest minute: (start, requests, tokens).
 _Bounded = tuple[datetime, float, float]
@@ -972,18 +973,17 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
     until no block left can beat the best minute found. Grouping a year of two busy
     models' slices by slot (35,000 groups) cost more than all the rest: by day it is 730
     groups, and only the slots of the few days that could hold the answer are grouped.
-    With many values (eight of sixteen models) the sums grow loose; the busiest minute of
-    all the account's requests (hour and quarter rows) bounds them too."""
+    With many values (eight of sixteen models) the sums grow loose, and the busiest minute
+    of all the account's requests (hour and quarter rows) bounds them too: its days come
+    first, and the values' slices are scanned by day only if more than a few days stay
+    hopeful after the first round."""
     where, params = _slots_sql(q, piece)
     values = getattr(q, _filter_attribute(slice_column(q))) if piece.source == "slice" else ()
     if len(values) <= 1:
         cursor.execute(f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {where}", params)
         requests, tokens = cursor.fetchone()
         return requests or 0, tokens or 0
-    best, days = _day_bounds(cursor, where, params)
     within_totals = q.account is not None and len(values) >= _TOTALS_FROM_VALUES
-    if within_totals:
-        days = _within_day_totals(cursor, q, piece, days)
 
     def count_slots(slots: list[datetime], best: list[int]) -> list[int]:
         for ranges in _slot_ranges_by_month(slots).values():
@@ -992,7 +992,8 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
 
     def count_days(batch: list[datetime], best: list[int]) -> list[int]:
         spans = [(max(day, piece.start), min(day + timedelta(days=1), piece.end)) for day in batch]
-        slots = _slot_bounds(cursor, q, spans, best, within_totals)
+        slots, least = _slot_bounds(cursor, q, spans, best, within_totals)
+        best = _better(best, least)
         return _bound_and_count(best, slots, count_slots, lambda best: count_raw(spans, best))
 
     def count_raw(spans: list[tuple[datetime, datetime]], best: list[int]) -> list[int]:
@@ -1000,24 +1001,46 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
             best = _better(best, _raw_peak(cursor, q, ranges))
         return best
 
+    if within_totals:
+        totals = _day_totals(cursor, q, piece)
+        first = _batch(totals, set(), [0, 0], _PEAK_DAYS)
+        best = count_days(sorted(first), [0, 0])
+        days = [day for day in totals if day[0] not in first]
+        if sum(1 for day in days if day[1] > best[0] or day[2] > best[1]) > _TOTALS_ONLY_DAYS:
+            least, sums = _day_bounds(cursor, where, params)
+            best, most = _better(best, least), {day: (r, t) for day, r, t in days}
+            days = [
+                (day, min(r, most[day][0]), min(t, most[day][1])) if day in most else (day, r, t)
+                for day, r, t in sums
+                if day not in first
+            ]
+    else:
+        best, days = _day_bounds(cursor, where, params)
     everything = [(piece.start, piece.end)]
     best = _bound_and_count(best, days, count_days, lambda best: count_raw(everything, best), first_batch=_PEAK_DAYS)
     return best[0], best[1]
 
 
-def _within_day_totals(cursor, q: UsageQuery, piece: _Piece, days: list[_Bounded]) -> list[_Bounded]:
-    """Day bounds no higher than the day's busiest minute of all the account's requests
-    (its hour rows; a day without them keeps its bound)."""
+def _day_totals(cursor, q: UsageQuery, piece: _Piece) -> list[_Bounded]:
+    """Per UTC day of the piece, the busiest minute of all the account's requests (its hour
+    rows): a bound on the busiest minute of any of its values."""
     cursor.execute(
         f"SELECT {_epoch_sql('start')} / 86400, max(peak_minute_requests), max(peak_minute_tokens) FROM {_HOURS} "
         "WHERE account_id = %s AND start >= %s AND start < %s GROUP BY 1",
         [q.account.pk, adapt(piece.start.replace(minute=0, second=0, microsecond=0)), adapt(piece.end)],
     )
-    totals = {datetime.fromtimestamp(int(day) * 86400, UTC): (r, t) for day, r, t in cursor.fetchall()}
-    return [
-        (day, min(requests, totals[day][0]), min(tokens, totals[day][1])) if day in totals else (day, requests, tokens)
-        for day, requests, tokens in days
-    ]
+    return [(datetime.fromtimestamp(int(day) * 86400, UTC), r, t) for day, r, t in cursor.fetchall()]
+
+
+def _batch(blocks: list[_Bounded], counted: set, best: list[int], size: int) -> set[datetime]:
+    """The starts of the `size` blocks with the highest bound on each measure that could
+    still beat `best` and are not yet counted."""
+    batch = set()
+    for measure in (0, 1):  # requests, tokens
+        hopeful = [b for b in blocks if b[0] not in counted and b[1 + measure] > best[measure]]
+        hopeful.sort(key=lambda b: b[1 + measure], reverse=True)
+        batch.update(b[0] for b in hopeful[:size])
+    return batch
 
 
 def _better(best: list[int], found: tuple[int, int]) -> list[int]:
@@ -1031,12 +1054,7 @@ def _bound_and_count(best: list[int], blocks: list[_Bounded], count, count_rest,
     count_rest(best) settles whatever is left."""
     counted: set[datetime] = set()
     for rounds in range(_MAX_PEAK_ROUNDS + 1):
-        batch_size = first_batch << rounds if first_batch else _PEAK_BATCH
-        batch = set()
-        for measure in (0, 1):  # requests, tokens: the blocks that could still beat each
-            hopeful = [b for b in blocks if b[0] not in counted and b[1 + measure] > best[measure]]
-            hopeful.sort(key=lambda b: b[1 + measure], reverse=True)
-            batch.update(b[0] for b in hopeful[:batch_size])
+        batch = _batch(blocks, counted, best, first_batch << rounds if first_batch else _PEAK_BATCH)
         if not batch:
             return best
         if rounds == _MAX_PEAK_ROUNDS:
@@ -1066,20 +1084,22 @@ def _day_bounds(cursor, where: str, params: list) -> tuple[list[int], list[_Boun
 
 def _slot_bounds(
     cursor, q: UsageQuery, spans: list[tuple[datetime, datetime]], best: list[int], within_totals: bool = False
-) -> list[_Bounded]:
+) -> tuple[list[_Bounded], tuple[int, int]]:
     """The slice slots in `spans` whose sum of their values' peaks could beat `best`; with
     `within_totals`, each bound no higher than the slot's busiest minute of all requests
-    (its quarter row). On PostgreSQL in one statement, each span its own index range scan
-    (a LATERAL aggregate)."""
+    (its quarter row). Also the largest single-value peak among them: a lower bound. On
+    PostgreSQL in one statement, each span its own index range scan (a LATERAL aggregate)."""
     account_sql, params = _account_sql(q, raw=False)
     filters_sql, filter_params = _filters_sql(q, "slice")
     tokens = "sum(CAST(peak_minute_tokens AS DOUBLE PRECISION))"
     slots_sql = (
-        f"SELECT start, sum(peak_minute_requests) AS up_requests, {tokens} AS up_tokens FROM {_SLICES} "
+        f"SELECT start, sum(peak_minute_requests) AS up_requests, {tokens} AS up_tokens, "
+        f"max(peak_minute_requests) AS low_requests, max(peak_minute_tokens) AS low_tokens FROM {_SLICES} "
         f"WHERE {account_sql} AND start >= {{lower}} AND start < {{upper}}{filters_sql} "
         f"GROUP BY start HAVING sum(peak_minute_requests) > %s OR {tokens} > %s"
     )
     columns, join, join_params = "slots.start, slots.up_requests, slots.up_tokens", "", []
+    lows = ", slots.low_requests, slots.low_tokens"
     if within_totals:
         least = "LEAST" if _is_pg() else "MIN"  # SQLite's min() of two arguments is LEAST
         columns = (
@@ -1090,7 +1110,7 @@ def _slot_bounds(
         join_params = [q.account.pk]
     if _is_pg():
         cursor.execute(
-            f"SELECT {columns} FROM unnest(%s::bigint[], %s::bigint[]) AS spans(lower_us, upper_us) "
+            f"SELECT {columns}{lows} FROM unnest(%s::bigint[], %s::bigint[]) AS spans(lower_us, upper_us) "
             "CROSS JOIN LATERAL ("
             + slots_sql.format(
                 lower="TIMESTAMPTZ 'epoch' + spans.lower_us * INTERVAL '1 microsecond'",
@@ -1111,11 +1131,12 @@ def _slot_bounds(
         rows = []
         for lower, upper in spans:
             cursor.execute(
-                f"SELECT {columns} FROM (" + slots_sql.format(lower="%s", upper="%s") + f") AS slots{join}",
+                f"SELECT {columns}{lows} FROM (" + slots_sql.format(lower="%s", upper="%s") + f") AS slots{join}",
                 [*params, adapt(lower), adapt(upper), *filter_params, *best, *join_params],
             )
             rows += cursor.fetchall()
-    return [(as_utc(start), up_requests, up_tokens) for start, up_requests, up_tokens in rows]
+    least = (max((row[3] for row in rows), default=0), max((row[4] for row in rows), default=0))
+    return [(as_utc(start), up_requests, up_tokens) for start, up_requests, up_tokens, *_ in rows], least
 
 
 def _ranges_by_month(spans: list[tuple[datetime, datetime]]) -> dict:
