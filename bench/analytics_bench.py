@@ -339,9 +339,6 @@ def charts(s: Scenario) -> list[dict]:
          "check": check_heatmap}
     )  # fmt: skip
 
-    def check_peak(result, rows):
-        return compare({("",): tuple(result)}, {("",): tuple(rows[0])})
-
     out.append(
         {"name": "peak minute", "tab": "peak", "engine": lambda q=q: peak_minute(q), "raw_sql": raw_peak_sql(q),
          "check": check_peak}
@@ -352,17 +349,27 @@ def charts(s: Scenario) -> list[dict]:
     return out
 
 
+def check_peak(result, rows) -> dict:
+    return compare({("",): tuple(result)}, {("",): tuple(rows[0])})
+
+
+def beside_raw(line: dict, raw: RawRunner, raw_sql: tuple[str, list], result, check) -> None:
+    """The same figure from raw rows in the same run: its timing and, when the engine
+    answered, check(result, rows) (the comparison)."""
+    raw_timing, rows, reused = raw.run(*raw_sql)
+    if raw_timing is not None:
+        line["raw"] = dict(raw_timing, reused=reused)
+        if result is not None:
+            line["check"] = check(result, rows)
+
+
 def run_scenario(s: Scenario, args, raw: RawRunner) -> tuple[list[dict], list[dict], list[dict]]:
     lines, pages, plans = [], [], []
     items = charts(s)
     for item in items:
         timing, result = measure_engine(item["engine"], args.runs, args.budget)
         line = {"scenario": s.label, "chart": item["name"], "tab": item["tab"], "engine": timing}
-        raw_timing, rows, reused = raw.run(*item["raw_sql"])
-        if raw_timing is not None:
-            line["raw"] = dict(raw_timing, reused=reused)
-            if result is not None:
-                line["check"] = item["check"](result, rows)
+        beside_raw(line, raw, item["raw_sql"], result, item["check"])
         missed = timing["p95_ms"] is None or timing["p95_ms"] > CHART_P95_MS
         line["pass"] = not missed
         if missed and args.explain and timing["p95_ms"] is not None:
@@ -442,14 +449,12 @@ def run_operator(end: datetime, args, raw: RawRunner) -> tuple[list[dict], list[
         timing, result = measure_engine(lambda q=q: usage(q), args.runs, max(args.budget, 30.0))
         line = {"scenario": f"all accounts {range_name} UTC", "chart": "usage by account", "tab": "operator",
                 "engine": timing}  # fmt: skip
-        raw_timing, rows, reused = raw.run(*raw_usage_sql(q))
-        if raw_timing is not None:
-            line["raw"] = dict(raw_timing, reused=reused)
-            if result is not None:
-                engine, duplicates = engine_usage_norm(result, q)
-                line["check"] = compare(engine, raw_usage_norm(rows, 1))
-                if duplicates:
-                    line["check"]["ok"] = False
+
+        def check(result, rows, q=q):
+            engine, duplicates = engine_usage_norm(result, q)
+            return dict(compare(engine, raw_usage_norm(rows, 1)), **({"ok": False} if duplicates else {}))
+
+        beside_raw(line, raw, raw_usage_sql(q), result, check)
         line["pass"] = timing["p95_ms"] is not None and timing["p95_ms"] <= OPERATOR_P95_MS
         if not line["pass"] and args.explain and timing["p95_ms"] is not None:
             explained = plans_of(lambda q=q: usage(q))
@@ -473,11 +478,7 @@ def run_peak_values(account, models: list[str], ranges: dict, end: datetime, arg
             timing, result = measure_engine(lambda q=q: peak_minute(q), args.runs, args.budget)
             line = {"scenario": f"big {range_name} {n} busiest models", "chart": "peak minute", "tab": "peak",
                     "engine": timing}  # fmt: skip
-            raw_timing, rows, reused = raw.run(*raw_peak_sql(q))
-            if raw_timing is not None:
-                line["raw"] = dict(raw_timing, reused=reused)
-                if result is not None:
-                    line["check"] = compare({("",): tuple(result)}, {("",): tuple(rows[0])})
+            beside_raw(line, raw, raw_peak_sql(q), result, check_peak)
             line["pass"] = timing["p95_ms"] is not None and timing["p95_ms"] <= CHART_P95_MS
             lines.append(line)
             print_line(line)
