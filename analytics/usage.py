@@ -93,6 +93,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def _epoch_us(moment: datetime) -> int:
+    """Microseconds since the epoch: lists of bounds go to PostgreSQL as bigint arrays (700
+    datetimes took longer to send than to read)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _from_epoch_us_sql(column: str) -> str:
+    return f"TIMESTAMPTZ 'epoch' + {column} * INTERVAL '1 microsecond'"
+
+
 class UsageError(ValueError):
     def __init__(self, param: str, message: str):
         super().__init__(message)
@@ -812,17 +822,16 @@ def _read_numbered(cursor, q: UsageQuery, source: str, numbered: list[tuple[_Pie
     groups = _group_columns(q, source)
     measures = _RAW_MEASURES_SQL if raw else _ROLLUP_MEASURES_SQL
     group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
-    # Bounds as microseconds since the epoch: 700 datetimes took longer to send than to read.
     cursor.execute(
         "SELECT windows.number, sums.* "
         "FROM unnest(%s::bigint[], %s::bigint[], %s::int[]) AS windows(lower_us, upper_us, number) "
         f"CROSS JOIN LATERAL (SELECT {', '.join([*groups, measures])} FROM {table} WHERE {account_sql} "
-        f"AND {column} >= TIMESTAMPTZ 'epoch' + windows.lower_us * INTERVAL '1 microsecond' "
-        f"AND {column} < TIMESTAMPTZ 'epoch' + windows.upper_us * INTERVAL '1 microsecond'{filters_sql}{group_by}"
+        f"AND {column} >= {_from_epoch_us_sql('windows.lower_us')} "
+        f"AND {column} < {_from_epoch_us_sql('windows.upper_us')}{filters_sql}{group_by}"
         ") AS sums",
         [
-            [(piece.start - _EPOCH) // _MICROSECOND for piece, _ in numbered],
-            [(piece.end - _EPOCH) // _MICROSECOND for piece, _ in numbered],
+            [_epoch_us(piece.start) for piece, _ in numbered],
+            [_epoch_us(piece.end) for piece, _ in numbered],
             [number for _, number in numbered],
             *params,
             *filter_params,
@@ -986,9 +995,7 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
     within_totals = q.account is not None and len(values) >= _TOTALS_FROM_VALUES
 
     def count_slots(slots: list[datetime], best: list[int]) -> list[int]:
-        for ranges in _slot_ranges_by_month(slots).values():
-            best = _better(best, _raw_peak(cursor, q, ranges))
-        return best
+        return count_raw(_slot_ranges(slots), best)
 
     def count_days(batch: list[datetime], best: list[int]) -> list[int]:
         spans = [(max(day, piece.start), min(day + timedelta(days=1), piece.end)) for day in batch]
@@ -1025,11 +1032,20 @@ def _day_totals(cursor, q: UsageQuery, piece: _Piece) -> list[_Bounded]:
     """Per UTC day of the piece, the busiest minute of all the account's requests (its hour
     rows): a bound on the busiest minute of any of its values."""
     cursor.execute(
-        f"SELECT {_epoch_sql('start')} / 86400, max(peak_minute_requests), max(peak_minute_tokens) FROM {_HOURS} "
+        f"SELECT {_utc_day_sql('start')}, max(peak_minute_requests), max(peak_minute_tokens) FROM {_HOURS} "
         "WHERE account_id = %s AND start >= %s AND start < %s GROUP BY 1",
         [q.account.pk, adapt(piece.start.replace(minute=0, second=0, microsecond=0)), adapt(piece.end)],
     )
-    return [(datetime.fromtimestamp(int(day) * 86400, UTC), r, t) for day, r, t in cursor.fetchall()]
+    return [(_utc_day(day), r, t) for day, r, t in cursor.fetchall()]
+
+
+def _utc_day_sql(column: str) -> str:
+    """SQL for the number of the UTC day holding `column` (days since the epoch)."""
+    return f"{_epoch_sql(column)} / 86400"
+
+
+def _utc_day(number) -> datetime:
+    return datetime.fromtimestamp(int(number) * 86400, UTC)
 
 
 def _batch(blocks: list[_Bounded], counted: set, best: list[int], size: int) -> set[datetime]:
@@ -1053,14 +1069,13 @@ def _bound_and_count(best: list[int], blocks: list[_Bounded], count, count_rest,
     round, or `first_batch` doubled each round. After _MAX_PEAK_ROUNDS rounds,
     count_rest(best) settles whatever is left."""
     counted: set[datetime] = set()
-    for rounds in range(_MAX_PEAK_ROUNDS + 1):
-        batch = _batch(blocks, counted, best, first_batch << rounds if first_batch else _PEAK_BATCH)
-        if not batch:
-            return best
+    rounds = 0
+    while batch := _batch(blocks, counted, best, first_batch << rounds if first_batch else _PEAK_BATCH):
         if rounds == _MAX_PEAK_ROUNDS:
             return count_rest(best)
         best = count(sorted(batch), best)
         counted |= batch
+        rounds += 1
     return best
 
 
@@ -1071,14 +1086,14 @@ def _day_bounds(cursor, where: str, params: list) -> tuple[list[int], list[_Boun
     cheaper to add than numeric."""
     cursor.execute(
         f"SELECT day, sum(requests), sum(CAST(tokens AS DOUBLE PRECISION)), max(requests), max(tokens) FROM "
-        f"(SELECT {_epoch_sql('start')} / 86400 AS day, max(peak_minute_requests) AS requests, "
+        f"(SELECT {_utc_day_sql('start')} AS day, max(peak_minute_requests) AS requests, "
         f"max(peak_minute_tokens) AS tokens FROM {where} GROUP BY 1, value) AS days GROUP BY day",
         params,
     )
     best, days = [0, 0], []
     for day, up_requests, up_tokens, requests, tokens in cursor.fetchall():
         best = _better(best, (requests or 0, tokens or 0))
-        days.append((datetime.fromtimestamp(int(day) * 86400, UTC), up_requests, up_tokens))
+        days.append((_utc_day(day), up_requests, up_tokens))
     return best, days
 
 
@@ -1112,14 +1127,11 @@ def _slot_bounds(
         cursor.execute(
             f"SELECT {columns}{lows} FROM unnest(%s::bigint[], %s::bigint[]) AS spans(lower_us, upper_us) "
             "CROSS JOIN LATERAL ("
-            + slots_sql.format(
-                lower="TIMESTAMPTZ 'epoch' + spans.lower_us * INTERVAL '1 microsecond'",
-                upper="TIMESTAMPTZ 'epoch' + spans.upper_us * INTERVAL '1 microsecond'",
-            )
+            + slots_sql.format(lower=_from_epoch_us_sql("spans.lower_us"), upper=_from_epoch_us_sql("spans.upper_us"))
             + f") AS slots{join}",
             [
-                [(lower - _EPOCH) // _MICROSECOND for lower, _ in spans],
-                [(upper - _EPOCH) // _MICROSECOND for _, upper in spans],
+                [_epoch_us(lower) for lower, _ in spans],
+                [_epoch_us(upper) for _, upper in spans],
                 *params,
                 *filter_params,
                 *best,
@@ -1140,23 +1152,24 @@ def _slot_bounds(
 
 
 def _ranges_by_month(spans: list[tuple[datetime, datetime]]) -> dict:
-    """Time ranges per UTC month of their start: each month's are planned against its own
-    partition."""
+    """Time ranges per UTC month of their start (as UTC): each month's are planned against
+    its own partition of the log."""
     by_month: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
     for lower, upper in spans:
+        lower = lower.astimezone(UTC)
         by_month.setdefault((lower.year, lower.month), []).append((lower, upper))
     return by_month
 
 
-def _slot_ranges_by_month(slots: list[datetime]) -> dict:
-    """Sorted quarter slots as time ranges (adjacent ones in a month merged), per UTC month."""
+def _slot_ranges(slots: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted quarter slots as time ranges, adjacent ones in a month merged."""
     ranges: list[tuple[datetime, datetime]] = []
     for slot in slots:
         if ranges and ranges[-1][1] == slot and slot.month == ranges[-1][0].month:
             ranges[-1] = (ranges[-1][0], slot + QUARTER)
         else:
             ranges.append((slot, slot + QUARTER))
-    return _ranges_by_month(ranges)
+    return ranges
 
 
 def _filter_attribute(column: str) -> str:
@@ -1398,11 +1411,7 @@ def _top_in_windows(rows, windows: list[tuple[datetime, datetime]], n: int) -> l
     """The `n` dearest of `rows` inside `windows`, one statement per UTC month of windows:
     fifty ranges OR'd over a year's monthly partitions took 75 ms to plan for 11 ms of work;
     a month's ranges are planned against its own partition only."""
-    by_month: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
-    for lower, upper in windows:
-        lower = lower.astimezone(UTC)
-        by_month.setdefault((lower.year, lower.month), []).append((lower, upper))
-    branches = [_by_cost(rows.filter(_within("timestamp", month_windows)), n) for month_windows in by_month.values()]
+    branches = [_by_cost(rows.filter(_within("timestamp", month)), n) for month in _ranges_by_month(windows).values()]
     if connection.features.supports_slicing_ordering_in_compound and len(branches) > 1:
         # One round trip: each branch is still planned against its own month.
         found = list(branches[0].union(*branches[1:], all=True))
