@@ -74,6 +74,11 @@ def next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC moment `day` begins in `zone`."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+
+
 def quarter_of(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
@@ -472,8 +477,7 @@ def rebuild(
     day = start
     while day <= end:
         last = min(day + timedelta(days=window_days - 1), end)
-        lower = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
-        upper = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(UTC)
+        lower, upper = local_midnight(day, zone), local_midnight(last + timedelta(days=1), zone)
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute(_LOCK_SQL, [account.pk])
@@ -501,11 +505,7 @@ def rebuild(
             progress(last, result)
         day = last + timedelta(days=1)
     if start <= end:
-        _slices_complete_from(
-            account,
-            datetime.combine(start, datetime.min.time(), tzinfo=zone).astimezone(UTC),
-            datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(UTC),
-        )
+        _slices_complete_from(account, local_midnight(start, zone), local_midnight(end + timedelta(days=1), zone))
     return result
 
 
@@ -693,10 +693,7 @@ def compact_month(account: Account, first: date) -> int:
     following = next_month(first)
     zone = account.zone
     bounds = {
-        "start": (
-            datetime.combine(first, datetime.min.time(), tzinfo=zone).astimezone(UTC),
-            datetime.combine(following, datetime.min.time(), tzinfo=zone).astimezone(UTC),
-        ),
+        "start": (local_midnight(first, zone), local_midnight(following, zone)),
         "day": (first, following),
     }
     moved = 0

@@ -29,7 +29,7 @@ import zoneinfo
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -60,6 +60,7 @@ from analytics.rollups import (
     adapt,
     as_utc,
     empty_measures,
+    local_midnight,
     merge,
     minute_sql,
     next_month,
@@ -240,10 +241,6 @@ def _hour_sql(column: str, zone: ZoneInfo) -> tuple[str, list]:
 
 def _as_date(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def hour_start(moment: datetime, zone: ZoneInfo) -> datetime:
