@@ -74,6 +74,11 @@ def next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+def previous_month(day: date) -> date:
+    """The first day of the month before `day`."""
+    return (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     """The UTC moment `day` begins in `zone`."""
     return datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)

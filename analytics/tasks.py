@@ -6,7 +6,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from analytics.rollups import compact_month, purge_minutes, rebuild
+from analytics.rollups import compact_month, previous_month, purge_minutes, rebuild
 from console.models import Account
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,6 @@ def compact_last_month() -> int:
     moved = 0
     for account in Account.objects.order_by("pk"):
         today = timezone.now().astimezone(account.zone).date()
-        moved += compact_month(account, (today.replace(day=1) - timedelta(days=1)).replace(day=1))
+        moved += compact_month(account, previous_month(today))
     log.info("rollups compacted: %s rows", moved)
     return moved

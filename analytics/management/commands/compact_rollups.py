@@ -4,12 +4,10 @@ The beat task `compact-rollups` does last month on the 3rd; run this once after 
 or after loading months that ingest wrote (a rebuild writes its windows in order already).
 """
 
-from datetime import timedelta
-
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from analytics.rollups import analyze, compact_month
+from analytics.rollups import analyze, compact_month, previous_month
 from console.models import Account
 
 
@@ -34,7 +32,7 @@ class Command(BaseCommand):
             first = timezone.now().astimezone(item.zone).date().replace(day=1)
             moved = 0
             for _ in range(months):
-                first = (first - timedelta(days=1)).replace(day=1)
+                first = previous_month(first)
                 moved += compact_month(item, first)
             total += moved
             self.stdout.write(f"{item.slug}: {moved:,} rows rewritten in value order")
