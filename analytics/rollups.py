@@ -33,12 +33,14 @@ from analytics.models import (
     UsageMinute,
     UsageQuarter,
     UsageSlice,
+    UsageSliceDay,
 )
 from console.models import Account
 from logs.models import RequestLog, Status
 
 QUARTER = timedelta(minutes=15)
 HOUR = timedelta(hours=1)
+_MICROSECOND = timedelta(microseconds=1)
 # Plain ints: database adapters would send an Enum member by its name.
 _FULL, _MODEL, _KEY, _TOTAL, _CODE = (
     int(p) for p in (Projection.FULL, Projection.MODEL, Projection.KEY, Projection.TOTAL, Projection.CODE)
@@ -317,12 +319,14 @@ def _insert_sql(model, columns: tuple[str, ...], rows: list[tuple]) -> Iterator[
         yield head + f"VALUES {', '.join([group] * len(chunk))}", params
 
 
-def _upsert(cursor, model, keys: tuple[str, ...], extra: tuple[str, ...], rows: list[tuple]) -> None:
+def _upsert(
+    cursor, model, keys: tuple[str, ...], extra: tuple[str, ...], rows: list[tuple], measures: tuple = MEASURES
+) -> None:
     if not rows:
         return
     table = model._meta.db_table
-    updates = ", ".join(_merge_sql(table, c) for c in (*MEASURES, *extra))
-    for sql, params in _insert_sql(model, (*keys, *MEASURES, *extra), rows):
+    updates = ", ".join(_merge_sql(table, c) for c in (*measures, *extra))
+    for sql, params in _insert_sql(model, (*keys, *measures, *extra), rows):
         cursor.execute(f"{sql} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}", params)
 
 
@@ -357,6 +361,13 @@ def write(cursor, account: Account, folded: Folded, peaks: dict[tuple, list[int]
         for (start, dimension, value), values in sorted(folded.slices.items())
     ]
     _upsert(cursor, UsageSlice, ("account_id", "dimension", "start", "value"), _PEAKS, slice_rows)
+    if derived:  # a value's UTC day keeps the busiest of its slots
+        slice_days: dict[tuple, list[int]] = {}
+        for _, dimension, start, value, *_, requests, tokens in slice_rows:
+            peak = slice_days.setdefault((dimension, value, start.date()), [0, 0])
+            peak[0], peak[1] = max(peak[0], requests), max(peak[1], tokens)
+        slice_day_rows = [(account.pk, *key, *peak) for key, peak in sorted(slice_days.items())]
+        _upsert(cursor, UsageSliceDay, ("account_id", "dimension", "value", "day"), _PEAKS, slice_day_rows, ())
     days = folded.days
     if derived:  # the months add up their days
         days = dict(days)
@@ -502,6 +513,7 @@ def rebuild(
                 rows = sum(g[MEASURES.index("requests") + 5] for g in groups)
                 quarters, days = len(folded.quarters), len(folded.days)
             hours_from_quarters(cursor, account, lower, upper)
+            slice_days_from_slices(cursor, account, lower, upper)
             months_from_days(cursor, account, day, last)
             result.rows += rows
             result.quarters += quarters
@@ -542,6 +554,29 @@ def hours_from_quarters(cursor, account: Account | None, lower: datetime | None,
         f"SELECT account_id, {_hour_sql('start')}, {_FOLD_SQL}, {_PEAKS_FOLD_SQL} FROM {quarters} "
         f"WHERE {condition} GROUP BY 1, 2",
         params,
+    )
+    return cursor.rowcount
+
+
+def slice_days_from_slices(cursor, account: Account, lower: datetime, upper: datetime) -> int:
+    """Write the slice-day rows of the UTC days touching [lower, upper) anew from their
+    slices; returns how many."""
+    table, slices = UsageSliceDay._meta.db_table, UsageSlice._meta.db_table
+    first = lower.astimezone(UTC).date()
+    following = (upper - _MICROSECOND).astimezone(UTC).date() + timedelta(days=1)
+    cursor.execute(
+        f"DELETE FROM {table} WHERE account_id = %s AND day >= %s AND day < %s", [account.pk, first, following]
+    )
+    day = "(start AT TIME ZONE 'UTC')::date" if connection.vendor == "postgresql" else "date(start)"
+    cursor.execute(
+        f"INSERT INTO {table} (account_id, dimension, value, day, {', '.join(_PEAKS)}) "
+        f"SELECT account_id, dimension, value, {day}, {_PEAKS_FOLD_SQL} FROM {slices} "
+        "WHERE account_id = %s AND start >= %s AND start < %s GROUP BY 1, 2, 3, 4",
+        [
+            account.pk,
+            adapt(datetime.combine(first, datetime.min.time(), UTC)),
+            adapt(datetime.combine(following, datetime.min.time(), UTC)),
+        ],
     )
     return cursor.rowcount
 
@@ -725,7 +760,7 @@ def analyze() -> None:
     marked all-visible. Outside a transaction (VACUUM cannot run in one)."""
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         with connection.cursor() as cursor:
-            tables = (UsageQuarter, UsageHour, UsageSlice, UsageDay, UsageMinute)
+            tables = (UsageQuarter, UsageHour, UsageSlice, UsageSliceDay, UsageDay, UsageMinute)
             cursor.execute(f"VACUUM (ANALYZE) {', '.join(model._meta.db_table for model in tables)}")
 
 

@@ -51,6 +51,7 @@ from analytics.models import (
     UsageHour,
     UsageQuarter,
     UsageSlice,
+    UsageSliceDay,
 )
 from analytics.rollups import (
     _ADDITIVE_AT,
@@ -79,6 +80,7 @@ _QUARTERS = UsageQuarter._meta.db_table
 _HOURS = UsageHour._meta.db_table
 _DAYS = UsageDay._meta.db_table
 _SLICES = UsageSlice._meta.db_table
+_SLICE_DAYS = UsageSliceDay._meta.db_table
 _SLICE_DIMENSION_OF = {column: int(dimension) for dimension, column in SLICE_COLUMNS.items()}
 _ROLLUP_MEASURES_SQL = ", ".join(
     f"max({name})"
@@ -1011,7 +1013,7 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
         best = count_days(sorted(first), [0, 0])
         days = [day for day in totals if day[0] not in first]
         if sum(1 for day in days if day[1] > best[0] or day[2] > best[1]) > _TOTALS_ONLY_DAYS:
-            least, sums = _day_bounds(cursor, where, params)
+            least, sums = _day_bounds(cursor, q, piece)
             best, most = _better(best, least), {day: (r, t) for day, r, t in days}
             days = [
                 (day, min(r, most[day][0]), min(t, most[day][1])) if day in most else (day, r, t)
@@ -1019,7 +1021,7 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
                 if day not in first
             ]
     else:
-        best, days = _day_bounds(cursor, where, params)
+        best, days = _day_bounds(cursor, q, piece)
     everything = [(piece.start, piece.end)]
     best = _bound_and_count(best, days, count_days, lambda best: count_raw(everything, best), first_batch=_PEAK_DAYS)
     return best[0], best[1]
@@ -1076,21 +1078,26 @@ def _bound_and_count(best: list[int], blocks: list[_Bounded], count, count_rest,
     return best
 
 
-def _day_bounds(cursor, where: str, params: list) -> tuple[list[int], list[_Bounded]]:
-    """The largest single-value slot peak (a lower bound on the busiest minute) and, per
-    UTC day, the sum over values of each value's largest slot peak that day (an upper
-    bound on that day's busiest minute). Token sums as doubles: exact below 2**53 and far
-    cheaper to add than numeric."""
+def _day_bounds(cursor, q: UsageQuery, piece: _Piece) -> tuple[list[int], list[_Bounded]]:
+    """Per UTC day of the piece, the sum over values of each value's busiest minute that
+    day (UsageSliceDay): an upper bound on that day's busiest minute. Also the busiest
+    minute of one value on a day wholly inside the piece: a lower bound on the answer.
+    Token sums as doubles: exact below 2**53 and far cheaper to add than numeric."""
+    account_sql, params = _account_sql(q, raw=False)
+    filters_sql, filter_params = _filters_sql(q, "slice")
+    first, last = piece.start.astimezone(UTC).date(), (piece.end - _MICROSECOND).astimezone(UTC).date()
     cursor.execute(
         f"SELECT day, sum(requests), sum(CAST(tokens AS DOUBLE PRECISION)), max(requests), max(tokens) FROM "
-        f"(SELECT {_utc_day_sql('start')} AS day, max(peak_minute_requests) AS requests, "
-        f"max(peak_minute_tokens) AS tokens FROM {where} GROUP BY 1, value) AS days GROUP BY day",
-        params,
+        f"(SELECT day, max(peak_minute_requests) AS requests, max(peak_minute_tokens) AS tokens FROM {_SLICE_DAYS} "
+        f"WHERE {account_sql} AND day >= %s AND day <= %s{filters_sql} GROUP BY day, value) AS days GROUP BY day",
+        [*params, first, last, *filter_params],
     )
     best, days = [0, 0], []
     for day, up_requests, up_tokens, requests, tokens in cursor.fetchall():
-        best = _better(best, (requests or 0, tokens or 0))
-        days.append((_utc_day(day), up_requests, up_tokens))
+        start = datetime.combine(_as_date(day), datetime.min.time(), UTC)
+        if piece.start <= start and start + timedelta(days=1) <= piece.end:
+            best = _better(best, (requests or 0, tokens or 0))
+        days.append((start, up_requests, up_tokens))
     return best, days
 
 

@@ -20,6 +20,7 @@ from analytics.models import (
     UsageHour,
     UsageQuarter,
     UsageSlice,
+    UsageSliceDay,
 )
 from analytics.rollups import rebuild
 from logs.ingest.services import ingest_records
@@ -70,7 +71,21 @@ def _snapshot(account):
         h.start: tuple(getattr(h, m) for m in (*MEASURES, "peak_minute_requests", "peak_minute_tokens"))
         for h in UsageHour.objects.filter(account=account)
     }
-    return quarters, days, slices, hours
+    slice_days = {
+        (d.dimension, d.value, d.day): (d.peak_minute_requests, d.peak_minute_tokens)
+        for d in UsageSliceDay.objects.filter(account=account)
+    }
+    return quarters, days, slices, hours, slice_days
+
+
+def _slice_days_from_slices(slices: dict) -> dict:
+    """What the slice-day rows must hold: each value's largest slot peaks per UTC day."""
+    days = {}
+    for (dimension, value, start), values in slices.items():
+        key = (dimension, value, start.astimezone(UTC).date())
+        requests, tokens = days.get(key, (0, 0))
+        days[key] = (max(requests, values[-2]), max(tokens, values[-1]))
+    return days
 
 
 def _hours_from_quarters(quarters: dict) -> dict:
@@ -171,6 +186,11 @@ def test_peak_minute_counts_every_batch_of_the_minute(acme):
         for s in UsageSlice.objects.filter(account=acme, dimension=SliceDimension.MODEL)
     }
     assert peaks == {"m": (8, 7, 430), "n": (2, 2, 2000)}
+    day_peaks = {
+        d.value: (d.day, d.peak_minute_requests, d.peak_minute_tokens)
+        for d in UsageSliceDay.objects.filter(account=acme, dimension=SliceDimension.MODEL)
+    }
+    assert day_peaks == {"m": (minute.date(), 7, 430), "n": (minute.date(), 2, 2000)}
 
 
 @pytest.mark.django_db
@@ -183,14 +203,19 @@ def test_rebuild_equals_what_ingest_maintained(acme, globex):
     maintained = _snapshot(acme)
     globex_before = _snapshot(globex)
     assert maintained[3] == _hours_from_quarters(maintained[0])  # ingest kept hours too
+    assert maintained[4] == _slice_days_from_slices(maintained[2])  # and each value's busiest minute a day
+    assert len(maintained[4]) > 9  # 3 models, 3 keys and 2 statuses over 4 or 5 UTC days
     UsageQuarter.objects.filter(account=acme).update(requests=0)
     UsageHour.objects.filter(account=acme).update(requests=0, peak_minute_requests=0)
     UsageDay.objects.filter(account=acme).delete()
     UsageSlice.objects.filter(account=acme, dimension=SliceDimension.MODEL).delete()
     UsageSlice.objects.filter(account=acme).update(peak_minute_requests=0)
+    UsageSliceDay.objects.filter(account=acme, dimension=SliceDimension.API_KEY).delete()
+    UsageSliceDay.objects.filter(account=acme).update(peak_minute_tokens=1)
 
     call_command("rebuild_rollups", "--account", acme.slug, "--days", "10")
     rebuilt = _snapshot(acme)
+    assert rebuilt[4] == maintained[4]
     for table in range(4):
         assert rebuilt[table].keys() == maintained[table].keys()
     cost_at = MEASURES.index("cost")
@@ -302,3 +327,21 @@ def test_compacting_a_month_keeps_every_row_and_orders_them_by_value(acme, globe
     # The monthly task does every account's last month, changing no figure.
     compact_last_month()
     assert _snapshot(acme) == before and _snapshot(globex) == globex_before
+
+
+@pytest.mark.django_db
+def test_migration_fills_slice_days_from_existing_slices(acme, globex):
+    import importlib
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    migration = importlib.import_module("analytics.migrations.0008_slice_days")
+    start = datetime(2026, 11, 20, 22, tzinfo=UTC)  # across UTC midnights
+    ingest_records(account=acme, records=_records(300, start=start, seed=8))
+    ingest_records(account=globex, records=_records(40, start=start, seed=9, prefix="g"))
+    kept = _snapshot(acme)[4], _snapshot(globex)[4]
+    UsageSliceDay.objects.all().delete()  # as before the migration
+    migration.slice_days_from_slices(None, SimpleNamespace(connection=connection))
+    assert (_snapshot(acme)[4], _snapshot(globex)[4]) == kept
+    assert kept[0] == _slice_days_from_slices(_snapshot(acme)[2]) and len(kept[0]) > 9

@@ -300,8 +300,12 @@ def test_peak_minute_of_several_values_counts_the_union(
     apart = SPAN_START.replace(second=0) + timedelta(days=5, minutes=31)
     _burst(acme, apart, "llama", 5, 1000, "b3-")
     _burst(acme, apart + timedelta(minutes=1), "gpt-4o", 5, 1000, "b4-")  # same quarter, other minute
-    rows = list(RequestLog.objects.filter(account=acme).values())
     start, end = SPAN_START + timedelta(hours=1, minutes=2), SPAN_START + timedelta(days=9)
+    # Busier minutes of one model outside the range, on its first and last UTC day: no bound
+    # may be taken from them.
+    _burst(acme, start.replace(minute=0, second=0), "llama", 9, 5000, "b5-")
+    _burst(acme, end.replace(second=0) + timedelta(minutes=20), "gpt-4o", 9, 5000, "b6-")
+    rows = list(RequestLog.objects.filter(account=acme).values())
     for filters in ({"models": ("llama", "gpt-4o")}, {"models": ("llama",)}, {"api_keys": ("key-a",)},
                     {"statuses": ("success",)}, {"models": ("llama", "gpt-4o"), "statuses": ("success",)}):  # fmt: skip
         q = UsageQuery(account=acme, start=start, end=end, zone=ZoneInfo("Asia/Kathmandu"), **filters)
