@@ -709,9 +709,9 @@ def main() -> None:
         total_rows, newest = cursor.fetchone()
         cursor.execute(
             "SELECT (SELECT count(*) FROM analytics_usagequarter), (SELECT count(*) FROM analytics_usageday), "
-            "(SELECT count(*) FROM analytics_usageslice)"
+            "(SELECT count(*) FROM analytics_usageslice), (SELECT count(*) FROM analytics_usagesliceday)"
         )
-        quarter_rows, day_rows, slice_rows = cursor.fetchone()
+        quarter_rows, day_rows, slice_rows, slice_day_rows = cursor.fetchone()
         accounts = choose_accounts(cursor)
     if not quarter_rows:
         sys.exit("the rollups are empty: run `manage.py rebuild_rollups --past-retention --days 400` first")
@@ -721,7 +721,8 @@ def main() -> None:
     # The data stops at the generator's last full hour: "now" is just after the newest row.
     end = newest + timedelta(microseconds=1)
     print(
-        f"{total_rows:,} rows, {quarter_rows:,} quarter rows, {slice_rows:,} slice rows, {day_rows:,} day rows; "
+        f"{total_rows:,} rows, {quarter_rows:,} quarter rows, {slice_rows:,} slice rows, "
+        f"{slice_day_rows:,} slice-day rows, {day_rows:,} day rows; "
         f"newest row {newest:%Y-%m-%d %H:%M:%S} UTC; accounts {accounts}; "
         f"{args.runs} engine runs / {args.raw_runs} raw runs per figure after a warm-up; "
         f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}\n"
@@ -784,7 +785,7 @@ def main() -> None:
     result = {
         "started_at": started.isoformat(),
         "rows": total_rows,
-        "rollup_rows": {"quarter": quarter_rows, "slice": slice_rows, "day": day_rows},
+        "rollup_rows": {"quarter": quarter_rows, "slice": slice_rows, "slice_day": slice_day_rows, "day": day_rows},
         "newest_row": newest.isoformat(),
         "accounts": accounts,
         "runs": args.runs,

@@ -23,7 +23,7 @@ def _date(value: str) -> date:
 
 
 class Command(BaseCommand):
-    help = "Rebuild UsageQuarter / UsageHour / UsageSlice / UsageDay rows from raw rows for a range of local days."
+    help = "Rebuild the analytics rollups (Usage* tables) from raw rows for a range of local days."
 
     def add_arguments(self, parser):
         parser.add_argument("--account", action="append", help="Account slug; repeat for several (default: all).")
