@@ -1007,21 +1007,10 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
             best = _better(best, _raw_peak(cursor, q, ranges))
         return best
 
+    best, days = _day_bounds(cursor, q, piece)
     if within_totals:
-        totals = _day_totals(cursor, q, piece)
-        first = _batch(totals, set(), [0, 0], _PEAK_DAYS)
-        best = count_days(sorted(first), [0, 0])
-        days = [day for day in totals if day[0] not in first]
-        if sum(1 for day in days if day[1] > best[0] or day[2] > best[1]) > _TOTALS_ONLY_DAYS:
-            least, sums = _day_bounds(cursor, q, piece)
-            best, most = _better(best, least), {day: (r, t) for day, r, t in days}
-            days = [
-                (day, min(r, most[day][0]), min(t, most[day][1])) if day in most else (day, r, t)
-                for day, r, t in sums
-                if day not in first
-            ]
-    else:
-        best, days = _day_bounds(cursor, q, piece)
+        totals = {day: (r, t) for day, r, t in _day_totals(cursor, q, piece)}
+        days = [(day, min(r, totals.get(day, (r, t))[0]), min(t, totals.get(day, (r, t))[1])) for day, r, t in days]
     everything = [(piece.start, piece.end)]
     best = _bound_and_count(best, days, count_days, lambda best: count_raw(everything, best), first_batch=_PEAK_DAYS)
     return best[0], best[1]
