@@ -361,9 +361,10 @@ def write(cursor, account: Account, folded: Folded, peaks: dict[tuple, list[int]
         for (start, dimension, value), values in sorted(folded.slices.items())
     ]
     _upsert(cursor, UsageSlice, ("account_id", "dimension", "start", "value"), _PEAKS, slice_rows)
-    if derived:  # a value's UTC day keeps the busiest of its slots
+    if derived:  # a value's UTC day keeps the busiest of its slots, ALL's of its quarters
         slice_days: dict[tuple, list[int]] = {}
-        for _, dimension, start, value, *_, requests, tokens in slice_rows:
+        every_request = ((pk, ALL[0], start, ALL[1], *rest) for pk, start, *rest in quarter_rows)
+        for _, dimension, start, value, *_, requests, tokens in (*slice_rows, *every_request):
             peak = slice_days.setdefault((dimension, value, start.date()), [0, 0])
             peak[0], peak[1] = max(peak[0], requests), max(peak[1], tokens)
         slice_day_rows = [(account.pk, *key, *peak) for key, peak in sorted(slice_days.items())]
@@ -560,25 +561,25 @@ def hours_from_quarters(cursor, account: Account | None, lower: datetime | None,
 
 def slice_days_from_slices(cursor, account: Account, lower: datetime, upper: datetime) -> int:
     """Write the slice-day rows of the UTC days touching [lower, upper) anew from their
-    slices; returns how many."""
-    table, slices = UsageSliceDay._meta.db_table, UsageSlice._meta.db_table
+    slices (and quarters, for ALL); returns how many."""
+    table = UsageSliceDay._meta.db_table
     first = lower.astimezone(UTC).date()
     following = (upper - _MICROSECOND).astimezone(UTC).date() + timedelta(days=1)
     cursor.execute(
         f"DELETE FROM {table} WHERE account_id = %s AND day >= %s AND day < %s", [account.pk, first, following]
     )
     day = "(start AT TIME ZONE 'UTC')::date" if connection.vendor == "postgresql" else "date(start)"
-    cursor.execute(
-        f"INSERT INTO {table} (account_id, dimension, value, day, {', '.join(_PEAKS)}) "
-        f"SELECT account_id, dimension, value, {day}, {_PEAKS_FOLD_SQL} FROM {slices} "
-        "WHERE account_id = %s AND start >= %s AND start < %s GROUP BY 1, 2, 3, 4",
-        [
-            account.pk,
-            adapt(datetime.combine(first, datetime.min.time(), UTC)),
-            adapt(datetime.combine(following, datetime.min.time(), UTC)),
-        ],
-    )
-    return cursor.rowcount
+    bounds = [adapt(datetime.combine(d, datetime.min.time(), UTC)) for d in (first, following)]
+    rows = 0
+    for source, dimension, value in ((UsageSlice, "dimension", "value"), (UsageQuarter, str(ALL[0]), f"'{ALL[1]}'")):
+        cursor.execute(
+            f"INSERT INTO {table} (account_id, dimension, value, day, {', '.join(_PEAKS)}) "
+            f"SELECT account_id, {dimension}, {value}, {day}, {_PEAKS_FOLD_SQL} FROM {source._meta.db_table} "
+            "WHERE account_id = %s AND start >= %s AND start < %s GROUP BY 1, 2, 3, 4",
+            [account.pk, *bounds],
+        )
+        rows += cursor.rowcount
+    return rows
 
 
 def months_from_days(cursor, account: Account | None, first: date | None = None, last: date | None = None) -> int:

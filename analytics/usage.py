@@ -965,7 +965,6 @@ _MAX_PEAK_ROUNDS = 8  # then everything still hopeful is counted in one go
 # From this many values on, bounds are also held under the busiest minute of all requests:
 # measured at 10 M rows, it pruned nothing for two models and most days for three or more.
 _TOTALS_FROM_VALUES = 3
-_TOTALS_ONLY_DAYS = 16  # days still hopeful under those bounds alone before the slices are scanned by day
 
 # A block of time with upper bounds on its busiest minute: (start, requests, tokens).
 _Bounded = tuple[datetime, float, float]
@@ -976,15 +975,11 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
     peak. With several (two models), a minute of the union holds at least the largest
     single peak L, and a block of time's busiest minute at most the sum of its values'
     peaks in the block. Branch and bound on three levels: UTC days by the sum of each
-    value's largest slot peak that day; the slots of the most hopeful days (4, then 8,
-    16 ...) by the sum of their values' peaks; the raw rows of the most hopeful slots;
-    until no block left can beat the best minute found. Grouping a year of two busy
-    models' slices by slot (35,000 groups) cost more than all the rest: by day it is 730
-    groups, and only the slots of the few days that could hold the answer are grouped.
-    With many values (eight of sixteen models) the sums grow loose, and the busiest minute
-    of all the account's requests (hour and quarter rows) bounds them too: its days come
-    first, and the values' slices are scanned by day only if more than a few days stay
-    hopeful after the first round."""
+    value's busiest minute that day (UsageSliceDay, 365 rows a value-year); the slots of
+    the most hopeful days (4, then 8, 16 ...) by the sum of their values' slot peaks; the
+    raw rows of the most hopeful slots; until no block left can beat the best minute
+    found. With many values (eight of sixteen models) the sums grow loose, and the
+    busiest minute of all the account's requests that day or slot bounds them too."""
     where, params = _slots_sql(q, piece)
     values = getattr(q, _filter_attribute(slice_column(q))) if piece.source == "slice" else ()
     if len(values) <= 1:
@@ -1017,23 +1012,23 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
 
 
 def _day_totals(cursor, q: UsageQuery, piece: _Piece) -> list[_Bounded]:
-    """Per UTC day of the piece, the busiest minute of all the account's requests (its hour
-    rows): a bound on the busiest minute of any of its values."""
+    """Per UTC day of the piece, the busiest minute of all the account's requests (its
+    UsageSliceDay rows of dimension 0): a bound on the busiest minute of any of its values."""
     cursor.execute(
-        f"SELECT {_utc_day_sql('start')}, max(peak_minute_requests), max(peak_minute_tokens) FROM {_HOURS} "
-        "WHERE account_id = %s AND start >= %s AND start < %s GROUP BY 1",
-        [q.account.pk, adapt(piece.start.replace(minute=0, second=0, microsecond=0)), adapt(piece.end)],
+        f"SELECT day, peak_minute_requests, peak_minute_tokens FROM {_SLICE_DAYS} "
+        "WHERE account_id = %s AND dimension = 0 AND value = '' AND day >= %s AND day <= %s",
+        [q.account.pk, *_utc_days(piece)],
     )
-    return [(_utc_day(day), r, t) for day, r, t in cursor.fetchall()]
+    return [(_day_start(day), r, t) for day, r, t in cursor.fetchall()]
 
 
-def _utc_day_sql(column: str) -> str:
-    """SQL for the number of the UTC day holding `column` (days since the epoch)."""
-    return f"{_epoch_sql(column)} / 86400"
+def _utc_days(piece: _Piece) -> tuple[date, date]:
+    """The first and last UTC day the piece touches."""
+    return piece.start.astimezone(UTC).date(), (piece.end - _MICROSECOND).astimezone(UTC).date()
 
 
-def _utc_day(number) -> datetime:
-    return datetime.fromtimestamp(int(number) * 86400, UTC)
+def _day_start(day) -> datetime:
+    return datetime.combine(_as_date(day), datetime.min.time(), UTC)
 
 
 def _batch(blocks: list[_Bounded], counted: set, best: list[int], size: int) -> set[datetime]:
@@ -1074,16 +1069,15 @@ def _day_bounds(cursor, q: UsageQuery, piece: _Piece) -> tuple[list[int], list[_
     Token sums as doubles: exact below 2**53 and far cheaper to add than numeric."""
     account_sql, params = _account_sql(q, raw=False)
     filters_sql, filter_params = _filters_sql(q, "slice")
-    first, last = piece.start.astimezone(UTC).date(), (piece.end - _MICROSECOND).astimezone(UTC).date()
     cursor.execute(
         f"SELECT day, sum(requests), sum(CAST(tokens AS DOUBLE PRECISION)), max(requests), max(tokens) FROM "
         f"(SELECT day, max(peak_minute_requests) AS requests, max(peak_minute_tokens) AS tokens FROM {_SLICE_DAYS} "
         f"WHERE {account_sql} AND day >= %s AND day <= %s{filters_sql} GROUP BY day, value) AS days GROUP BY day",
-        [*params, first, last, *filter_params],
+        [*params, *_utc_days(piece), *filter_params],
     )
     best, days = [0, 0], []
     for day, up_requests, up_tokens, requests, tokens in cursor.fetchall():
-        start = datetime.combine(_as_date(day), datetime.min.time(), UTC)
+        start = _day_start(day)
         if piece.start <= start and start + timedelta(days=1) <= piece.end:
             best = _better(best, (requests or 0, tokens or 0))
         days.append((start, up_requests, up_tokens))

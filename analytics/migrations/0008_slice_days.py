@@ -5,17 +5,21 @@ from django.db import migrations, models
 
 
 def slice_days_from_slices(apps, schema_editor):
-    """Each value's busiest minute per UTC day from the existing slices (ingest and the
-    rebuild keep them from now on)."""
+    """Each value's busiest minute per UTC day from the existing slices, and all requests'
+    (dimension 0) from the quarters; ingest and the rebuild keep them from now on."""
     connection = schema_editor.connection
     day = "(start AT TIME ZONE 'UTC')::date" if connection.vendor == "postgresql" else "date(start)"
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO analytics_usagesliceday "
-            "(account_id, dimension, value, day, peak_minute_requests, peak_minute_tokens) "
-            f"SELECT account_id, dimension, value, {day}, max(peak_minute_requests), max(peak_minute_tokens) "
-            "FROM analytics_usageslice GROUP BY 1, 2, 3, 4"
-        )
+        for source, dimension, value in (
+            ("analytics_usageslice", "dimension", "value"),
+            ("analytics_usagequarter", "0", "''"),
+        ):
+            cursor.execute(
+                "INSERT INTO analytics_usagesliceday "
+                "(account_id, dimension, value, day, peak_minute_requests, peak_minute_tokens) "
+                f"SELECT account_id, {dimension}, {value}, {day}, max(peak_minute_requests), max(peak_minute_tokens) "
+                f"FROM {source} GROUP BY 1, 2, 3, 4"
+            )
 
 
 class Migration(migrations.Migration):
@@ -29,7 +33,7 @@ class Migration(migrations.Migration):
             name="UsageSliceDay",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("dimension", models.PositiveSmallIntegerField(choices=[(1, "model"), (2, "API key"), (3, "status")])),
+                ("dimension", models.PositiveSmallIntegerField()),
                 ("value", models.CharField(blank=True, default="", max_length=255)),
                 ("day", models.DateField(help_text="UTC date")),
                 ("peak_minute_requests", models.IntegerField(default=0)),

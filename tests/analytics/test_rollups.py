@@ -78,10 +78,12 @@ def _snapshot(account):
     return quarters, days, slices, hours, slice_days
 
 
-def _slice_days_from_slices(slices: dict) -> dict:
-    """What the slice-day rows must hold: each value's largest slot peaks per UTC day."""
+def _slice_days_from_slots(quarters: dict, slices: dict) -> dict:
+    """What the slice-day rows must hold: each value's largest slot peaks per UTC day, and
+    with dimension 0 the largest quarter peaks."""
     days = {}
-    for (dimension, value, start), values in slices.items():
+    slots = [*(((0, "", start), values) for start, values in quarters.items()), *slices.items()]
+    for (dimension, value, start), values in slots:
         key = (dimension, value, start.astimezone(UTC).date())
         requests, tokens = days.get(key, (0, 0))
         days[key] = (max(requests, values[-2]), max(tokens, values[-1]))
@@ -191,6 +193,12 @@ def test_peak_minute_counts_every_batch_of_the_minute(acme):
         for d in UsageSliceDay.objects.filter(account=acme, dimension=SliceDimension.MODEL)
     }
     assert day_peaks == {"m": (minute.date(), 7, 430), "n": (minute.date(), 2, 2000)}
+    every_request = UsageSliceDay.objects.get(account=acme, dimension=0, value="")
+    assert (every_request.day, every_request.peak_minute_requests, every_request.peak_minute_tokens) == (
+        minute.date(),
+        9,
+        2430,
+    )
 
 
 @pytest.mark.django_db
@@ -203,7 +211,9 @@ def test_rebuild_equals_what_ingest_maintained(acme, globex):
     maintained = _snapshot(acme)
     globex_before = _snapshot(globex)
     assert maintained[3] == _hours_from_quarters(maintained[0])  # ingest kept hours too
-    assert maintained[4] == _slice_days_from_slices(maintained[2])  # and each value's busiest minute a day
+    assert maintained[4] == _slice_days_from_slots(
+        maintained[0], maintained[2]
+    )  # and each value's busiest minute a day
     assert len(maintained[4]) > 9  # 3 models, 3 keys and 2 statuses over 4 or 5 UTC days
     UsageQuarter.objects.filter(account=acme).update(requests=0)
     UsageHour.objects.filter(account=acme).update(requests=0, peak_minute_requests=0)
@@ -344,4 +354,5 @@ def test_migration_fills_slice_days_from_existing_slices(acme, globex):
     UsageSliceDay.objects.all().delete()  # as before the migration
     migration.slice_days_from_slices(None, SimpleNamespace(connection=connection))
     assert (_snapshot(acme)[4], _snapshot(globex)[4]) == kept
-    assert kept[0] == _slice_days_from_slices(_snapshot(acme)[2]) and len(kept[0]) > 9
+    quarters, _, slices, *_ = _snapshot(acme)
+    assert kept[0] == _slice_days_from_slots(quarters, slices) and len(kept[0]) > 9

@@ -273,24 +273,20 @@ def _burst(account, minute, model, n, tokens, prefix):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("days", "batch", "rounds", "totals_from", "totals_only"),
-    [(4, 48, 8, 3, 16), (1, 1, 1, 3, 16), (1, 1, 30, 3, 16), (9, 1, 0, 3, 16), (1, 1, 8, 2, 16), (1, 1, 8, 2, 0)],
+    ("days", "batch", "rounds", "totals_from"),
+    [(4, 48, 8, 3), (1, 1, 1, 3), (1, 1, 30, 3), (9, 1, 0, 3), (1, 1, 8, 2)],
 )
-def test_peak_minute_of_several_values_counts_the_union(
-    acme, monkeypatch, days, batch, rounds, totals_from, totals_only
-):
+def test_peak_minute_of_several_values_counts_the_union(acme, monkeypatch, days, batch, rounds, totals_from):
     """(1, 1, 1): one day's slots bounded and one slot counted again, then the rest of the
     day, then the rest of the range; (1, 1, 30): 1, 2, 4 ... days and one slot per round;
-    (9, 1, 0): the raw rows of the whole range at once; (1, 1, 8, 2, 16): days bounded by
-    the account's own busiest minutes alone, as for three or more values; (..., 0): then
-    also by the sums of the values' peaks."""
+    (9, 1, 0): the raw rows of the whole range at once; (1, 1, 8, 2): two values' days and
+    slots also bounded by the account's own busiest minutes, as for three or more."""
     import analytics.usage
 
     monkeypatch.setattr(analytics.usage, "_PEAK_DAYS", days)
     monkeypatch.setattr(analytics.usage, "_PEAK_BATCH", batch)
     monkeypatch.setattr(analytics.usage, "_MAX_PEAK_ROUNDS", rounds)
     monkeypatch.setattr(analytics.usage, "_TOTALS_FROM_VALUES", totals_from)
-    monkeypatch.setattr(analytics.usage, "_TOTALS_ONLY_DAYS", totals_only)
     acme.timezone = "Asia/Kathmandu"
     acme.save()
     _ingest(acme, n=300, seed=21)
