@@ -255,6 +255,24 @@ def test_rebuild_equals_what_ingest_maintained(acme, globex):
 
 
 @pytest.mark.django_db
+def test_rebuilding_one_local_day_rewrites_whole_utc_days_of_peaks(acme):
+    """A local day in Asia/Kolkata runs from 18:30 to 18:30 UTC: the per-day peaks of both
+    UTC days it touches come from all their slots, not only the rebuilt ones."""
+    acme.timezone = "Asia/Kolkata"
+    acme.save()
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=4)
+    ingest_records(account=acme, records=_records(600, start=start, seed=12))
+    maintained = _snapshot(acme)[4]
+    local_day = (start + timedelta(days=1, hours=12)).astimezone(acme.zone).date()
+    touched = {start.date(), (start + timedelta(days=1)).date()}  # [day 0 18:30, day 1 18:30) UTC
+    assert sum(1 for key in maintained if key[2] in touched) > 9
+    UsageSliceDay.objects.filter(account=acme, day__in=touched).update(peak_minute_requests=0, peak_minute_tokens=0)
+
+    rebuild(acme, local_day, local_day)
+    assert _snapshot(acme)[4] == maintained
+
+
+@pytest.mark.django_db
 def test_rebuild_leaves_days_past_retention_alone(acme):
     old = datetime.now(UTC) - timedelta(days=acme.retention_days + 5)
     UsageDay.objects.create(account=acme, day=old.date(), model="m", status="success", requests=5)
