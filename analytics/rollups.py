@@ -86,6 +86,11 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
 
 
+def utc_days(lower: datetime, upper: datetime) -> tuple[date, date]:
+    """The first and last UTC day that [lower, upper) touches."""
+    return lower.astimezone(UTC).date(), (upper - _MICROSECOND).astimezone(UTC).date()
+
+
 def quarter_of(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
@@ -563,13 +568,13 @@ def slice_days_from_slices(cursor, account: Account, lower: datetime, upper: dat
     """Write the slice-day rows of the UTC days touching [lower, upper) anew from their
     slices (and quarters, for ALL); returns how many."""
     table = UsageSliceDay._meta.db_table
-    first = lower.astimezone(UTC).date()
-    following = (upper - _MICROSECOND).astimezone(UTC).date() + timedelta(days=1)
+    first, last = utc_days(lower, upper)
+    following = last + timedelta(days=1)
     cursor.execute(
         f"DELETE FROM {table} WHERE account_id = %s AND day >= %s AND day < %s", [account.pk, first, following]
     )
     day = "(start AT TIME ZONE 'UTC')::date" if connection.vendor == "postgresql" else "date(start)"
-    bounds = [adapt(datetime.combine(d, datetime.min.time(), UTC)) for d in (first, following)]
+    bounds = [adapt(local_midnight(d, UTC)) for d in (first, following)]
     rows = 0
     for source, dimension, value in ((UsageSlice, "dimension", "value"), (UsageQuarter, str(ALL[0]), f"'{ALL[1]}'")):
         cursor.execute(

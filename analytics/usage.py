@@ -55,6 +55,7 @@ from analytics.models import (
 )
 from analytics.rollups import (
     _ADDITIVE_AT,
+    _MICROSECOND,
     _RAW_MEASURES_SQL,
     HOUR,
     QUARTER,
@@ -66,6 +67,7 @@ from analytics.rollups import (
     minute_sql,
     next_month,
     to_decimal,
+    utc_days,
 )
 from console.models import Account
 from logs.models import RequestLog
@@ -93,7 +95,6 @@ _FILTER_COLUMNS = {"models": "model", "api_keys": "api_key", "statuses": "status
 # for 365 and, with the default 4 MB, sorted 35,000 rows on disk instead of hashing them.
 _WORK_MEM = "32MB"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def _epoch_us(moment: datetime) -> int:
@@ -980,9 +981,9 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
     raw rows of the most hopeful slots; until no block left can beat the best minute
     found. With many values (eight of sixteen models) the sums grow loose, and the
     busiest minute of all the account's requests that day or slot bounds them too."""
-    where, params = _slots_sql(q, piece)
     values = getattr(q, _filter_attribute(slice_column(q))) if piece.source == "slice" else ()
     if len(values) <= 1:
+        where, params = _slots_sql(q, piece)
         cursor.execute(f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {where}", params)
         requests, tokens = cursor.fetchone()
         return requests or 0, tokens or 0
@@ -1017,18 +1018,9 @@ def _day_totals(cursor, q: UsageQuery, piece: _Piece) -> list[_Bounded]:
     cursor.execute(
         f"SELECT day, peak_minute_requests, peak_minute_tokens FROM {_SLICE_DAYS} "
         "WHERE account_id = %s AND dimension = 0 AND value = '' AND day >= %s AND day <= %s",
-        [q.account.pk, *_utc_days(piece)],
+        [q.account.pk, *utc_days(piece.start, piece.end)],
     )
-    return [(_day_start(day), r, t) for day, r, t in cursor.fetchall()]
-
-
-def _utc_days(piece: _Piece) -> tuple[date, date]:
-    """The first and last UTC day the piece touches."""
-    return piece.start.astimezone(UTC).date(), (piece.end - _MICROSECOND).astimezone(UTC).date()
-
-
-def _day_start(day) -> datetime:
-    return datetime.combine(_as_date(day), datetime.min.time(), UTC)
+    return [(local_midnight(_as_date(day), UTC), r, t) for day, r, t in cursor.fetchall()]
 
 
 def _batch(blocks: list[_Bounded], counted: set, best: list[int], size: int) -> set[datetime]:
@@ -1073,11 +1065,11 @@ def _day_bounds(cursor, q: UsageQuery, piece: _Piece) -> tuple[list[int], list[_
         f"SELECT day, sum(requests), sum(CAST(tokens AS DOUBLE PRECISION)), max(requests), max(tokens) FROM "
         f"(SELECT day, max(peak_minute_requests) AS requests, max(peak_minute_tokens) AS tokens FROM {_SLICE_DAYS} "
         f"WHERE {account_sql} AND day >= %s AND day <= %s{filters_sql} GROUP BY day, value) AS days GROUP BY day",
-        [*params, *_utc_days(piece), *filter_params],
+        [*params, *utc_days(piece.start, piece.end), *filter_params],
     )
     best, days = [0, 0], []
     for day, up_requests, up_tokens, requests, tokens in cursor.fetchall():
-        start = _day_start(day)
+        start = local_midnight(_as_date(day), UTC)
         if piece.start <= start and start + timedelta(days=1) <= piece.end:
             best = _better(best, (requests or 0, tokens or 0))
         days.append((start, up_requests, up_tokens))
