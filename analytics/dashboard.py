@@ -18,6 +18,7 @@ from analytics.models import UsageQuarter
 from analytics.plotting import go
 from analytics.usage import Bucket, Totals, UsageQuery, hour_start, local_midnight, sum_totals, totals, usage
 from console.models import Account
+from logs import gate
 
 TREND_DAYS = 30
 TREND_HOURS = 24
@@ -168,7 +169,7 @@ class Dashboard:
 def has_usage(*, account: Account) -> bool:
     # The quarter rollups outlive raw rows after a retention purge, so they, not the log
     # table, say whether the account has ever sent a request.
-    return UsageQuarter.objects.filter(account=account).exists()
+    return gate.rollup_rows(UsageQuarter, account).exists()
 
 
 def dashboard(*, account: Account, now: datetime) -> Dashboard:
@@ -326,7 +327,9 @@ def accounts_usage(*, start: datetime, end: datetime) -> list[AccountRow]:
     requests and name); accounts without requests in the range are listed with zeros.
 
     One usage query over all accounts' quarter rollups, not one per account."""
-    (bucket,) = usage(UsageQuery(account=None, start=start, end=end, zone=ZoneInfo("UTC"), group_by=("account",)))
+    (bucket,) = usage(
+        UsageQuery(account=gate.all_accounts(), start=start, end=end, zone=ZoneInfo("UTC"), group_by=("account",))
+    )
     by_account = {int(key[0]): figures for key, figures in bucket.groups.items()}
     rows = [
         AccountRow(account, by_account.get(account.pk, Totals())) for account in Account.objects.order_by("name", "pk")

@@ -36,7 +36,8 @@ from analytics.models import (
     UsageSliceDay,
 )
 from console.models import Account
-from logs.models import RequestLog, Status
+from logs import gate
+from logs.models import Status
 
 QUARTER = timedelta(minutes=15)
 HOUR = timedelta(hours=1)
@@ -52,7 +53,6 @@ _SLICE_MODEL, _SLICE_KEY, _SLICE_STATUS = (
 ALL = (0, "")
 _ADDITIVE_AT = tuple(MEASURES.index(name) for name in ADDITIVE)
 _MAXIMA_AT = tuple(MEASURES.index(name) for name in MAXIMA)
-_TABLE = RequestLog._meta.db_table
 # Same lock as ingest (logs/ingest/services.py): a rebuild window and an ingest batch of one
 # account never interleave.
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('meterlog.ingest'), %s)"
@@ -221,17 +221,11 @@ _RAW_MEASURES_SQL = """
 """
 
 
-def _account_where(account: Account, classes: list[int] | None) -> tuple[str, list]:
-    if classes is None:
-        return "account_id = %s", [account.pk]
-    return "account_id = %s AND retention_days = ANY(%s::smallint[])", [account.pk, classes]
-
-
 def raw_minute_groups(cursor, account: Account, classes, start: datetime, end: datetime) -> Iterator[tuple]:
-    where, params = _account_where(account, classes)
+    table, where, params = gate.request_log_sql(account, classes=classes)
     minute = minute_sql()
     cursor.execute(
-        f"SELECT {minute}, model, api_key, status, error_code, {_RAW_MEASURES_SQL} FROM {_TABLE} "
+        f"SELECT {minute}, model, api_key, status, error_code, {_RAW_MEASURES_SQL} FROM {table} "
         f"WHERE {where} AND timestamp >= %s AND timestamp < %s GROUP BY 1, 2, 3, 4, 5",
         [*params, adapt(start), adapt(end)],
     )
@@ -264,7 +258,7 @@ def raw_minute_totals(cursor, account: Account, classes, minutes: list[datetime]
             ranges[-1][1] = minute
         else:
             ranges.append([minute, minute])
-    where, params = _account_where(account, classes)
+    table, where, params = gate.request_log_sql(account, classes=classes)
     minute_expr = minute_sql()
     totals: dict[tuple, list[int]] = {}
     for start in range(0, len(ranges), _RANGES_PER_QUERY):
@@ -272,7 +266,7 @@ def raw_minute_totals(cursor, account: Account, classes, minutes: list[datetime]
         spans = " OR ".join(["(timestamp >= %s AND timestamp < %s)"] * len(chunk))
         bounds = [adapt(v) for first, last in chunk for v in (first, last + timedelta(minutes=1))]
         cursor.execute(
-            f"SELECT {minute_expr}, model, api_key, status, count(*), coalesce(sum(total_tokens), 0) FROM {_TABLE} "
+            f"SELECT {minute_expr}, model, api_key, status, count(*), coalesce(sum(total_tokens), 0) FROM {table} "
             f"WHERE {where} AND ({spans}) GROUP BY 1, 2, 3, 4",
             [*params, *bounds],
         )
@@ -484,8 +478,6 @@ def rebuild(
     Days older than the retention horizon are left alone: their raw rows may be purged
     and the rollups are then the only record of them; `past_retention` rebuilds them too
     (for data loaded behind ingest's back, before any purge ran)."""
-    from logs.selectors import retention_classes
-
     zone = ZoneInfo(account.timezone)
     horizon = (datetime.now(UTC) - timedelta(days=account.retention_days)).astimezone(zone).date() + timedelta(days=1)
     result = RebuildResult(start=start, end=end)
@@ -503,7 +495,7 @@ def rebuild(
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute(_LOCK_SQL, [account.pk])
-            classes = retention_classes(account=account)
+            classes = gate.retention_classes(account=account)
             UsageQuarter.objects.filter(account=account, start__gte=lower, start__lt=upper).delete()
             UsageSlice.objects.filter(account=account, start__gte=lower, start__lt=upper).delete()
             UsageDay.objects.filter(account=account, day__gte=day, day__lte=last).delete()
@@ -640,8 +632,8 @@ SELECT date_trunc('minute', timestamp) AS minute, model, coalesce(api_key, '') A
        count(*) FILTER (WHERE cost IS NULL) AS unpriced, count(latency_ms) AS latency_count,
        coalesce(sum(latency_ms), 0) AS latency_sum, max(latency_ms) AS latency_max,
        max(total_tokens) AS max_total_tokens, max(cost) AS max_cost
-FROM {_TABLE}
-WHERE account_id = %s AND retention_days = ANY(%s::smallint[]) AND timestamp >= %s AND timestamp < %s
+FROM {{table}}
+WHERE {{where}} AND timestamp >= %s AND timestamp < %s
 GROUP BY 1, 2, 3, 4, 5
 """
 _FOLD_SQL = ", ".join(f"{'sum' if name in ADDITIVE else 'max'}({name}) AS {name}" for name in MEASURES)
@@ -704,7 +696,8 @@ GROUP BY 2, 3, 4
 
 def _rebuild_in_sql(cursor, account, classes, zone: ZoneInfo, lower: datetime, upper: datetime) -> tuple[int, int, int]:
     """Rows read, quarter rows and day rows written for [lower, upper)."""
-    cursor.execute(_MINUTE_GROUPS_SQL, [account.pk, classes or [], lower, upper])
+    table, where, params = gate.request_log_sql(account, classes=classes)
+    cursor.execute(_MINUTE_GROUPS_SQL.format(table=table, where=where), [*params, lower, upper])
     cursor.execute(f"SELECT coalesce(sum(requests), 0) FROM {_MINUTES_TABLE}")
     (rows,) = cursor.fetchone()
     cursor.execute(_QUARTERS_INSERT_SQL, [account.pk])

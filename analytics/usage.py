@@ -70,19 +70,20 @@ from analytics.rollups import (
     utc_days,
 )
 from console.models import Account
-from logs.models import RequestLog
-from logs.selectors import request_logs, retention_classes, statement_timeout
+from logs import gate
+from logs.selectors import statement_timeout
 
 BUCKETS = ("hour", "day", "week", "month")
 GROUPS = DIMENSIONS
 _COST_AT = MEASURES.index("cost")
 _MAX_COST_AT = MEASURES.index("max_cost")
-_RAW = RequestLog._meta.db_table
-_QUARTERS = UsageQuarter._meta.db_table
-_HOURS = UsageHour._meta.db_table
-_DAYS = UsageDay._meta.db_table
-_SLICES = UsageSlice._meta.db_table
-_SLICE_DAYS = UsageSliceDay._meta.db_table
+_ROLLUP_OF = {
+    "quarter": UsageQuarter,
+    "hour": UsageHour,
+    "day": UsageDay,
+    "slice": UsageSlice,
+    "slice_day": UsageSliceDay,
+}
 _SLICE_DIMENSION_OF = {column: int(dimension) for dimension, column in SLICE_COLUMNS.items()}
 _ROLLUP_MEASURES_SQL = ", ".join(
     f"max({name})"
@@ -172,7 +173,7 @@ class Bucket:
 
 @dataclass(frozen=True)
 class UsageQuery:
-    account: Account | None
+    account: Account | gate.AllAccounts  # gate.all_accounts() for the operator's view
     start: datetime
     end: datetime
     zone: ZoneInfo
@@ -188,20 +189,26 @@ class UsageQuery:
     sums_only: bool = False
 
     def __post_init__(self):
+        if self.account is None:
+            raise UsageError("account", "a usage query needs an account, or all_accounts() for the operator")
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise UsageError("start", "start and end need a time zone")
         if self.end <= self.start:
             raise UsageError("end", "end must be after start")
         if self.bucket is not None and self.bucket not in BUCKETS:
             raise UsageError("bucket", f"unknown bucket {self.bucket!r}; use one of {', '.join(BUCKETS)}")
-        allowed = ("account",) if self.account is None else GROUPS
+        allowed = ("account",) if self.every_account else GROUPS
         for name in self.group_by:
             if name not in allowed:
                 raise UsageError("group_by", f"unknown group {name!r}; use any of {', '.join(allowed)}")
         if len(set(self.group_by)) != len(self.group_by):
             raise UsageError("group_by", "a group is named twice")
-        if self.account is None and self.has_filters:
+        if self.every_account and self.has_filters:
             raise UsageError("account", "the all-accounts view takes no model, key, status or error filter")
+
+    @property
+    def every_account(self) -> bool:
+        return isinstance(self.account, gate.AllAccounts)
 
     @property
     def has_filters(self) -> bool:
@@ -331,7 +338,7 @@ def _rollup_state(account: Account) -> tuple[ZoneInfo, dict[str, datetime | None
     cached = getattr(account, "_rollup_state", None)
     if cached is None:
         row = (
-            RollupState.objects.filter(account=account)
+            gate.rollup_rows(RollupState, account)
             .values_list("day_timezone", "slices_since", "key_slices_since")
             .first()
         )
@@ -385,7 +392,7 @@ def slice_column(q: UsageQuery) -> str | None:
 
 def plan(q: UsageQuery) -> list[_Piece]:
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
-    if q.account is None:  # every account: their days are in different zones
+    if q.every_account:  # every account: their days are in different zones
         return _hour_plan(q, start, end)
     zone = day_zone(q.account)
     days_fit = q.bucket != "hour" and (q.bucket is None or same_zone(zone, q.zone))
@@ -577,17 +584,11 @@ def _filters_sql(q: UsageQuery, source: str = "raw") -> tuple[str, list]:
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
-def _account_sql(q: UsageQuery, *, raw: bool) -> tuple[str, list]:
-    if q.account is None:
-        return "1 = 1", []
-    if raw:
-        # Remembered on the Account object for the request: a page reads many charts.
-        classes = getattr(q.account, "_retention_classes", None)
-        if classes is None:
-            classes = q.account._retention_classes = retention_classes(account=q.account)
-        if classes is not None:
-            return "account_id = %s AND retention_days = ANY(%s::smallint[])", [q.account.pk, classes or [0]]
-    return "account_id = %s", [q.account.pk]
+def _scoped(q: UsageQuery, source: str) -> tuple[str, str, list]:
+    """Table, WHERE and params of one source for the query's account, from the tenant gate."""
+    if source == "raw":
+        return gate.request_log_sql(q.account)
+    return gate.rollup_sql(_ROLLUP_OF[source], q.account)
 
 
 def _time_key(q: UsageQuery, source: str, column: str) -> tuple[str | None, list, str | None]:
@@ -625,10 +626,9 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
     in one statement (the head and tail edges of a range are one read, not two)."""
     source = pieces[0].source
     raw = source == "raw"
-    table = {"raw": _RAW, "quarter": _QUARTERS, "hour": _HOURS, "slice": _SLICES, "day": _DAYS}[source]
+    table, account_sql, account_params = _scoped(q, source)
     time_column = "timestamp" if raw else ("day" if source == "day" else "start")
     key_sql, key_params, kind = _time_key(q, source, time_column)
-    account_sql, account_params = _account_sql(q, raw=raw)
     where = [account_sql]
     params: list = [*account_params]
     ranges = []
@@ -681,7 +681,7 @@ def _measures(row) -> list | None:
 def usage(q: UsageQuery) -> list[Bucket]:
     edges = bucket_edges(q.start, q.end, q.zone, q.bucket)
     # Every account's quarter rows (the operator's view) do gain from parallel workers.
-    with statement_timeout(parallel=q.account is None, work_mem=_WORK_MEM), connection.cursor() as cursor:
+    with statement_timeout(parallel=q.every_account, work_mem=_WORK_MEM), connection.cursor() as cursor:
         merged = _shifted_days(cursor, q, edges) if reads_shifted_days(q) else _planned(cursor, q, edges)
     buckets = []
     for (lower, upper), groups in zip(edges, merged, strict=True):
@@ -717,7 +717,7 @@ def reads_shifted_days(q: UsageQuery) -> bool:
     """Whether `usage(q)` builds another zone's days from the account's daily rows."""
     return (
         q.sums_only
-        and q.account is not None
+        and not q.every_account
         and q.bucket in ("day", "week", "month")
         and slice_column(q) is not None
         and not same_zone(day_zone(q.account), q.zone)
@@ -816,8 +816,8 @@ def _read_numbered(cursor, q: UsageQuery, source: str, numbered: list[tuple[_Pie
     on its own (a LATERAL aggregate: an index range scan per range). As a plain join the
     planner read every slice of the span once per range: 13 M comparisons for a year."""
     raw = source == "raw"
-    table, column = (_RAW, "timestamp") if raw else (_SLICES, "start")
-    account_sql, params = _account_sql(q, raw=raw)
+    column = "timestamp" if raw else "start"
+    table, account_sql, params = _scoped(q, "raw" if raw else "slice")
     filters_sql, filter_params = _filters_sql(q, source)
     groups = _group_columns(q, source)
     measures = _RAW_MEASURES_SQL if raw else _ROLLUP_MEASURES_SQL
@@ -938,8 +938,7 @@ def _filtered_pieces(q: UsageQuery) -> list[_Piece]:
 
 def _slots_sql(q: UsageQuery, piece: _Piece, lower: datetime | None = None, upper: datetime | None = None):
     """FROM and WHERE (and params) for the quarter or slice rows of `piece`."""
-    account_sql, params = _account_sql(q, raw=False)
-    table = {"quarter": _QUARTERS, "hour": _HOURS, "slice": _SLICES}[piece.source]
+    table, account_sql, params = _scoped(q, piece.source)
     filters_sql, filter_params = _filters_sql(q, piece.source)
     range_sql, range_params = _range_sql(piece, lower, upper)
     return f"{table} WHERE {account_sql} AND {range_sql}{filters_sql}", [*params, *range_params, *filter_params]
@@ -947,12 +946,12 @@ def _slots_sql(q: UsageQuery, piece: _Piece, lower: datetime | None = None, uppe
 
 def _raw_peak(cursor, q: UsageQuery, ranges: list[tuple[datetime, datetime]]) -> tuple[int, int]:
     """Requests and tokens of the busiest minute among the raw rows of `ranges`."""
-    account_sql, params = _account_sql(q, raw=True)
+    table, account_sql, params = _scoped(q, "raw")
     filters_sql, filter_params = _filters_sql(q)
-    per = "account_id, " if q.account is None else ""
+    per = "account_id, " if q.every_account else ""
     spans = " OR ".join(["(timestamp >= %s AND timestamp < %s)"] * len(ranges))
     cursor.execute(
-        f"SELECT max(n), max(t) FROM (SELECT count(*) AS n, sum(total_tokens) AS t FROM {_RAW} "
+        f"SELECT max(n), max(t) FROM (SELECT count(*) AS n, sum(total_tokens) AS t FROM {table} "
         f"WHERE {account_sql} AND ({spans}){filters_sql} GROUP BY {per}{minute_sql('timestamp')}) AS minutes",
         [*params, *(adapt(v) for span in ranges for v in span), *filter_params],
     )
@@ -987,7 +986,7 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
         cursor.execute(f"SELECT max(peak_minute_requests), max(peak_minute_tokens) FROM {where}", params)
         requests, tokens = cursor.fetchone()
         return requests or 0, tokens or 0
-    within_totals = q.account is not None and len(values) >= _TOTALS_FROM_VALUES
+    within_totals = not q.every_account and len(values) >= _TOTALS_FROM_VALUES
 
     def count_slots(slots: list[datetime], best: list[int]) -> list[int]:
         return count_raw(_slot_ranges(slots), best)
@@ -1015,10 +1014,11 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
 def _day_totals(cursor, q: UsageQuery, piece: _Piece) -> list[_Bounded]:
     """Per UTC day of the piece, the busiest minute of all the account's requests (its
     UsageSliceDay rows of dimension 0): a bound on the busiest minute of any of its values."""
+    table, account_sql, params = _scoped(q, "slice_day")
     cursor.execute(
-        f"SELECT day, peak_minute_requests, peak_minute_tokens FROM {_SLICE_DAYS} "
-        "WHERE account_id = %s AND dimension = 0 AND value = '' AND day >= %s AND day <= %s",
-        [q.account.pk, *utc_days(piece.start, piece.end)],
+        f"SELECT day, peak_minute_requests, peak_minute_tokens FROM {table} "
+        f"WHERE {account_sql} AND dimension = 0 AND value = '' AND day >= %s AND day <= %s",
+        [*params, *utc_days(piece.start, piece.end)],
     )
     return [(local_midnight(_as_date(day), UTC), r, t) for day, r, t in cursor.fetchall()]
 
@@ -1059,11 +1059,11 @@ def _day_bounds(cursor, q: UsageQuery, piece: _Piece) -> tuple[list[int], list[_
     day (UsageSliceDay): an upper bound on that day's busiest minute. Also the busiest
     minute of one value on a day wholly inside the piece: a lower bound on the answer.
     Token sums as doubles: exact below 2**53 and far cheaper to add than numeric."""
-    account_sql, params = _account_sql(q, raw=False)
+    table, account_sql, params = _scoped(q, "slice_day")
     filters_sql, filter_params = _filters_sql(q, "slice")
     cursor.execute(
         f"SELECT day, sum(requests), sum(CAST(tokens AS DOUBLE PRECISION)), max(requests), max(tokens) FROM "
-        f"(SELECT day, max(peak_minute_requests) AS requests, max(peak_minute_tokens) AS tokens FROM {_SLICE_DAYS} "
+        f"(SELECT day, max(peak_minute_requests) AS requests, max(peak_minute_tokens) AS tokens FROM {table} "
         f"WHERE {account_sql} AND day >= %s AND day <= %s{filters_sql} GROUP BY day, value) AS days GROUP BY day",
         [*params, *utc_days(piece.start, piece.end), *filter_params],
     )
@@ -1083,12 +1083,12 @@ def _slot_bounds(
     `within_totals`, each bound no higher than the slot's busiest minute of all requests
     (its quarter row). Also the largest single-value peak among them: a lower bound. On
     PostgreSQL in one statement, each span its own index range scan (a LATERAL aggregate)."""
-    account_sql, params = _account_sql(q, raw=False)
+    table, account_sql, params = _scoped(q, "slice")
     filters_sql, filter_params = _filters_sql(q, "slice")
     tokens = "sum(CAST(peak_minute_tokens AS DOUBLE PRECISION))"
     slots_sql = (
         f"SELECT start, sum(peak_minute_requests) AS up_requests, {tokens} AS up_tokens, "
-        f"max(peak_minute_requests) AS low_requests, max(peak_minute_tokens) AS low_tokens FROM {_SLICES} "
+        f"max(peak_minute_requests) AS low_requests, max(peak_minute_tokens) AS low_tokens FROM {table} "
         f"WHERE {account_sql} AND start >= {{lower}} AND start < {{upper}}{filters_sql} "
         f"GROUP BY start HAVING sum(peak_minute_requests) > %s OR {tokens} > %s"
     )
@@ -1100,8 +1100,8 @@ def _slot_bounds(
             f"slots.start, {least}(slots.up_requests, coalesce(totals.peak_minute_requests, slots.up_requests)), "
             f"{least}(slots.up_tokens, coalesce(CAST(totals.peak_minute_tokens AS DOUBLE PRECISION), slots.up_tokens))"
         )
-        join = f" LEFT JOIN {_QUARTERS} AS totals ON totals.account_id = %s AND totals.start = slots.start"
-        join_params = [q.account.pk]
+        totals, totals_sql, join_params = gate.rollup_sql(UsageQuarter, q.account, alias="totals")
+        join = f" LEFT JOIN {totals} AS totals ON {totals_sql} AND totals.start = slots.start"
     if _is_pg():
         cursor.execute(
             f"SELECT {columns}{lows} FROM unnest(%s::bigint[], %s::bigint[]) AS spans(lower_us, upper_us) "
@@ -1184,10 +1184,10 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
         for piece in _filtered_pieces(hourly):
             if piece.source == "raw":
                 key_sql, key_params = _dow_hour_sql("timestamp", q.zone)
-                account_sql, params = _account_sql(q, raw=True)
+                table, account_sql, params = _scoped(q, "raw")
                 filters_sql, filter_params = _filters_sql(q)
                 cursor.execute(
-                    f"SELECT {key_sql}, count(*) FROM {_RAW} WHERE {account_sql} "
+                    f"SELECT {key_sql}, count(*) FROM {table} WHERE {account_sql} "
                     f"AND timestamp >= %s AND timestamp < %s{filters_sql} GROUP BY 1",
                     [*key_params, *params, adapt(piece.start), adapt(piece.end), *filter_params],
                 )
@@ -1256,9 +1256,9 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
     n-th largest of those maxima inside the range is a cost at least n requests reach, so
     only rows at or above it, in the slots whose maximum reaches it and in the partial
     slots at the range's edges, can be in the top n."""
-    if q.account is None:
+    if q.every_account:
         raise UsageError("account", "the most expensive requests are listed per account")
-    rows = request_logs(account=q.account).filter(
+    rows = gate.request_logs(account=q.account).filter(
         timestamp__gte=q.start, timestamp__lt=q.end, cost__isnull=False, **_filter_lookups(q)
     )
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
@@ -1271,8 +1271,8 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
             inner = next((piece for piece in pieces if piece.source == "day"), None)
             slots = None
             if inner is not None:
-                slots = UsageDay.objects.filter(
-                    account=q.account, projection=inner.projection, day__gte=inner.first_day,
+                slots = gate.rollup_rows(UsageDay, q.account).filter(
+                    projection=inner.projection, day__gte=inner.first_day,
                     day__lte=inner.last_day, **_filter_lookups(q),
                 )  # fmt: skip
 
@@ -1285,7 +1285,7 @@ def top_requests(q: UsageQuery, n: int = 10) -> list[dict]:
             inner = next((piece for piece in pieces if piece.source == "quarter"), None)
             slots = None
             if inner is not None:
-                slots = UsageQuarter.objects.filter(account=q.account, start__gte=inner.start, start__lt=inner.end)
+                slots = gate.rollup_rows(UsageQuarter, q.account).filter(start__gte=inner.start, start__lt=inner.end)
 
             def window(slot_start):
                 return slot_start, slot_start + QUARTER
@@ -1348,15 +1348,15 @@ def _top_from_slices(q: UsageQuery, rows, n: int, column: str) -> list[dict]:
         projection_for({column}),
         edges=lambda lower, upper: [_Piece("slice", lower, upper)],
     )
-    slices = UsageSlice.objects.filter(
-        account=q.account, dimension=_SLICE_DIMENSION_OF[column], value__in=getattr(q, _filter_attribute(column))
+    slices = gate.rollup_rows(UsageSlice, q.account).filter(
+        dimension=_SLICE_DIMENSION_OF[column], value__in=getattr(q, _filter_attribute(column))
     )
     # The dearest days and edge slots, in one list: the n-th maximum is the threshold.
     dearest: list[tuple[object, Decimal]] = []
     for piece in coarse:
         if piece.source == "day":
-            days = UsageDay.objects.filter(
-                account=q.account, projection=piece.projection, day__gte=piece.first_day, day__lte=piece.last_day,
+            days = gate.rollup_rows(UsageDay, q.account).filter(
+                projection=piece.projection, day__gte=piece.first_day, day__lte=piece.last_day,
                 **_filter_lookups(q),
             )  # fmt: skip
             dearest += _dearest_slots(days, "day")

@@ -1,5 +1,5 @@
-"""Reads of the request log. Every query for log data starts at `request_logs(account=...)`:
-the tenant gate that pages, the API and exports share."""
+"""Reads of the request log for pages, the API and exports; every query starts at the tenant
+gate (`logs.gate`)."""
 
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from console.models import Account
 from logs.filters import RANGE_PRESETS, RequestLogFilterSet
-from logs.models import AccountModel, AccountRetentionClass, ApiKey, ModelPrice, RequestLog, Status
+from logs.gate import request_logs
+from logs.models import AccountModel, ApiKey, ModelPrice, RequestLog, Status
 from logs.pagination import KeysetPage, keyset_page
 
 TOTALS_CAP = 10_000
@@ -25,26 +26,6 @@ class QueryTimeout(Exception):
     """A log query ran past LOG_SEARCH_TIMEOUT_MS; the caller tells the user to narrow it."""
 
     message = "The search took too long. Narrow the time range or add a filter such as model or API key."
-
-
-def request_logs(*, account: Account) -> QuerySet:
-    """All log rows of one account: the only way in to RequestLog for reads."""
-    if not isinstance(account, Account) or account.pk is None:
-        raise ValueError("request_logs needs a saved Account")
-    queryset = RequestLog.objects.filter(account=account)
-    classes = retention_classes(account=account)
-    if classes is not None:
-        # Constants, so PostgreSQL prunes the other retention classes' partitions at plan time.
-        queryset = queryset.filter(retention_days__in=classes)
-    return queryset
-
-
-def retention_classes(*, account: Account) -> list[int] | None:
-    """The retention classes (LIST partitions) holding the account's rows; None on SQLite,
-    where the log is one plain table. Kept complete by a trigger (logs migration 0004)."""
-    if connection.vendor != "postgresql":
-        return None
-    return sorted(AccountRetentionClass.objects.filter(account=account).values_list("retention_days", flat=True))
 
 
 def filter_request_logs(*, account: Account, params, request=None) -> RequestLogFilterSet:

@@ -228,8 +228,8 @@ def test_task_runs_in_a_real_worker_through_redis(transactional_db, celery_worke
 @pytest.mark.django_db
 def test_every_insert_path_records_its_retention_class(acme, globex):
     """The trigger behind request_logs()'s partition pruning sees every insert, raw SQL too."""
+    from logs.gate import retention_classes
     from logs.models import AccountRetentionClass
-    from logs.selectors import retention_classes
 
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL behaviour")
