@@ -5,16 +5,13 @@ analytics.dashboard (which reads through analytics.usage).
 """
 
 import csv
-from functools import wraps
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from analytics import dashboard as figures
-from console.tenancy import require_account
+from console.tenancy import require_account, require_operator
 from logs.selectors import QueryTimeout
 
 
@@ -29,17 +26,6 @@ def dashboard(request):
     return render(request, "analytics/dashboard.html", context)
 
 
-def _operator_only(view):
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("The all-accounts view is for operators.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 def _range_key(request) -> str | None:
     """The `range` parameter, the default when absent; None when it is not one we offer."""
     key = request.GET.get("range") or figures.DEFAULT_OPERATOR_RANGE
@@ -50,7 +36,7 @@ def _range_error() -> str:
     return f"Unknown range; use one of {', '.join(figures.OPERATOR_RANGES)}."
 
 
-@_operator_only
+@require_operator
 def operator(request):
     range_key = _range_key(request)
     context = {
@@ -69,7 +55,7 @@ def operator(request):
     return render(request, "analytics/operator.html", context)
 
 
-@_operator_only
+@require_operator
 def operator_csv(request):
     range_key = _range_key(request)
     if range_key is None:

@@ -1,7 +1,8 @@
-"""The tenant gate: which accounts a user may see, and which one a request is about.
+"""Which accounts a user may see, and which one a request is about.
 
-Every view that shows log data gets its account from `require_account`; selectors take
-that account as an argument, so there is no code path that reads logs without one.
+Every view that shows log data gets its account from `require_account` (or, for the
+operator's all-accounts pages, passes `require_operator`); the reads then go through the
+tenant gate in `logs.gate` with that account.
 """
 
 from functools import wraps
@@ -88,3 +89,16 @@ def require_account(min_role: str | None = None):
         return wrapper
 
     return decorator
+
+
+def require_operator(view):
+    """View decorator: logged in as an operator (staff), for the all-accounts pages."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("The all-accounts view is for operators.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
