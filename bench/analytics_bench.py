@@ -129,9 +129,9 @@ class RawRunner:
 
 
 def raw_where(account, start, end, models=(), statuses=(), api_keys=()) -> tuple[str, list]:
-    """The rows the engine reads: the account's retention classes (as logs.selectors.request_logs
+    """The rows the engine reads: the account's retention classes (as logs.gate.request_logs
     filters them), the range and the filters."""
-    from logs.selectors import retention_classes
+    from logs.gate import retention_classes
 
     where, params = ["timestamp >= %s", "timestamp < %s"], [start, end]
     if account is not None:
@@ -442,10 +442,11 @@ def run_reports(s: Scenario, args) -> list[dict]:
 
 def run_operator(end: datetime, args, raw: RawRunner) -> tuple[list[dict], list[dict]]:
     from analytics.usage import UsageQuery, usage
+    from logs.gate import all_accounts
 
     lines, plans = [], []
     for range_name, delta in RANGES.items():
-        q = UsageQuery(account=None, start=end - delta, end=end, zone=ZoneInfo("UTC"), group_by=("account",))
+        q = UsageQuery(account=all_accounts(), start=end - delta, end=end, zone=ZoneInfo("UTC"), group_by=("account",))
         timing, result = measure_engine(lambda q=q: usage(q), args.runs, max(args.budget, 30.0))
         line = {"scenario": f"all accounts {range_name} UTC", "chart": "usage by account", "tab": "operator",
                 "engine": timing}  # fmt: skip
