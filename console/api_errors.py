@@ -5,9 +5,15 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from console.errors import QueryTimeout
+
 
 def api_exception_handler(exc, context):
     """DRF's handler, plus: never a 500 for a client's mistake that escaped validation."""
+    if isinstance(exc, QueryTimeout):
+        # Not the client's mistake, nor ours: the filter needs narrowing to finish in time.
+        detail = str(exc) or QueryTimeout.message
+        return Response({"detail": detail, "code": "query_timeout"}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     response = exception_handler(exc, context)
     if response is None and isinstance(exc, (ValueError, UnicodeDecodeError)):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)

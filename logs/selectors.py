@@ -13,6 +13,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
+from console.errors import QueryTimeout
 from console.models import Account
 from logs.filters import RANGE_PRESETS, RequestLogFilterSet
 from logs.gate import request_logs
@@ -20,12 +21,6 @@ from logs.models import AccountModel, ApiKey, ModelPrice, RequestLog, Status
 from logs.pagination import KeysetPage, keyset_page
 
 TOTALS_CAP = 10_000
-
-
-class QueryTimeout(Exception):
-    """A log query ran past LOG_SEARCH_TIMEOUT_MS; the caller tells the user to narrow it."""
-
-    message = "The search took too long. Narrow the time range or add a filter such as model or API key."
 
 
 def filter_request_logs(*, account: Account, params, request=None) -> RequestLogFilterSet:
