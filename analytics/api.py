@@ -24,6 +24,7 @@ from analytics.api_serializers import (
     usage_page,
 )
 from console.api_auth import HasReadScope
+from console.api_docs import many_param
 from logs.api.serializers import DetailSerializer, FilterErrorsSerializer, QueryTimeoutSerializer
 from logs.filters import RANGE_PRESETS
 from logs.models import Status
@@ -32,12 +33,6 @@ _MOMENT = (
     "RFC 3339 (2026-11-20T00:00:00+05:30 or ...Z), a date (2026-11-20: local midnight in `timezone`), "
     "or epoch seconds; a date-time without an offset is read in `timezone`."
 )
-
-
-def _many(name: str, description: str, **kwargs) -> OpenApiParameter:
-    return OpenApiParameter(
-        name, OpenApiTypes.STR, many=True, explode=True, style="form", description=description, **kwargs
-    )
 
 
 _LIMITS = ", ".join(f"{name} ≤ {limit.days} days" for name, limit in RANGE_LIMITS.items())
@@ -63,7 +58,7 @@ USAGE_PARAMETERS = [
         description=f"Bucket width (default {DEFAULT_BUCKET}); days, weeks (from Monday) and months start at local "
         f"midnight in `timezone`. Longest range per bucket: {_LIMITS}.",
     ),
-    _many(
+    many_param(
         "group_by",
         "Split each bucket's results by these fields (comma list or repeated); only these keys appear in results.",
         enum=list(engine.GROUPS),
@@ -74,10 +69,10 @@ USAGE_PARAMETERS = [
         description="IANA zone of the bucket boundaries and of plain dates, e.g. Asia/Kolkata. "
         "Default: the account's reporting zone.",
     ),
-    _many("model", "Exact model name; repeat or comma-separate to match any of several."),
-    _many("api_key", "The gateway's API key as stored (masked form for secrets); repeatable."),
-    _many("status", "Request outcome; repeatable.", enum=Status.values),
-    _many("error_code", "Exact error code; repeatable."),
+    many_param("model", "Exact model name; repeat or comma-separate to match any of several."),
+    many_param("api_key", "The gateway's API key as stored (masked form for secrets); repeatable."),
+    many_param("status", "Request outcome; repeatable.", enum=Status.values),
+    many_param("error_code", "Exact error code; repeatable."),
 ]
 
 _NOT_HERE = ", ".join(LOG_ONLY_FILTERS)

@@ -37,6 +37,7 @@ from analytics.models import (
 )
 from console.models import Account
 from logs import gate
+from logs.locks import lock_account_ingest
 from logs.models import Status
 
 QUARTER = timedelta(minutes=15)
@@ -53,9 +54,6 @@ _SLICE_MODEL, _SLICE_KEY, _SLICE_STATUS = (
 ALL = (0, "")
 _ADDITIVE_AT = tuple(MEASURES.index(name) for name in ADDITIVE)
 _MAXIMA_AT = tuple(MEASURES.index(name) for name in MAXIMA)
-# Same lock as ingest (logs/ingest/services.py): a rebuild window and an ingest batch of one
-# account never interleave.
-_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('meterlog.ingest'), %s)"
 _SQLITE_FLOAT = decimal.Context(prec=15)
 
 
@@ -494,7 +492,7 @@ def rebuild(
         lower, upper = local_midnight(day, zone), local_midnight(last + timedelta(days=1), zone)
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute(_LOCK_SQL, [account.pk])
+                lock_account_ingest(cursor, account)
             classes = gate.retention_classes(account=account)
             UsageQuarter.objects.filter(account=account, start__gte=lower, start__lt=upper).delete()
             UsageSlice.objects.filter(account=account, start__gte=lower, start__lt=upper).delete()
@@ -737,7 +735,7 @@ def compact_month(account: Account, first: date) -> int:
     }
     moved = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_LOCK_SQL, [account.pk])
+        lock_account_ingest(cursor, account)
         for model, (column, order) in _VALUE_ORDER.items():
             table = model._meta.db_table
             cursor.execute(
@@ -769,7 +767,7 @@ def _switch_zone(account: Account, start: date) -> None:
     Older days (raw rows purged) keep the old zone's boundaries."""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_LOCK_SQL, [account.pk])
+            lock_account_ingest(cursor, account)
         state, created = RollupState.objects.select_for_update().get_or_create(
             account=account, defaults={"day_timezone": account.timezone}
         )

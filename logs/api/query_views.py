@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from console.api_auth import HasReadScope
+from console.api_docs import many_param
 from logs.api.serializers import (
     DetailSerializer,
     FilterErrorsSerializer,
@@ -65,13 +66,6 @@ def _parse_limit(raw: str | None) -> tuple[int, str | None]:
     return limit, None
 
 
-def _many(name: str, description: str, **kwargs) -> OpenApiParameter:
-    # Repeat the parameter to OR values: ?model=a&model=b (form style, explode).
-    return OpenApiParameter(
-        name, OpenApiTypes.STR, many=True, explode=True, style="form", description=description, **kwargs
-    )
-
-
 _MOMENT = "RFC 3339 with an offset or Z (2026-11-24T21:42:31.123456Z), a date (2026-11-24) or epoch seconds."
 
 LIST_PARAMETERS = [
@@ -83,11 +77,11 @@ LIST_PARAMETERS = [
         enum=list(RANGE_PRESETS),
         description="A preset window ending now (1h, 24h, 7d, 30d); ignored when `start` is given.",
     ),
-    _many("model", "Exact model name; repeat to match any of several."),
-    _many("status", "Request outcome; repeat to match either.", enum=Status.values),
-    _many("api_key", "The gateway's API key as stored (masked form for secrets); repeatable."),
-    _many("ip", "Client IP address (IPv4 or IPv6), exact; repeatable."),
-    _many("error_code", "Exact error code; repeatable."),
+    many_param("model", "Exact model name; repeat to match any of several."),
+    many_param("status", "Request outcome; repeat to match either.", enum=Status.values),
+    many_param("api_key", "The gateway's API key as stored (masked form for secrets); repeatable."),
+    many_param("ip", "Client IP address (IPv4 or IPv6), exact; repeatable."),
+    many_param("error_code", "Exact error code; repeatable."),
     OpenApiParameter("request_id", OpenApiTypes.STR, description="Exact request id."),
     OpenApiParameter(
         "q", OpenApiTypes.STR, description="Case-insensitive substring of the request id or the error message."

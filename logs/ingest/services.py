@@ -28,6 +28,7 @@ from analytics import rollups
 from console.models import Account
 from logs import gate
 from logs.ingest.validation import validate_record
+from logs.locks import lock_account_ingest
 from logs.models import AccountModel, ApiKey, RequestLog, fingerprint
 from logs.partitions import ensure_partitions, is_postgres
 from logs.pricing import PriceBook, compute_cost
@@ -67,9 +68,6 @@ _MODEL = COLUMNS.index("model")
 _API_KEY = COLUMNS.index("api_key")
 _JSON_NAMES = ("request_params", "tags", "error_details")
 _COPY_SQL = f"COPY {RequestLog._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN"
-# hashtext('meterlog.ingest'): the first key of the two-key advisory lock, so these locks
-# never collide with other advisory locks of the application.
-_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('meterlog.ingest'), %s)"
 # ARRAY(SELECT unnest(...)) hides the ids from the planner: with a literal array it
 # estimates the selectivity of every id for every partition and index, which cost 10-40 ms
 # of planning per batch over a few dozen partitions; this way each populated partition is
@@ -236,7 +234,7 @@ def _store(account: Account, rows: list[tuple], fingerprints: dict[str, str | No
     ids = [row[_REQUEST_ID] for row in rows]
     with transaction.atomic(), connection.cursor() as cursor:
         if is_postgres():
-            cursor.execute(_LOCK_SQL, [account.pk])
+            lock_account_ingest(cursor, account)
             # Read under the lock: a class added by a batch that committed just before is seen.
             classes = gate.retention_classes(account=account)
             existing = set()
