@@ -1,7 +1,7 @@
 """The analytics page in a real headless Chromium: every tab draws its plotly charts (SVG
 with data points) from our own static plotly.js, with no failed request, HTTP error or
 console error; clicking an error bar opens the matching failed requests in the log list.
-See tests/test_browser.py for the browser set-up and why the ORM is used only before the
+See tests/browser/test_log_pages.py for the browser set-up and why the ORM is used only before the
 browser starts."""
 
 import re
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from logs.ingest.services import ingest_records
 from logs.partitions import forget_known_partitions
-from tests.test_browser import _login, chromium_context
+from tests.browser.test_log_pages import _login, chromium_context
 
 pytestmark = pytest.mark.browser
 

@@ -1,6 +1,6 @@
 """The dashboard home and the operator's all-accounts view in a real headless Chromium: the
 plotly charts drew (an SVG with data points, plotly.js served from our own static files) and
-no request failed. See tests/test_browser.py for the browser set-up and why the ORM is used
+no request failed. See tests/browser/test_log_pages.py for the browser set-up and why the ORM is used
 only before the browser starts."""
 
 import re
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from logs.ingest.services import ingest_records
 from logs.partitions import forget_known_partitions
-from tests.test_browser import _login, chromium_context
+from tests.browser.test_log_pages import _login, chromium_context
 
 pytestmark = pytest.mark.browser
 

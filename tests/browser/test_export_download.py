@@ -1,5 +1,5 @@
 """The log list's Export menu in a real headless Chromium: a member filters the list,
-downloads the CSV export and gets exactly the filtered rows (see tests/test_browser.py for
+downloads the CSV export and gets exactly the filtered rows (see tests/browser/test_log_pages.py for
 the browser set-up and why the ORM is used only before the browser starts)."""
 
 import csv
@@ -13,7 +13,7 @@ from django.utils import timezone
 from logs.export_format import EXPORT_FIELDS
 from logs.ingest.services import ingest_records
 from logs.partitions import forget_known_partitions
-from tests.test_browser import _login, _records, chromium_context
+from tests.browser.test_log_pages import _login, _records, chromium_context
 
 pytestmark = pytest.mark.browser
 
