@@ -66,26 +66,44 @@ def median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def timed(fn, runs: int, budget_s: float | None = None, min_runs: int = 1):
+def timed(fn, runs: int, budget_s: float | None = None, min_runs: int = 1, timeouts: list | None = None):
     """(milliseconds of up to `runs` calls after one warm-up call, the warm-up's result).
     With a budget, stop once the timed calls used it and `min_runs` are done.
+
+    With a `timeouts` list, a call that raises logs.selectors.QueryTimeout (the statement
+    timeout, e.g. during an I/O stall) appends its milliseconds there and the other calls
+    are kept: the figure then fails on its timeouts instead of killing the run. Without
+    one, the QueryTimeout propagates. A warm-up that times out leaves the result None.
 
     The objects this harness has piled up by then (raw rows, results, plans of earlier
     scenarios) are frozen out of the garbage collector's scans for the timed calls: a web
     worker does not carry them, and a full collection over them landed inside some calls
     (p95 104 ms for a median of 37 ms). The calls' own garbage is still collected."""
-    result = fn()
+    from logs.selectors import QueryTimeout
+
+    catch = QueryTimeout if timeouts is not None else ()
+    result = None
+    t0 = time.perf_counter()
+    try:
+        result = fn()
+    except catch:
+        timeouts.append((time.perf_counter() - t0) * 1000)
     times, spent = [], 0.0
     gc.collect()
     gc.freeze()
     try:
         for _ in range(runs):
             t0 = time.perf_counter()
-            fn()
-            ms = (time.perf_counter() - t0) * 1000
-            times.append(ms)
+            try:
+                fn()
+            except catch:
+                ms = (time.perf_counter() - t0) * 1000
+                timeouts.append(ms)
+            else:
+                ms = (time.perf_counter() - t0) * 1000
+                times.append(ms)
             spent += ms / 1000
-            if budget_s and spent > budget_s and len(times) >= min_runs:
+            if budget_s and spent > budget_s and len(times) + len(timeouts or ()) >= min_runs:
                 break
     finally:
         gc.unfreeze()
