@@ -15,17 +15,10 @@ from import_export.forms import ExportForm
 from console.admin import ImportExportPermissions
 from logs.admin_resources import ApiKeyResource, ModelPriceResource, RequestLogResource
 from logs.models import AccountModel, ApiKey, ModelPrice, PriceSource, RequestLog
+from logs.prices.book import UNIT_PRICE_FIELDS
 
 # Attributes whose edit makes a price the operator's (so sync_prices leaves the name alone).
-PRICE_FIELDS = (
-    "model",
-    "match",
-    "input_per_mtok",
-    "output_per_mtok",
-    "cached_input_per_mtok",
-    "valid_from",
-    "account_id",
-)
+PRICE_FIELDS = ("model", "match", *UNIT_PRICE_FIELDS, "valid_from", "account_id")
 
 
 class CappedCountPaginator(Paginator):
@@ -135,17 +128,7 @@ class ApiKeyAdmin(ImportExportPermissions, ImportExportModelAdmin):
 class ModelPriceAdmin(ImportExportPermissions, ImportExportModelAdmin):
     resource_classes = [ModelPriceResource]
     import_creates_rows = True
-    list_display = [
-        "model",
-        "match",
-        "input_per_mtok",
-        "output_per_mtok",
-        "cached_input_per_mtok",
-        "valid_from",
-        "account",
-        "source",
-        "provider",
-    ]
+    list_display = ["model", "match", *UNIT_PRICE_FIELDS, "valid_from", "account", "source", "provider"]
     list_filter = ["source", "match", ("account", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["account"]
     search_fields = ["model"]
@@ -153,18 +136,7 @@ class ModelPriceAdmin(ImportExportPermissions, ImportExportModelAdmin):
     list_per_page = 100
     readonly_fields = ["source", "created_at"]
     autocomplete_fields = ["account"]
-    fields = [
-        "model",
-        "match",
-        "input_per_mtok",
-        "output_per_mtok",
-        "cached_input_per_mtok",
-        "valid_from",
-        "account",
-        "provider",
-        "source",
-        "created_at",
-    ]
+    fields = ["model", "match", *UNIT_PRICE_FIELDS, "valid_from", "account", "provider", "source", "created_at"]
 
     def save_model(self, request, obj, form, change):
         # Whatever an operator writes is the operator's: a new row, or a genai-prices row

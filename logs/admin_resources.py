@@ -14,8 +14,9 @@ from import_export import fields, resources, widgets
 
 from console.models import Account
 from logs.api.serializers import format_timestamp, log_record
-from logs.export_format import EXPORT_FIELDS, JSON_FIELDS
+from logs.exports.format import EXPORT_FIELDS, JSON_FIELDS
 from logs.models import ApiKey, ModelPrice, PriceSource, RequestLog
+from logs.prices.book import UNIT_PRICE_FIELDS
 
 PRICE_PLACES = Decimal("0.0000000001")  # ModelPrice's decimal_places=10
 
@@ -63,7 +64,7 @@ class PriceWidget(widgets.Widget):
 
 
 def _cell(name: str, value) -> str:
-    # As in logs/exports.py's CSV: "" for null, JSON-valued fields as compact JSON text.
+    # As in the export's CSV (logs/exports/encoders.py): "" for null, JSON-valued fields as compact JSON text.
     if value is None:
         return ""
     if name in JSON_FIELDS:
@@ -154,17 +155,7 @@ class ModelPriceResource(resources.ModelResource):
 
     class Meta:
         model = ModelPrice
-        fields = (
-            "model",
-            "match",
-            "provider",
-            "input_per_mtok",
-            "output_per_mtok",
-            "cached_input_per_mtok",
-            "valid_from",
-            "account",
-            "source",
-        )
+        fields = ("model", "match", "provider", *UNIT_PRICE_FIELDS, "valid_from", "account", "source")
         export_order = fields
         import_id_fields = ("model", "match", "valid_from", "account")
         skip_unchanged = True

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from console.models import Account
 from logs.api.serializers import format_timestamp, log_record
-from logs.export_format import EXPORT_FIELDS
+from logs.exports.format import EXPORT_FIELDS
 from logs.selectors import request_logs
 
 CHUNK_SIZE = 1000

@@ -9,7 +9,7 @@ import logging
 from celery import shared_task
 
 from console.models import TIER_RETENTION_DAYS, Account
-from logs import export_jobs
+from logs.exports import jobs as export_jobs
 from logs.imports import jobs as import_jobs
 from logs.partitions import default_partition_rows, ensure_upcoming_partitions
 
@@ -58,7 +58,7 @@ def check_default_partitions() -> dict[str, int]:
 
 @shared_task
 def run_export_job(record_id: int) -> int | None:
-    """Write a queued browser export to its file (logs.export_jobs); returns the rows written,
+    """Write a queued browser export to its file (logs.exports.jobs); returns the rows written,
     None when the record was not queued (already taken by another delivery)."""
     record = export_jobs.run_export_job(record_id)
     return record.rows if record is not None else None

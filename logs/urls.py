@@ -1,19 +1,21 @@
 from django.urls import path
 
-from logs import export_views_page, import_views_page, views
+from logs import views
+from logs.exports import views as export_views
+from logs.imports import views as import_views
 
 app_name = "logs"
 urlpatterns = [
     path("logs/", views.log_list, name="list"),
-    path("logs/export/", export_views_page.log_export, name="export"),
+    path("logs/export/", export_views.log_export, name="export"),
     # path: gateways put slashes in request ids (e.g. "chatcmpl/abc").
     path("logs/<path:request_id>/", views.log_detail, name="detail"),
     path("keys/", views.api_keys, name="keys"),
     path("pricing/", views.pricing, name="pricing"),
-    path("exports/", export_views_page.export_list, name="exports"),
-    path("exports/<int:pk>/progress/", export_views_page.export_progress, name="export_progress"),
-    path("exports/<int:pk>/download/", export_views_page.export_download, name="export_download"),
-    path("imports/", import_views_page.import_list, name="imports"),
-    path("imports/<int:pk>/", import_views_page.import_detail, name="import_detail"),
-    path("imports/<int:pk>/progress/", import_views_page.import_progress, name="import_progress"),
+    path("exports/", export_views.export_list, name="exports"),
+    path("exports/<int:pk>/progress/", export_views.export_progress, name="export_progress"),
+    path("exports/<int:pk>/download/", export_views.export_download, name="export_download"),
+    path("imports/", import_views.import_list, name="imports"),
+    path("imports/<int:pk>/", import_views.import_detail, name="import_detail"),
+    path("imports/<int:pk>/progress/", import_views.import_progress, name="import_progress"),
 ]

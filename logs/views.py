@@ -16,7 +16,7 @@ from logs import exports, selectors
 from logs.filters import RANGE_PRESETS, filter_errors
 from logs.models import MatchType, ModelPrice, Status
 from logs.pagination import InvalidCursor
-from logs.pricing import PriceBook
+from logs.prices.book import PriceBook
 
 PAGE_LIMIT = 50
 KEY_USAGE_DAYS = 30

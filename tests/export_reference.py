@@ -5,7 +5,7 @@ import csv
 import io
 import json
 
-from logs.export_format import EXPORT_FIELDS, JSON_FIELDS
+from logs.exports.format import EXPORT_FIELDS, JSON_FIELDS
 
 
 def compact(value) -> str:

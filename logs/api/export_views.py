@@ -2,7 +2,7 @@
 
 Takes the log list's filters (the same FilterSet) plus `format` (csv, the default, json,
 ndjson), `compress=gzip` and `split=month` (a zip of one gzip file per calendar month,
-logs.export_zip). The API always streams, whatever the size: a client that wants pieces
+logs.exports.zips). The API always streams, whatever the size: a client that wants pieces
 asks for them by `start`/`end`. 400 {"errors": {param: [messages]}} names every bad parameter;
 401 without a token, 403 with a token that lacks the read scope; 422 query_timeout when the
 first chunk of a slow filter runs past the statement timeout (as /api/v1/logs).

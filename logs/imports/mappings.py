@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from logs.export_format import EXPORT_FIELDS, JSON_FIELDS
+from logs.exports.format import EXPORT_FIELDS, JSON_FIELDS
 from logs.ingest.litellm import _dict, _first, litellm_to_record
 
 SKIP = object()

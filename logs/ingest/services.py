@@ -31,7 +31,7 @@ from logs.ingest.validation import validate_record
 from logs.locks import lock_account_ingest
 from logs.models import AccountModel, ApiKey, RequestLog, fingerprint
 from logs.partitions import ensure_partitions, is_postgres
-from logs.pricing import PriceBook, compute_cost
+from logs.prices.book import PriceBook, compute_cost
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from logs.ingest.parsing import BadLine
 from logs.models import ApiKey
-from logs.pricing import COST_QUANTUM
+from logs.prices.book import COST_QUANTUM
 
 INT32_MAX = 2**31 - 1
 MAX_COST = Decimal(10) ** 12  # the column is numeric(24, 12)

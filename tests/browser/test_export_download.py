@@ -10,7 +10,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from logs.export_format import EXPORT_FIELDS
+from logs.exports.format import EXPORT_FIELDS
 from logs.ingest.services import ingest_records
 from logs.partitions import forget_known_partitions
 from tests.browser.test_log_pages import _login, _records, chromium_context
@@ -63,7 +63,7 @@ def test_large_export_runs_as_a_job_with_a_progress_bar(live_server, acme, alice
 
     from django.db import connection
 
-    from logs import export_jobs
+    from logs.exports import jobs as export_jobs
 
     forget_known_partitions()
     settings.METERLOG_EXPORT_ASYNC_ROWS = 3

@@ -9,7 +9,7 @@ from django.utils import timezone
 from logs import partitions
 from logs.admin import CappedCountPaginator
 from logs.models import AccountModel, ApiKey, ModelPrice, PriceSource, RequestLog
-from logs.services import prices_sync
+from logs.prices.sync import prices_sync
 from tests.factories import make_log
 
 BASE = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from django.urls import NoReverseMatch, reverse
 
 from console.models import Account
 from logs.admin import RequestLogAdmin
-from logs.export_format import EXPORT_FIELDS
+from logs.exports.format import EXPORT_FIELDS
 from logs.models import ApiKey, ModelPrice, PriceSource
 from tests.factories import make_log
 

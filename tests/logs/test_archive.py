@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 
 from logs import archive
 from logs.api.serializers import log_record
-from logs.export_format import EXPORT_FIELDS
+from logs.exports.format import EXPORT_FIELDS
 from logs.imports.services import import_file
 from logs.ingest.services import ingest_records
 from logs.models import ModelPrice, RequestLog

@@ -1,4 +1,4 @@
-"""CSV through `COPY ... TO STDOUT` (PostgreSQL; logs.export_sql.copy_csv_chunks) gives byte
+"""CSV through `COPY ... TO STDOUT` (PostgreSQL; logs.exports.sql.copy_csv_chunks) gives byte
 for byte the file of the values path and of the reference encoding of `log_record`, at any
 chunk boundary, with the JSON memo starting over, and for values PostgreSQL's CSV writes
 differently from Python's (empty strings, bare \\r, U+2028, row ends)."""
@@ -11,8 +11,10 @@ from decimal import Decimal
 import pytest
 from psycopg import pq
 
-from logs import export_sql, exports, selectors
-from logs.export_encoders import csv_copied_body
+from logs import selectors
+from logs.exports import chunks
+from logs.exports import sql as export_sql
+from logs.exports.encoders import csv_copied_body
 from logs.models import ExportRecord
 from tests.factories import make_log
 from tests.logs.test_export_fast_path import T0, _export, _reference, _reference_rows, _tricky
@@ -53,7 +55,7 @@ def copies(monkeypatch):
 @pytest.mark.django_db
 @pytest.mark.parametrize("chunk_rows", [1, 3, 11, 20_000])
 def test_copy_csv_is_byte_identical(client, acme, globex, monkeypatch, copies, chunk_rows):
-    monkeypatch.setattr(exports, "COPY_CHUNK_SIZE", chunk_rows)
+    monkeypatch.setattr(chunks, "COPY_CHUNK_SIZE", chunk_rows)
     _awkward(acme)
     make_log(globex, request_id="other-account", timestamp=T0)
     records = _reference_rows(acme)
@@ -64,7 +66,7 @@ def test_copy_csv_is_byte_identical(client, acme, globex, monkeypatch, copies, c
     assert gzip.decompress(_export(client, acme, "format=csv&compress=gzip")) == expected
     assert copies == [chunk_rows, chunk_rows]
 
-    monkeypatch.setattr(exports, "USE_COPY", False)
+    monkeypatch.setattr(chunks, "USE_COPY", False)
     assert _export(client, acme, "format=csv") == expected
     assert len(copies) == 2  # the values path did not COPY
 
@@ -84,7 +86,7 @@ def test_overlapped_chunks_are_byte_identical_and_overlap(client, acme, monkeypa
     """The download sends the next chunk's COPY before giving out the rest of a chunk; the
     first part of every chunk comes with no statement running (the caller records the
     export after the first part)."""
-    monkeypatch.setattr(exports, "COPY_CHUNK_SIZE", 3)
+    monkeypatch.setattr(chunks, "COPY_CHUNK_SIZE", 3)
     monkeypatch.setattr(export_sql, "PART_ROWS", part_rows)
     _awkward(acme)
     expected = _reference(_reference_rows(acme), "csv")
@@ -183,7 +185,7 @@ def test_a_download_abandoned_while_a_copy_runs_leaves_a_usable_connection(acme,
 @pytest.mark.django_db
 def test_copy_with_filters_and_a_memo_that_starts_over(client, acme, monkeypatch, copies):
     monkeypatch.setattr(export_sql, "MEMO_SIZE", 1)
-    monkeypatch.setattr(exports, "COPY_CHUNK_SIZE", 2)
+    monkeypatch.setattr(chunks, "COPY_CHUNK_SIZE", 2)
     _awkward(acme)
     wanted = [r for r in _reference_rows(acme) if r["status"] == "success" and r["timestamp"] >= "2026-11-15"]
     assert 3 < len(wanted) < 11
@@ -217,7 +219,7 @@ def test_json_cells_come_from_a_memo_per_column(acme, monkeypatch):
     body = b"".join(
         csv_copied_body(
             export_sql.copy_csv_chunks(filterset.qs, chunk_rows=10, timeout=selectors.statement_timeout),
-            exports.RowCounter(),
+            chunks.RowCounter(),
         )
     )
     assert body == _reference(_reference_rows(acme), "csv")
@@ -229,10 +231,10 @@ def test_json_cells_come_from_a_memo_per_column(acme, monkeypatch):
 def test_repeated_filters_and_other_formats_keep_the_values_path(client, acme, copies):
     _awkward(acme)
     _export(client, acme, "format=csv&model=gpt-4o-mini&model=")
-    assert copies == [exports.COPY_CHUNK_SIZE]  # one model (the empty value is dropped): COPY
+    assert copies == [chunks.COPY_CHUNK_SIZE]  # one model (the empty value is dropped): COPY
     _export(client, acme, "format=csv&model=gpt-4o-mini&model=claude")
     _export(client, acme, "format=ndjson")
-    assert copies == [exports.COPY_CHUNK_SIZE]
+    assert copies == [chunks.COPY_CHUNK_SIZE]
 
 
 @pytest.mark.django_db

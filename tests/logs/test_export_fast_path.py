@@ -1,4 +1,4 @@
-"""The export's values-only path (logs.exports reads `values_list` tuples) gives byte for byte
+"""The export's values-only path (logs.exports.chunks reads `values_list` tuples) gives byte for byte
 the file that encoding `log_record` of the model instances gives: the reference encoding
 below is the one the export used before, applied to rows re-read through the ORM."""
 
@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 import pytest
 
 from console.models import ApiToken
-from logs import exports
 from logs.api.serializers import log_record
-from logs.export_format import EXPORT_FIELDS
+from logs.exports import chunks
+from logs.exports.format import EXPORT_FIELDS
 from logs.models import RequestLog
 from tests.export_reference import compact, reference_csv
 from tests.factories import make_log
@@ -103,7 +103,7 @@ def _export(client, acme, query: str) -> bytes:
 @pytest.mark.parametrize("chunk_size", [3, 2_000])
 @pytest.mark.parametrize("fmt", ["csv", "json", "ndjson"])
 def test_fast_path_is_byte_identical_to_log_record_encoding(client, acme, globex, monkeypatch, fmt, chunk_size):
-    monkeypatch.setattr(exports, "CHUNK_SIZE", chunk_size)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", chunk_size)
     _tricky(acme)
     make_log(globex, request_id="other-account", timestamp=T0)
     records = _reference_rows(acme)
@@ -146,7 +146,7 @@ def test_fast_path_empty_export_is_byte_identical(client, acme, fmt):
 
 @pytest.mark.django_db
 def test_repeated_filter_chunks_are_byte_identical(client, acme, monkeypatch):
-    monkeypatch.setattr(exports, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 2)
     _tricky(acme)
     for i in range(5):
         make_log(acme, request_id=f"other-model-{i}", model="claude", timestamp=T0 - timedelta(minutes=i))

@@ -16,7 +16,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from logs import export_jobs, exports, selectors
+from logs import selectors
+from logs.exports import jobs as export_jobs
+from logs.exports import service
 from logs.models import ExportRecord, ExportState
 from logs.tasks import expire_export_files, fail_stale_jobs, run_export_job
 from tests.factories import make_account, make_log
@@ -136,7 +138,7 @@ def test_a_set_too_big_to_count_in_time_is_a_job(
     def too_slow(**kwargs):
         raise selectors.QueryTimeout(selectors.QueryTimeout.message)
 
-    monkeypatch.setattr(exports, "count_at_most", too_slow)
+    monkeypatch.setattr(service, "count_at_most", too_slow)
     client.force_login(alice)
     assert _queue(client, "format=csv", django_capture_on_commit_callbacks).state == "queued"
 

@@ -154,7 +154,7 @@ def test_menu_offers_the_zip_for_ranges_over_a_month_and_the_page_streams_it(cli
 
 @pytest.mark.django_db
 def test_a_large_zip_is_a_job_too(client, acme, globex, alice, settings, tmp_path, django_capture_on_commit_callbacks):
-    from logs import export_jobs
+    from logs.exports import jobs as export_jobs
     from logs.tasks import run_export_job
 
     settings.METERLOG_EXPORT_ASYNC_ROWS = 3

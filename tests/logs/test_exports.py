@@ -19,10 +19,13 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from console.models import ApiToken
-from logs import exports, selectors
+from logs import selectors
 from logs.api.export_views import ExportView
 from logs.api.serializers import log_record
-from logs.export_format import EXPORT_FIELDS, JSON_FIELDS
+from logs.exports import chunks
+from logs.exports import sql as export_sql
+from logs.exports.format import EXPORT_FIELDS, JSON_FIELDS
+from logs.exports.request import CONTENT_TYPES
 from logs.models import ExportRecord
 from tests.factories import make_log
 
@@ -118,7 +121,7 @@ def test_api_export_has_exactly_the_filtered_rows_and_sums(client, acme, globex,
     response = _api(client, raw, query)
 
     assert response.status_code == 200
-    content_type = "application/gzip" if gzipped else exports.CONTENT_TYPES[fmt]
+    content_type = "application/gzip" if gzipped else CONTENT_TYPES[fmt]
     assert response["Content-Type"] == content_type
     disposition = response["Content-Disposition"]
     suffix = f".{fmt}.gz" if gzipped else f".{fmt}"
@@ -197,7 +200,7 @@ def test_csv_round_trip_of_awkward_values(client, acme):
     api = log_record(row)
     assert line["request_id"] == 'odd,"id"\nx'
     assert line["error_message"] == message
-    # Values are not altered for spreadsheets ("=1+2" stays as it is): see logs/exports.py.
+    # Values are not altered for spreadsheets ("=1+2" stays as it is): see logs/exports/encoders.py.
     assert json.loads(line["tags"]) == {"team": "search, ranking", "env": "=1+2"}
     for name in JSON_FIELDS:
         assert json.loads(line[name]) == api[name]
@@ -208,7 +211,7 @@ def test_csv_round_trip_of_awkward_values(client, acme):
 @pytest.mark.django_db
 @pytest.mark.parametrize("fmt", ["csv", "ndjson", "json"])
 def test_export_larger_than_a_chunk_has_every_row_once(client, acme, globex, monkeypatch, fmt):
-    monkeypatch.setattr(exports, "CHUNK_SIZE", 7)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 7)
     rows = []
     for i in range(30):
         # Groups of three share a timestamp, so chunk boundaries fall inside ties.
@@ -227,7 +230,7 @@ def test_export_larger_than_a_chunk_has_every_row_once(client, acme, globex, mon
 @pytest.mark.django_db
 def test_chunked_export_with_a_repeated_filter(client, acme, monkeypatch):
     # Two model values: PostgreSQL reads one keyset branch per value (logs.selectors).
-    monkeypatch.setattr(exports, "CHUNK_SIZE", 7)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 7)
     rows = [
         make_log(acme, request_id=f"m-{i:02d}", timestamp=T0 - timedelta(seconds=i), model=("a", "b", "c")[i % 3])
         for i in range(30)
@@ -241,7 +244,7 @@ def test_chunked_export_with_a_repeated_filter(client, acme, monkeypatch):
 
 @pytest.mark.django_db
 def test_abandoned_download_leaves_the_record_unfinished(acme, monkeypatch):
-    monkeypatch.setattr(exports, "CHUNK_SIZE", 7)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 7)
     for i in range(30):
         make_log(acme, timestamp=T0 - timedelta(seconds=i))
     request = RequestFactory().get("/api/v1/export?format=csv", HTTP_AUTHORIZATION=f"Bearer {_token(acme)}")
@@ -379,7 +382,7 @@ def test_exports_page_is_for_owners(client, acme, globex, alice, charlie, bob):
 
 @pytest.mark.django_db
 def test_chunks_are_keyset_queries_not_offset(client, acme, monkeypatch):
-    monkeypatch.setattr(exports, "CHUNK_SIZE", 7)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 7)
     for i in range(30):
         make_log(acme, timestamp=T0 - timedelta(seconds=i))
     raw = _token(acme)
@@ -411,7 +414,7 @@ def test_a_slow_filter_is_refused_before_the_download_starts(client, acme, alice
         yield  # a generator, as the real one
 
     monkeypatch.setattr(selectors, "log_page", too_slow)
-    monkeypatch.setattr(exports.export_sql, "copy_csv_chunks", copy_too_slow)  # CSV on PostgreSQL
+    monkeypatch.setattr(export_sql, "copy_csv_chunks", copy_too_slow)  # CSV on PostgreSQL
     response = _api(client, _token(acme), "format=csv&q=timeout")
     assert response.status_code == 422
     assert response.json()["code"] == "query_timeout"

@@ -11,8 +11,8 @@ from django.utils import timezone
 from genai_prices import types as gp
 
 from logs.models import MatchType, ModelPrice, PriceSource
-from logs.pricing import price_for
-from logs.services import PRICE_FLOOR, prices_sync, snapshot_listings
+from logs.prices.book import price_for
+from logs.prices.sync import PRICE_FLOOR, prices_sync, snapshot_listings
 
 COUNTS_RE = re.compile(r"created (\d+), updated (\d+), unchanged (\d+), operator-owned (\d+)")
 

@@ -2,12 +2,12 @@
 
 Safe to run on every deploy: a second run writes nothing. Prices an operator set in the
 admin (source "operator") and accounts' own prices are never touched. The mapping and its
-limits are described in logs/services.py.
+limits are described in logs/prices/sync.py.
 """
 
 from django.core.management.base import BaseCommand
 
-from logs.services import prices_sync
+from logs.prices.sync import prices_sync
 
 
 class Command(BaseCommand):

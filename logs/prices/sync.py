@@ -37,6 +37,7 @@ from django.utils import timezone
 from genai_prices import types as gp
 
 from logs.models import MatchType, ModelPrice, PriceSource
+from logs.prices.book import UNIT_PRICE_FIELDS
 
 # The first list price a snapshot gives is in force "since forever" as far as Meterlog can
 # know: backfilled records must be priced too.
@@ -263,7 +264,7 @@ def prices_sync(*, providers=None, now: datetime | None = None, dry_run: bool = 
     existing: dict[Key, list[tuple[datetime, UnitPrices]]] = defaultdict(list)
     operator_keys: set[Key] = set()
     for row in ModelPrice.objects.filter(account__isnull=True).only(
-        "model", "match", "source", "valid_from", "input_per_mtok", "output_per_mtok", "cached_input_per_mtok"
+        "model", "match", "source", "valid_from", *UNIT_PRICE_FIELDS
     ):
         key = (row.model, row.match)
         if row.source == PriceSource.GENAI_PRICES:

@@ -1,12 +1,12 @@
-"""PostgreSQL-side formatting of export chunks (logs.exports), byte for byte `log_record`'s values.
+"""PostgreSQL-side formatting of export chunks (logs.exports.chunks), byte for byte `log_record`'s values.
 
 A chunk's queryset (keyset-bounded, ordered, limited; possibly a UNION ALL of branches) is
 compiled and wrapped in a SELECT that formats the timestamp and the cost in SQL, and its rows
 skip Django's per-value converters (a datetime, a Decimal and three json.loads per row were
 half of the export's time): to_char's US is the six microsecond digits; trim_scale drops
 trailing zeros and numeric text never has an exponent (format_cost's rules). JSON columns
-arrive as the jsonb text that JSONField would json.loads, so logs.exports decodes that same
-text; inet arrives as its output text, as through the ORM.
+arrive as the jsonb text that JSONField would json.loads, so logs.exports.encoders decodes
+that same text; inet arrives as its output text, as through the ORM.
 
 Tried and dropped: building each whole CSV line in SQL (JSON compacted with regexp_replace,
 numbers checked with jsonb_path_query) was slower than Python (1 M rows > 120 s).
@@ -43,7 +43,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, OperationalError, connection
 from django.db.models import QuerySet
 
-from logs.export_format import EXPORT_FIELDS, JSON_FIELDS
+from logs.exports.format import EXPORT_FIELDS, JSON_FIELDS
 
 COLUMNS = (*EXPORT_FIELDS, "id")
 TIMESTAMP_TEXT = """to_char(t."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""

@@ -1,13 +1,13 @@
 """Large browser exports as Celery jobs: queued, written to a file, downloaded, expired.
 
-The log list's Export menu streams small sets directly (logs.exports); a set of more than
-METERLOG_EXPORT_ASYNC_ROWS rows gets an ExportRecord in state "queued" and a task
+The log list's Export menu streams small sets directly (logs.exports.service); a set of more
+than METERLOG_EXPORT_ASYNC_ROWS rows gets an ExportRecord in state "queued" and a task
 (logs.tasks.run_export_job) that writes the same bytes to a file under METERLOG_EXPORT_DIR,
 counting rows as it goes. The Exports page polls the record's progress and offers the file
 until `expires_at` (METERLOG_EXPORT_TTL_HOURS); the beat task `expire_export_files` then
 deletes it. The API always streams: programs chunk by start/end themselves.
 
-The job's filters are stored absolute (exports.resolved_filters): the worker has no viewer
+The job's filters are stored absolute (resolved_filters): the worker has no viewer
 time zone, and "last 7 days" must mean the seven days before the click, not before the run.
 """
 
@@ -26,7 +26,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from console.models import Account
-from logs import exports, selectors, stale_jobs
+from logs import selectors, stale_jobs
+from logs.exports.chunks import RowCounter
+from logs.exports.request import ExportRequest, file_name, params_querydict, parse_export_request, resolved_filters
+from logs.exports.service import open_body
 from logs.filters import RequestLogFilterSet
 from logs.models import ExportRecord, ExportState
 
@@ -41,7 +44,7 @@ STALE_MESSAGE = (
 )
 
 
-def queue_export_job(*, account: Account, export: exports.ExportRequest, params, user) -> ExportRecord:
+def queue_export_job(*, account: Account, export: ExportRequest, params, user) -> ExportRecord:
     """Record the job and queue it once the record is committed (a worker must find it)."""
     record = ExportRecord.objects.create(
         account=account,
@@ -49,7 +52,7 @@ def queue_export_job(*, account: Account, export: exports.ExportRequest, params,
         format=export.format,
         compress=export.compress,
         split=export.split,
-        filters=exports.resolved_filters(export=export, params=params),
+        filters=resolved_filters(export=export, params=params),
         state=ExportState.QUEUED,
     )
     transaction.on_commit(partial(_enqueue, record.pk))
@@ -101,28 +104,28 @@ def run_export_job(record_id: int) -> ExportRecord | None:
     record = ExportRecord.objects.select_related("account").get(pk=record_id)
     tmp_path = None
     try:
-        params = exports.params_querydict(
+        params = params_querydict(
             record.filters,
             format=record.format,
             compress="gzip" if record.compress else "",
             split=record.split,
         )
-        export, errors = exports.parse_export_request(account=record.account, params=params)
+        export, errors = parse_export_request(account=record.account, params=params)
         if errors:
             return _fail(record, "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items()))
         record.rows_estimate = estimate_rows(filterset=export.filterset)
         record.heartbeat_at = timezone.now()
         record.save(update_fields=["rows_estimate", "heartbeat_at"])
 
-        name = exports.file_name(account=record.account, export=export, now=record.created_at)
+        name = file_name(account=record.account, export=export, now=record.created_at)
         relative = f"{record.account_id}/{record.pk}-{secrets.token_hex(8)}/{name}"
         path = Path(settings.METERLOG_EXPORT_DIR) / relative
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Written under a hidden name and moved into place: a crash never leaves a truncated
         # file that looks finished.
         tmp_path = path.with_name(f".{path.name}.tmp")
-        counter = exports.RowCounter(on_chunk=_progress_writer(record.pk))
-        body = exports.open_body(account=record.account, export=export, params=params, counter=counter)
+        counter = RowCounter(on_chunk=_progress_writer(record.pk))
+        body = open_body(account=record.account, export=export, params=params, counter=counter)
         with open(tmp_path, "wb") as handle:
             os.chmod(tmp_path, 0o600)  # customer data: readable by the service's user only
             for part in body:

@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from console.models import Account
-from logs import exports, selectors
+from logs import selectors
+from logs.exports.chunks import RowCounter, file_body
+from logs.exports.request import ExportRequest, params_querydict, utc_text
 
 
 class _Sink:
@@ -50,12 +52,12 @@ def next_month(start: datetime) -> datetime:
 
 def month_spans(*, account: Account, filters: dict) -> list[tuple[datetime, datetime, datetime]]:
     """(month, start, end) per calendar month of the set: `filters`' start/end (absolute, see
-    exports.resolved_filters), or where missing the oldest / newest matching row's time. Two
+    request.resolved_filters), or where missing the oldest / newest matching row's time. Two
     index-ordered LIMIT 1 reads at most; no rows and no bounds gives no months."""
     start = _moment(filters.get("start"))
     end = _moment(filters.get("end"))
     if start is None or end is None:
-        filterset = selectors.filter_request_logs(account=account, params=exports.params_querydict(filters))
+        filterset = selectors.filter_request_logs(account=account, params=params_querydict(filters))
         filterset.is_valid()
         queryset = filterset.qs.values_list("timestamp", flat=True)
         with selectors.statement_timeout():
@@ -83,9 +85,7 @@ def member_name(*, account: Account, export_format: str, month: datetime) -> str
     return f"meterlog-{account.slug}-{month:%Y-%m}.{export_format}.gz"
 
 
-def zip_by_month(
-    *, account: Account, export: "exports.ExportRequest", filters: dict, counter: "exports.RowCounter"
-) -> Iterator[bytes]:
+def zip_by_month(*, account: Account, export: ExportRequest, filters: dict, counter: RowCounter) -> Iterator[bytes]:
     """The zip's bytes. The month bounds are read before this returns (a QueryTimeout reaches
     the view before the response starts); the rows as the zip is consumed."""
     spans = month_spans(account=account, filters=filters)
@@ -96,7 +96,7 @@ def _zip(*, account, export, filters: dict, spans, counter) -> Iterator[bytes]:
     sink = _Sink()
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for month, start, end in spans:
-            params = exports.params_querydict(filters, start=exports.utc_text(start), end=exports.utc_text(end))
+            params = params_querydict(filters, start=utc_text(start), end=utc_text(end))
             filterset = selectors.filter_request_logs(account=account, params=params)
             if not filterset.is_valid():  # cannot happen: the same filters passed already
                 raise ValueError(f"month filters did not validate: {filterset.form.errors}")
@@ -107,7 +107,7 @@ def _zip(*, account, export, filters: dict, spans, counter) -> Iterator[bytes]:
             info.compress_type = zipfile.ZIP_STORED
             info.external_attr = 0o600 << 16
             with archive.open(info, mode="w", force_zip64=True) as member:
-                body = exports.file_body(filterset, export_format=export.format, compress=True, counter=counter)
+                body = file_body(filterset, export_format=export.format, compress=True, counter=counter)
                 for part in body:
                     member.write(part)
                     yield sink.drain()

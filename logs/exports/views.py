@@ -4,7 +4,7 @@ files of export jobs (/exports/<id>/download/, /exports/<id>/progress/).
 The download takes the log list's URL parameters (the same FilterSet, so it exports exactly
 the rows the list shows across all its pages) plus `format`, `compress` and `split`; the work
 is in logs.exports. A set of more than METERLOG_EXPORT_ASYNC_ROWS rows becomes a job
-(logs.export_jobs) and the browser goes to the Exports page, which shows its progress.
+(logs.exports.jobs) and the browser goes to the Exports page, which shows its progress.
 
 Owners see every export of the account; other members see the exports they started (so a
 viewer can follow and download the job they queued).
@@ -18,7 +18,9 @@ from django.utils import timezone
 
 from console.models import Role
 from console.tenancy import require_account
-from logs import export_jobs, exports
+from logs.exports import jobs
+from logs.exports.request import CONTENT_TYPES, GZIP_CONTENT_TYPE, ZIP_CONTENT_TYPE, parse_export_request
+from logs.exports.service import export_records, export_response, is_large, start_export
 from logs.models import ExportRecord, ExportState
 from logs.selectors import QueryTimeout
 
@@ -28,21 +30,21 @@ EXPORTS_SHOWN = 200
 @require_account()
 def log_export(request):
     account = request.account
-    export, errors = exports.parse_export_request(account=account, params=request.GET)
+    export, errors = parse_export_request(account=account, params=request.GET)
     if errors:
         # Only a hand-edited URL gets here (the menu's links carry the list's valid filters).
         lines = [f"{name}: {message}" for name, msgs in errors.items() for message in msgs]
         return HttpResponse("Export not started.\n" + "\n".join(lines) + "\n", status=400, content_type="text/plain")
     try:
-        if exports.is_large(filterset=export.filterset):
-            export_jobs.queue_export_job(account=account, export=export, params=request.GET, user=request.user)
+        if is_large(filterset=export.filterset):
+            jobs.queue_export_job(account=account, export=export, params=request.GET, user=request.user)
             messages.info(
                 request,
                 "More rows than a download streams at once: the file is being prepared below, "
                 "with a download link when it is ready.",
             )
             return redirect("logs:exports")
-        body = exports.start_export(account=account, export=export, params=request.GET, user=request.user)
+        body = start_export(account=account, export=export, params=request.GET, user=request.user)
     except QueryTimeout as exc:
         messages.error(request, f"Export not started: {exc}")
         params = request.GET.copy()
@@ -50,13 +52,13 @@ def log_export(request):
             params.pop(name, None)
         query = params.urlencode()
         return redirect(reverse("logs:list") + (f"?{query}" if query else ""))
-    return exports.export_response(body, account=account, export=export)
+    return export_response(body, account=account, export=export)
 
 
 def _visible_exports(request):
     """The tenant gate of this page: the account's exports, a non-owner's own only."""
     is_owner = request.account_role == Role.OWNER
-    return exports.export_records(account=request.account, user=None if is_owner else request.user)
+    return export_records(account=request.account, user=None if is_owner else request.user)
 
 
 def _get_export_for_user(request, pk: int) -> ExportRecord:
@@ -80,7 +82,7 @@ def export_list(request):
 
 
 def _progress(record: ExportRecord) -> dict:
-    expired = export_jobs.is_expired(record)
+    expired = jobs.is_expired(record)
     ready = record.state == ExportState.DONE and not expired
     return {
         "id": record.pk,
@@ -105,19 +107,19 @@ def export_progress(request, pk: int):
 @require_account()
 def export_download(request, pk: int):
     record = _get_export_for_user(request, pk)
-    if export_jobs.is_expired(record):
+    if jobs.is_expired(record):
         return _unavailable(request, record, 410, "This export has expired and its file was deleted. Export again.")
     if record.state != ExportState.DONE:
         if record.state == ExportState.FAILED:
             return _unavailable(request, record, 404, f"This export failed: {record.error}")
         return _unavailable(request, record, 409, "This export is still being prepared; the Exports page shows it.")
     try:
-        handle = open(export_jobs.export_file_path(record), "rb")  # noqa: SIM115 - FileResponse closes it
+        handle = open(jobs.export_file_path(record), "rb")  # noqa: SIM115 - FileResponse closes it
     except FileNotFoundError:
         return _unavailable(request, record, 410, "The file of this export is gone. Export again.")
-    content_type = exports.ZIP_CONTENT_TYPE if record.split else None
+    content_type = ZIP_CONTENT_TYPE if record.split else None
     if content_type is None:
-        content_type = exports.GZIP_CONTENT_TYPE if record.compress else exports.CONTENT_TYPES[record.format]
+        content_type = GZIP_CONTENT_TYPE if record.compress else CONTENT_TYPES[record.format]
     response = FileResponse(handle, as_attachment=True, filename=record.file_name, content_type=content_type)
     response["Cache-Control"] = "no-store"
     return response

@@ -18,6 +18,9 @@ from logs.models import MatchType, ModelPrice
 
 MILLION = Decimal(1_000_000)
 COST_QUANTUM = Decimal("0.000000000001")
+# A ModelPrice row's unit prices ($ per million tokens), in the order the admin and the
+# price files list them.
+UNIT_PRICE_FIELDS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 
 
 def compute_cost(

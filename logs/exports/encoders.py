@@ -1,4 +1,4 @@
-"""Encoders of export chunks (logs.exports): CSV, JSON array, NDJSON and gzip, byte for byte
+"""Encoders of export chunks (logs.exports.chunks): CSV, JSON array, NDJSON and gzip, byte for byte
 what encoding `log_record` of each row gives (tests/logs/test_export_fast_path.py).
 
 Values are the API's (`log_record`, see `_record`): UTC RFC 3339 timestamps with
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from logs.api.serializers import format_cost
-from logs.export_format import EXPORT_FIELDS, JSON_FIELDS
-from logs.export_sql import COLUMNS
+from logs.exports.format import EXPORT_FIELDS, JSON_FIELDS
+from logs.exports.sql import COLUMNS
 from logs.models import ExportFormat
 
 _OPTIONAL_TEXT = ("api_key", "user_agent", "error_code", "error_message")  # "" -> null, as log_record
@@ -44,7 +44,7 @@ def _json_text(text: str | None):
 def _record(row: tuple) -> list:
     """The export values of one `COLUMNS` row, in EXPORT_FIELDS order: what `log_record`
     gives for the same record (tests/logs/test_export_fast_path.py compares the bytes)."""
-    if len(row) > len(COLUMNS):  # from export_sql: the timestamp text follows the columns
+    if len(row) > len(COLUMNS):  # from logs.exports.sql: the timestamp text follows the columns
         values = list(row[: len(EXPORT_FIELDS)])
         values[_TIMESTAMP] = row[len(COLUMNS)]
         for i in _JSON_AT:
