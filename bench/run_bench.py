@@ -345,7 +345,9 @@ def bench_line(
         line["admin_depth"] = (page - 1) * admin.per_page
         line["admin"] = timed(lambda q={**query, "p": page}: admin.get(q), runs, admin_budget)
         line["admin_first"] = timed(lambda q=query: admin.get(q), runs, admin_budget)
-        if line["deep"]["median_ms"] and line["admin"]["median_ms"]:
+        # No ratio when a side timed out: the line then counts as failed in the summary.
+        sides = (line["deep"], line["admin"])
+        if all(side["median_ms"] and not side.get("timeouts") for side in sides):
             line["admin_ratio"] = round(line["admin"]["median_ms"] / line["deep"]["median_ms"], 1)
     line["totals"] = timed(fns["totals"], runs)
     for kind in fns:
