@@ -131,7 +131,7 @@ STORAGES = {
     },
 }
 
-# Exports and imports (logs/export_jobs.py, logs/imports/jobs.py). Job files live under
+# Exports and imports (logs/exports/jobs.py, logs/imports/jobs.py). Job files live under
 # METERLOG_MEDIA_DIR, which is never served as static/media: downloads go through a view
 # that checks the account.
 METERLOG_MEDIA_DIR = Path(env_str("METERLOG_MEDIA_DIR", str(VAR_DIR / "media")))
