@@ -12,9 +12,10 @@ WORKDIR /app
 RUN useradd --system --uid 10001 --create-home --home-dir /home/meterlog --shell /usr/sbin/nologin meterlog \
     && mkdir -p /data && chown meterlog /data
 
-# Dependencies first: this layer is rebuilt only when requirements.txt changes.
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+# Dependencies first, the pinned runtime set: this layer is rebuilt only when
+# requirements.lock changes.
+COPY requirements.lock .
+RUN pip install -r requirements.lock
 
 COPY . .
 # Static files are collected (hashed and compressed) at build time; whitenoise serves them.
