@@ -284,10 +284,10 @@ def test_peak_minute_of_several_values_counts_the_union(acme, monkeypatch, days,
     slots also bounded by the account's own busiest minutes, as for three or more."""
     import analytics.usage
 
-    monkeypatch.setattr(analytics.usage, "_PEAK_DAYS", days)
-    monkeypatch.setattr(analytics.usage, "_PEAK_BATCH", batch)
-    monkeypatch.setattr(analytics.usage, "_MAX_PEAK_ROUNDS", rounds)
-    monkeypatch.setattr(analytics.usage, "_TOTALS_FROM_VALUES", totals_from)
+    monkeypatch.setattr(analytics.usage.peaks, "_PEAK_DAYS", days)
+    monkeypatch.setattr(analytics.usage.peaks, "_PEAK_BATCH", batch)
+    monkeypatch.setattr(analytics.usage.peaks, "_MAX_PEAK_ROUNDS", rounds)
+    monkeypatch.setattr(analytics.usage.peaks, "_TOTALS_FROM_VALUES", totals_from)
     acme.timezone = "Asia/Kathmandu"
     acme.save()
     _ingest(acme, n=300, seed=21)
@@ -403,7 +403,7 @@ def test_top_requests_with_flat_prices_tied_in_many_slots(acme, monkeypatch, fil
     lists (max_slots=3: the threshold alone narrows) or not (200: per-slot windows)."""
     import analytics.usage
 
-    monkeypatch.setattr(analytics.usage, "_MAX_SLOTS", max_slots)
+    monkeypatch.setattr(analytics.usage.top, "_MAX_SLOTS", max_slots)
     rng = random.Random(4)
     records = [
         {"request_id": f"flat{i}", "timestamp": (SPAN_START + timedelta(minutes=37 * i)).isoformat(),
