@@ -38,7 +38,8 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS_DIR, median, percentile, setup_django, timed
+from bench.common import RESULTS_DIR, median, setup_django, timed
+from bench.common import stats as common_stats
 
 CHART_P95_MS = 50.0
 PAGE_P95_MS = 300.0
@@ -60,11 +61,8 @@ PEAK_VALUES = (2, 3, 8)  # the busiest minute of the N busiest models (run_peak_
 
 
 def stats(times: list[float], timeouts: list[float] = ()) -> dict:
-    out = {"median_ms": None, "p95_ms": None, "n": len(times)}
-    if times:
-        out.update(median_ms=round(median(times), 2), p95_ms=round(percentile(times, 95), 2))
+    out = common_stats(times, timeouts)
     if timeouts:
-        out.update(timeouts=len(timeouts), timeout_after_ms=round(max(timeouts), 1))
         out["error"] = f"QueryTimeout in {len(timeouts)} of {len(times) + len(timeouts)} calls (warm-up included)"
     return out
 

@@ -108,3 +108,13 @@ def timed(fn, runs: int, budget_s: float | None = None, min_runs: int = 1, timeo
     finally:
         gc.unfreeze()
     return times, result
+
+
+def stats(times: list[float], timeouts: list[float] = ()) -> dict:
+    """Median and p95 of the timed runs (ms), and how many calls timed out."""
+    out = {"median_ms": None, "p95_ms": None, "n": len(times)}
+    if times:
+        out.update(median_ms=round(median(times), 2), p95_ms=round(percentile(times, 95), 2))
+    if timeouts:
+        out.update(timeouts=len(timeouts), timeout_after_ms=round(max(timeouts), 1))
+    return out

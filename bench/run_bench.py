@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS_DIR, median, percentile, setup_django
+from bench.common import RESULTS_DIR, setup_django, stats
 from bench.common import timed as common_timed
 
 LIST_P95_MS = 50.0
@@ -116,15 +116,6 @@ def timed(fn, runs: int, budget_s: float | None = None) -> dict:
     timeouts: list[float] = []
     times = common_timed(fn, runs, budget_s, min_runs=3, timeouts=timeouts)[0]
     return stats(times, timeouts)
-
-
-def stats(times: list[float], timeouts: list[float] = ()) -> dict:
-    out = {"median_ms": None, "p95_ms": None, "n": len(times)}
-    if times:
-        out.update(median_ms=round(median(times), 2), p95_ms=round(percentile(times, 95), 2))
-    if timeouts:
-        out.update(timeouts=len(timeouts), timeout_after_ms=round(max(timeouts), 1))
-    return out
 
 
 def within(s: dict, target: float) -> bool:
