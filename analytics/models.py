@@ -18,7 +18,7 @@ The grains, chosen by measurement (see README "Analytics: how the numbers are ke
   scattered full rows (85 ms); whole months read a few hundred.
 
 - `UsageHour`: the quarters of each UTC hour added up, for the same figures from a quarter
-  of the rows wherever an hour lies inside one bucket (see analytics/usage.py `_hour_plan`).
+  of the rows wherever an hour lies inside one bucket (see analytics/usage/planner.py).
 - `UsageSlice`: one row per account, 15-minute UTC slot and value of one dimension (a
   model, an API key or a status). A filter or grouping by one of these in any zone's hours
   (the heatmap, busiest hours, busiest minute, hourly trends) reads the slices of that value
@@ -30,7 +30,7 @@ The grains, chosen by measurement (see README "Analytics: how the numbers are ke
   day-level bound of the busiest minute of several values.
 
 What none of them answers exactly (filters on two dimensions in another zone's days or by
-hour, sub-day range edges) is read from raw rows, bounded by the range; see analytics/usage.py.
+hour, sub-day range edges) is read from raw rows, bounded by the range; see analytics/usage/.
 """
 
 from django.db import models
@@ -38,23 +38,6 @@ from django.db.models import Q
 
 from console.models import Account
 
-# Summed when rows merge.
-ADDITIVE = (
-    "requests",
-    "errors",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "cost",
-    "unpriced",
-    "latency_count",
-    "latency_sum",
-)
-# Kept as the largest when rows merge.
-MAXIMA = ("latency_max", "max_total_tokens", "max_cost")
-MEASURES = ADDITIVE + MAXIMA
 DIMENSIONS = ("model", "api_key", "status", "error_code")
 
 
@@ -86,6 +69,8 @@ PROJECTION_DIMENSIONS = {
 
 
 class Measures(models.Model):
+    """The columns of analytics.measures (the one table of measures), on every rollup row."""
+
     requests = models.BigIntegerField(default=0)
     errors = models.BigIntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
@@ -107,12 +92,21 @@ class Measures(models.Model):
         abstract = True
 
 
-class UsageQuarter(Measures):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
-    start = models.DateTimeField(help_text="UTC start of the 15-minute slot")
-    # The busiest minute inside the slot, over all of the account's requests in it.
+class PeakMinute(models.Model):
+    """The busiest minute inside a row's time: its requests and tokens (see each model for
+    whose requests)."""
+
     peak_minute_requests = models.IntegerField(default=0)
     peak_minute_tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageQuarter(Measures, PeakMinute):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    start = models.DateTimeField(help_text="UTC start of the 15-minute slot")
+    # PeakMinute: the busiest minute inside the slot, over all of the account's requests in it.
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "start"], name="usagequarter_account_start")]
@@ -127,7 +121,7 @@ class UsageQuarter(Measures):
         return f"{self.account_id} {self.start:%Y-%m-%d %H:%M}"
 
 
-class UsageHour(Measures):
+class UsageHour(Measures, PeakMinute):
     """The four quarters of a UTC hour added up (kept from them at ingest and rebuild).
 
     A year of another zone's days, the heatmap, the busiest minute and the operator's view
@@ -136,8 +130,7 @@ class UsageHour(Measures):
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     start = models.DateTimeField(help_text="UTC start of the hour")
-    peak_minute_requests = models.IntegerField(default=0)
-    peak_minute_tokens = models.BigIntegerField(default=0)
+    # PeakMinute: the busiest of its quarters' busiest minutes.
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "start"], name="usagehour_account_start")]
@@ -156,14 +149,12 @@ class SliceDimension(models.IntegerChoices):
 SLICE_COLUMNS = {SliceDimension.MODEL: "model", SliceDimension.API_KEY: "api_key", SliceDimension.STATUS: "status"}
 
 
-class UsageSlice(Measures):
+class UsageSlice(Measures, PeakMinute):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     dimension = models.PositiveSmallIntegerField(choices=SliceDimension.choices)
     value = models.CharField(max_length=255, blank=True, default="")
     start = models.DateTimeField(help_text="UTC start of the 15-minute slot")
-    # The busiest minute inside the slot, over the requests with this value.
-    peak_minute_requests = models.IntegerField(default=0)
-    peak_minute_tokens = models.BigIntegerField(default=0)
+    # PeakMinute: the busiest minute inside the slot, over the requests with this value.
 
     class Meta:
         constraints = [
@@ -187,7 +178,7 @@ class UsageSlice(Measures):
         return f"{self.account_id} {self.get_dimension_display()}={self.value} {self.start:%Y-%m-%d %H:%M}"
 
 
-class UsageSliceDay(models.Model):
+class UsageSliceDay(PeakMinute):
     """The busiest minute of each slice value per UTC day: the largest of its slots' peaks
     (kept from them at ingest and rebuild), and with dimension 0 and value "" of all the
     account's requests (from its quarters).
@@ -203,8 +194,6 @@ class UsageSliceDay(models.Model):
     dimension = models.PositiveSmallIntegerField()
     value = models.CharField(max_length=255, blank=True, default="")
     day = models.DateField(help_text="UTC date")
-    peak_minute_requests = models.IntegerField(default=0)
-    peak_minute_tokens = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -6,7 +6,8 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from analytics.rollups import compact_month, previous_month, purge_minutes, rebuild
+from analytics.rollups import compact_month, purge_minutes, rebuild
+from analytics.timekeys import previous_month
 from console.models import Account
 
 log = logging.getLogger(__name__)

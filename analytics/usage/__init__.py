@@ -24,14 +24,13 @@ Every piece is grouped in SQL by a time key (UTC quarter or local date) and the 
 dimensions; Python then adds the pieces into the buckets of the range.
 """
 
-from analytics.rollups import local_midnight
+from analytics.timekeys import bucket_date, bucket_edges, hour_start, local_midnight, offset_stretches
 from analytics.usage.hours import busiest_hours, heatmap
 from analytics.usage.peaks import peak_minute
 from analytics.usage.planner import plan
 from analytics.usage.query import BUCKETS, GROUPS, Bucket, Totals, UsageError, UsageQuery, sum_totals
 from analytics.usage.series import totals, usage
 from analytics.usage.shifted import reads_shifted_days
-from analytics.usage.timekeys import bucket_date, bucket_edges, hour_start, offset_stretches
 from analytics.usage.top import top_requests
 
 __all__ = [

@@ -4,15 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
-from analytics.rollups import (
-    adapt,
-    as_utc,
-    merge,
-)
+from analytics.measures import merge
+from analytics.sql import adapt, as_utc, dow_hour_sql, epoch_sql
+from analytics.timekeys import hour_start, offset_stretches
 from analytics.usage.planner import _filtered_pieces, _Piece, plan
 from analytics.usage.query import _WORK_MEM, Bucket, Totals, UsageQuery
 from analytics.usage.read import _filters_sql, _read_pieces, _scoped, _slots_sql
-from analytics.usage.timekeys import _dow_hour_sql, _epoch_sql, hour_start, offset_stretches
 from logs.selectors import statement_timeout
 
 
@@ -59,7 +56,7 @@ def _top_slot_hours(cursor, q: UsageQuery, piece: _Piece, top: int) -> list[_Pie
     of that source. Ranked from `requests` alone, by integer arithmetic on the epoch per
     stretch of constant offset (as the heatmap), so a value's slices are read from their
     covering index; the caller then reads every measure of these few hours only."""
-    epoch = _epoch_sql("start")
+    epoch = epoch_sql("start")
     hours = []
     for lower, upper, offset in offset_stretches(piece.start, piece.end, q.zone):
         where, params = _slots_sql(q, piece, lower, upper)
@@ -87,7 +84,7 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
     with statement_timeout(parallel=False, work_mem=_WORK_MEM), connection.cursor() as cursor:
         for piece in _filtered_pieces(hourly):
             if piece.source == "raw":
-                key_sql, key_params = _dow_hour_sql("timestamp", q.zone)
+                key_sql, key_params = dow_hour_sql("timestamp", q.zone)
                 table, account_sql, params = _scoped(q, "raw")
                 filters_sql, filter_params = _filters_sql(q)
                 cursor.execute(
@@ -99,7 +96,7 @@ def heatmap(q: UsageQuery) -> list[list[int]]:
                     weekday, hour = key.split("-")
                     grid[int(weekday) - 1][int(hour)] += int(count or 0)
                 continue
-            epoch = _epoch_sql("start")
+            epoch = epoch_sql("start")
             for lower, upper, offset in offset_stretches(piece.start, piece.end, q.zone):
                 where, params = _slots_sql(hourly, piece, lower, upper)
                 cursor.execute(

@@ -8,18 +8,11 @@ from django.db import connection
 from analytics.models import (
     UsageQuarter,
 )
-from analytics.rollups import (
-    QUARTER,
-    adapt,
-    as_utc,
-    local_midnight,
-    minute_sql,
-    utc_days,
-)
+from analytics.sql import adapt, as_utc, is_pg, minute_sql
+from analytics.timekeys import QUARTER, as_date, local_midnight, ranges_by_month, utc_days
 from analytics.usage.planner import _filter_attribute, _filtered_pieces, _Piece, slice_column
 from analytics.usage.query import _WORK_MEM, UsageQuery, _epoch_us, _from_epoch_us_sql
 from analytics.usage.read import _filters_sql, _scoped, _slots_sql
-from analytics.usage.timekeys import _as_date, _is_pg, _ranges_by_month
 from logs import gate
 from logs.selectors import statement_timeout
 
@@ -85,7 +78,7 @@ def _slices_peak(cursor, q: UsageQuery, piece: _Piece) -> tuple[int, int]:
         return _bound_and_count(best, slots, count_slots, lambda best: count_raw(spans, best))
 
     def count_raw(spans: list[tuple[datetime, datetime]], best: list[int]) -> list[int]:
-        for ranges in _ranges_by_month(spans).values():
+        for ranges in ranges_by_month(spans).values():
             best = _better(best, _raw_peak(cursor, q, ranges))
         return best
 
@@ -107,7 +100,7 @@ def _day_totals(cursor, q: UsageQuery, piece: _Piece) -> list[_Bounded]:
         f"WHERE {account_sql} AND dimension = 0 AND value = '' AND day >= %s AND day <= %s",
         [*params, *utc_days(piece.start, piece.end)],
     )
-    return [(local_midnight(_as_date(day), UTC), r, t) for day, r, t in cursor.fetchall()]
+    return [(local_midnight(as_date(day), UTC), r, t) for day, r, t in cursor.fetchall()]
 
 
 def _batch(blocks: list[_Bounded], counted: set, best: list[int], size: int) -> set[datetime]:
@@ -156,7 +149,7 @@ def _day_bounds(cursor, q: UsageQuery, piece: _Piece) -> tuple[list[int], list[_
     )
     best, days = [0, 0], []
     for day, up_requests, up_tokens, requests, tokens in cursor.fetchall():
-        start = local_midnight(_as_date(day), UTC)
+        start = local_midnight(as_date(day), UTC)
         if piece.start <= start and start + timedelta(days=1) <= piece.end:
             best = _better(best, (requests or 0, tokens or 0))
         days.append((start, up_requests, up_tokens))
@@ -182,14 +175,14 @@ def _slot_bounds(
     columns, join, join_params = "slots.start, slots.up_requests, slots.up_tokens", "", []
     lows = ", slots.low_requests, slots.low_tokens"
     if within_totals:
-        least = "LEAST" if _is_pg() else "MIN"  # SQLite's min() of two arguments is LEAST
+        least = "LEAST" if is_pg() else "MIN"  # SQLite's min() of two arguments is LEAST
         columns = (
             f"slots.start, {least}(slots.up_requests, coalesce(totals.peak_minute_requests, slots.up_requests)), "
             f"{least}(slots.up_tokens, coalesce(CAST(totals.peak_minute_tokens AS DOUBLE PRECISION), slots.up_tokens))"
         )
         totals, totals_sql, join_params = gate.rollup_sql(UsageQuarter, q.account, alias="totals")
         join = f" LEFT JOIN {totals} AS totals ON {totals_sql} AND totals.start = slots.start"
-    if _is_pg():
+    if is_pg():
         cursor.execute(
             f"SELECT {columns}{lows} FROM unnest(%s::bigint[], %s::bigint[]) AS spans(lower_us, upper_us) "
             "CROSS JOIN LATERAL ("

@@ -9,25 +9,20 @@ from analytics.models import (
     PROJECTION_DIMENSIONS,
     Projection,
 )
-from analytics.rollups import (
+from analytics.sql import adapt, epoch_sql, is_pg
+from analytics.timekeys import (
     HOUR,
     QUARTER,
-    adapt,
+    ceil_quarter,
+    floor_hour,
+    floor_quarter,
     local_midnight,
-)
-from analytics.usage.query import _FILTER_COLUMNS, _SLICE_DIMENSION_OF, GROUPS, UsageQuery
-from analytics.usage.timekeys import (
-    _ceil_quarter,
-    _epoch_sql,
-    _floor_hour,
-    _floor_quarter,
-    _is_pg,
-    _next_date,
-    _rollup_state,
-    day_zone,
+    next_date,
     offset_stretches,
     same_zone,
 )
+from analytics.usage.query import _FILTER_COLUMNS, _SLICE_DIMENSION_OF, GROUPS, UsageQuery
+from analytics.usage.state import day_zone, rollup_state
 
 
 @dataclass
@@ -93,7 +88,7 @@ def _raw_plan(start: datetime, end: datetime) -> list[_Piece]:
 
 def _quarter_plan(start: datetime, end: datetime, source: str = "quarter") -> list[_Piece]:
     """Whole 15-minute slots from the quarter (or slice) rows, the partial slots at the edges raw."""
-    inner_start, inner_end = _ceil_quarter(start), _floor_quarter(end)
+    inner_start, inner_end = ceil_quarter(start), floor_quarter(end)
     if inner_start >= inner_end:
         return [_Piece("raw", start, end)]
     return _with_edges([_Piece(source, inner_start, inner_end)], start, end, inner_start, inner_end, _raw_plan)
@@ -115,7 +110,7 @@ def _hour_plan(q: UsageQuery, start: datetime, end: datetime) -> list[_Piece]:
             stretches = offset_stretches(piece.start, piece.end, q.zone)
         for lower, upper, offset in stretches:
             whole = offset % 3600 == 0
-            inner_start, inner_end = _floor_hour(lower + HOUR - QUARTER), _floor_hour(upper)
+            inner_start, inner_end = floor_hour(lower + HOUR - QUARTER), floor_hour(upper)
             if (not whole and q.bucket == "hour") or inner_start >= inner_end:
                 pieces.append(_Piece("quarter", lower, upper))
                 continue
@@ -139,10 +134,10 @@ def _range_sql(piece: _Piece, lower: datetime | None = None, upper: datetime | N
     bounds = [adapt(lower), adapt(upper)]
     if piece.cut is None:
         return "start >= %s AND start < %s", bounds
-    epoch = _epoch_sql("start")
+    epoch = epoch_sql("start")
     if not piece.cut:
         return f"start >= %s AND start < %s AND ({epoch} + %s) %% 86400 <= 82800", [*bounds, piece.offset]
-    if _is_pg():
+    if is_pg():
         # The quarters by value: with the range and a filter PostgreSQL read every quarter
         # of the range (35,000 a year) to keep 1,460; by value the unique index finds them.
         # The cut hours of one offset are a day apart: the server lists them (1,460
@@ -180,11 +175,11 @@ def _cut_hours(piece: _Piece, lower: datetime, upper: datetime) -> tuple[datetim
 
 def _slice_plan(q: UsageQuery, start: datetime, end: datetime) -> list[_Piece]:
     """Slices from the time they are complete (see RollupState.slices_since), raw before."""
-    since = _rollup_state(q.account)[1][slice_column(q)]
+    since = rollup_state(q.account)[1][slice_column(q)]
     if since is not None and since > start:
         if since >= end:
             return _raw_plan(start, end)
-        since = _ceil_quarter(since)
+        since = ceil_quarter(since)
         return [*_raw_plan(start, since), *_quarter_plan(since, end, "slice")]
     return _quarter_plan(start, end, "slice")
 
@@ -203,7 +198,7 @@ def _day_plan(
         return edges(start, end)
     inner_start, inner_end = local_midnight(first_day, zone), local_midnight(last_day + timedelta(days=1), zone)
     inner = []
-    month_first = first_day if first_day.day == 1 else _next_date(first_day, "month")
+    month_first = first_day if first_day.day == 1 else next_date(first_day, "month")
     month_end = (last_day + timedelta(days=1)).replace(day=1)
     if months and month_first < month_end:
         if first_day < month_first:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from analytics.measures import MEASURES, empty_measures, merge, named
 from analytics.models import (
     DIMENSIONS,
-    MEASURES,
     SLICE_COLUMNS,
     UsageDay,
     UsageHour,
@@ -16,11 +16,7 @@ from analytics.models import (
     UsageSlice,
     UsageSliceDay,
 )
-from analytics.rollups import (
-    _MICROSECOND,
-    empty_measures,
-    merge,
-)
+from analytics.timekeys import MICROSECOND
 from console.models import Account
 from logs import gate
 
@@ -28,12 +24,6 @@ BUCKETS = ("hour", "day", "week", "month")
 
 
 GROUPS = DIMENSIONS
-
-
-_COST_AT = MEASURES.index("cost")
-
-
-_MAX_COST_AT = MEASURES.index("max_cost")
 
 
 _ROLLUP_OF = {
@@ -46,14 +36,6 @@ _ROLLUP_OF = {
 
 
 _SLICE_DIMENSION_OF = {column: int(dimension) for dimension, column in SLICE_COLUMNS.items()}
-
-
-_ROLLUP_MEASURES_SQL = ", ".join(
-    f"max({name})"
-    if name in ("latency_max", "max_total_tokens", "max_cost")
-    else (f"sum({name})" if name == "cost" else f"CAST(sum({name}) AS BIGINT)")
-    for name in MEASURES
-)
 
 
 _FILTER_COLUMNS = {"models": "model", "api_keys": "api_key", "statuses": "status", "error_codes": "error_code"}
@@ -70,7 +52,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _epoch_us(moment: datetime) -> int:
     """Microseconds since the epoch: lists of bounds go to PostgreSQL as bigint arrays (700
     datetimes took longer to send than to read)."""
-    return (moment - _EPOCH) // _MICROSECOND
+    return (moment - _EPOCH) // MICROSECOND
 
 
 def _from_epoch_us_sql(column: str) -> str:
@@ -103,7 +85,7 @@ class Totals:
 
     @classmethod
     def from_values(cls, values: list) -> "Totals":
-        return cls(*values)  # the fields are MEASURES, in order (tests/analytics/test_usage_exact.py)
+        return cls(**named(values))
 
     def values(self) -> list:
         return [getattr(self, name) for name in MEASURES]

@@ -3,24 +3,17 @@
 from collections.abc import Iterable
 from datetime import datetime
 
-from analytics.rollups import (
-    _RAW_MEASURES_SQL,
-    adapt,
-    to_decimal,
-)
+from analytics.measures import RAW_SQL, READ_SQL, decimals
+from analytics.sql import adapt, local_date_sql, local_hour_sql, week_month_sql
 from analytics.usage.planner import _Piece, _range_sql, slice_column
 from analytics.usage.query import (
-    _COST_AT,
     _FILTER_COLUMNS,
-    _MAX_COST_AT,
-    _ROLLUP_MEASURES_SQL,
     _ROLLUP_OF,
     _SLICE_DIMENSION_OF,
     UsageQuery,
     _epoch_us,
     _from_epoch_us_sql,
 )
-from analytics.usage.timekeys import _hour_sql, _local_date_sql, _week_month_sql
 from logs import gate
 
 
@@ -54,12 +47,12 @@ def _time_key(q: UsageQuery, source: str, column: str) -> tuple[str | None, list
     if q.bucket is None:
         return None, [], None
     if source == "day":
-        return _week_month_sql("day", q.bucket), [], "date"
+        return week_month_sql("day", q.bucket), [], "date"
     if q.bucket == "hour":
-        sql, params = _hour_sql(column, q.zone)
+        sql, params = local_hour_sql(column, q.zone)
         return sql, params, "hour"
-    sql, params = _local_date_sql(column, q.zone)
-    return _week_month_sql(sql, q.bucket), params, "date"
+    sql, params = local_date_sql(column, q.zone)
+    return week_month_sql(sql, q.bucket), params, "date"
 
 
 def _group_columns(q: UsageQuery, source: str = "raw") -> list[str]:
@@ -94,7 +87,7 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
     groups = _group_columns(q, source)
     select = [key_sql] if key_sql else []
     select += groups
-    measures = _RAW_MEASURES_SQL if raw else _ROLLUP_MEASURES_SQL
+    measures = RAW_SQL if raw else READ_SQL
     group_by = ", ".join(str(i + 1) for i in range(len(select)))
     sql = f"SELECT {', '.join([*select, measures])} FROM {table} WHERE {' AND '.join(where)}{filters_sql}" + (
         f" GROUP BY {group_by}" if group_by else ""
@@ -117,11 +110,7 @@ def _measures(row) -> list | None:
     GROUP BY answers one row even over nothing)."""
     if not row[0]:
         return None
-    values = list(row)
-    values[_COST_AT] = to_decimal(values[_COST_AT])
-    if values[_MAX_COST_AT] is not None:
-        values[_MAX_COST_AT] = to_decimal(values[_MAX_COST_AT])
-    return values
+    return decimals(list(row))
 
 
 def _read_numbered(cursor, q: UsageQuery, source: str, numbered: list[tuple[_Piece, int]]) -> Iterable[tuple]:
@@ -133,7 +122,7 @@ def _read_numbered(cursor, q: UsageQuery, source: str, numbered: list[tuple[_Pie
     table, account_sql, params = _scoped(q, "raw" if raw else "slice")
     filters_sql, filter_params = _filters_sql(q, source)
     groups = _group_columns(q, source)
-    measures = _RAW_MEASURES_SQL if raw else _ROLLUP_MEASURES_SQL
+    measures = RAW_SQL if raw else READ_SQL
     group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
     cursor.execute(
         "SELECT windows.number, sums.* "

@@ -4,16 +4,13 @@ from datetime import datetime
 
 from django.db import connection
 
-from analytics.rollups import (
-    as_utc,
-    local_midnight,
-    merge,
-)
+from analytics.measures import merge
+from analytics.sql import as_utc
+from analytics.timekeys import as_date, bucket_date, bucket_edges, local_midnight
 from analytics.usage.planner import _Piece, plan
 from analytics.usage.query import _WORK_MEM, Bucket, Totals, UsageQuery
 from analytics.usage.read import _read_pieces
 from analytics.usage.shifted import _shifted_days, reads_shifted_days
-from analytics.usage.timekeys import _as_date, bucket_date, bucket_edges
 from logs.selectors import statement_timeout
 
 
@@ -61,7 +58,7 @@ def _bucket_index(q: UsageQuery, key, kind, starts: dict[datetime, int]) -> int 
         return 0
     if kind == "hour":
         return starts.get(as_utc(key))
-    return starts.get(local_midnight(bucket_date(_as_date(key), q.bucket), q.zone))
+    return starts.get(local_midnight(bucket_date(as_date(key), q.bucket), q.zone))
 
 
 def totals(q: UsageQuery) -> Totals:

@@ -5,17 +5,15 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-from analytics.rollups import (
-    _ADDITIVE_AT,
-    empty_measures,
-    local_midnight,
-)
+from analytics.measures import add_sums, empty_measures
+from analytics.sql import is_pg
+from analytics.timekeys import as_date, floor_quarter, local_midnight, same_zone
 from analytics.usage.planner import _day_piece, _dimensions_of, _Piece, _slice_plan, projection_for, slice_column
 from analytics.usage.query import (
     UsageQuery,
 )
 from analytics.usage.read import _read_numbered, _read_pieces
-from analytics.usage.timekeys import _as_date, _floor_quarter, _is_pg, _rollup_state, day_zone, same_zone
+from analytics.usage.state import day_zone, rollup_state
 
 
 def reads_shifted_days(q: UsageQuery) -> bool:
@@ -61,8 +59,7 @@ def _shifted_days(cursor, q: UsageQuery, edges: list[tuple[datetime, datetime]])
         current = merged[index].get(group)
         if current is None:
             current = merged[index][group] = empty_measures()
-        for i in _ADDITIVE_AT:
-            current[i] += sign * (values[i] or 0)
+        add_sums(current, values, sign)
 
     daily = replace(q, bucket="day")
     first_day, end_day = near[0].astimezone(zone).date(), near[-1].astimezone(zone).date()
@@ -73,7 +70,7 @@ def _shifted_days(cursor, q: UsageQuery, edges: list[tuple[datetime, datetime]])
         for key, _kind, group, values in _read_pieces(cursor, daily, [day_piece]):
             index = indexes.get(key)
             if index is None:
-                index = indexes[key] = bisect_right(thresholds, _as_date(key)) - 1
+                index = indexes[key] = bisect_right(thresholds, as_date(key)) - 1
             add(index, group, values, 1)
     # The slices between each edge and its midnight, read once, added to the bucket the
     # edge ends and taken from the one it starts.
@@ -98,17 +95,17 @@ def _read_windows(cursor, q: UsageQuery, windows: list[tuple[datetime, datetime,
     """(window number, group, measures) of the rows of each window (lower, upper, number),
     from the slices where they are complete and raw rows for the rest."""
     plain = replace(q, bucket=None)
-    since = _rollup_state(q.account)[1][slice_column(q)]
+    since = rollup_state(q.account)[1][slice_column(q)]
     by_source: dict[str, list[tuple[_Piece, int]]] = {}
     for lower, upper, number in windows:
-        if (since is None or since <= lower) and _floor_quarter(lower) == lower and _floor_quarter(upper) == upper:
+        if (since is None or since <= lower) and floor_quarter(lower) == lower and floor_quarter(upper) == upper:
             pieces = [_Piece("slice", lower, upper)]  # most windows: whole slots of complete slices
         else:
             pieces = _slice_plan(q, lower, upper)
         for piece in pieces:
             by_source.setdefault(piece.source, []).append((piece, number))
     for source, numbered in by_source.items():
-        if not _is_pg():  # SQLite: a statement per window is cheap in process
+        if not is_pg():  # SQLite: a statement per window is cheap in process
             for piece, number in numbered:
                 for _key, _kind, group, values in _read_pieces(cursor, plain, [piece]):
                     yield number, group, values

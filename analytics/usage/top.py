@@ -12,11 +12,8 @@ from analytics.models import (
     UsageQuarter,
     UsageSlice,
 )
-from analytics.rollups import (
-    QUARTER,
-    adapt,
-    local_midnight,
-)
+from analytics.sql import adapt
+from analytics.timekeys import QUARTER, local_midnight, ranges_by_month
 from analytics.usage.planner import (
     _day_plan,
     _dimensions_of,
@@ -28,7 +25,7 @@ from analytics.usage.planner import (
     slice_column,
 )
 from analytics.usage.query import _FILTER_COLUMNS, _SLICE_DIMENSION_OF, _WORK_MEM, UsageError, UsageQuery
-from analytics.usage.timekeys import _ranges_by_month, day_zone
+from analytics.usage.state import day_zone
 from logs import gate
 from logs.selectors import statement_timeout
 
@@ -189,7 +186,7 @@ def _top_in_windows(rows, windows: list[tuple[datetime, datetime]], n: int) -> l
     """The `n` dearest of `rows` inside `windows`, one statement per UTC month of windows:
     fifty ranges OR'd over a year's monthly partitions took 75 ms to plan for 11 ms of work;
     a month's ranges are planned against its own partition only."""
-    branches = [_by_cost(rows.filter(_within("timestamp", month)), n) for month in _ranges_by_month(windows).values()]
+    branches = [_by_cost(rows.filter(_within("timestamp", month)), n) for month in ranges_by_month(windows).values()]
     if connection.features.supports_slicing_ordering_in_compound and len(branches) > 1:
         # One round trip: each branch is still planned against its own month.
         found = list(branches[0].union(*branches[1:], all=True))

@@ -46,7 +46,8 @@ def month_start(moment: datetime) -> datetime:
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def next_month(start: datetime) -> datetime:
+def next_month_start(start: datetime) -> datetime:
+    """The UTC moment the month after `start` (a month_start) begins."""
     return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
 
 
@@ -71,7 +72,7 @@ def month_spans(*, account: Account, filters: dict) -> list[tuple[datetime, date
     spans = []
     month = month_start(start)
     while month < end:
-        following = next_month(month)
+        following = next_month_start(month)
         spans.append((month, max(start, month), min(end, following)))
         month = following
     return spans

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from analytics.measures import MEASURES
 from analytics.models import (
-    MEASURES,
     Projection,
     RollupState,
     SliceDimension,

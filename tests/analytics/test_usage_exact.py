@@ -460,7 +460,7 @@ def test_whole_hours_read_from_hour_rows_and_cut_hours_from_their_quarters(acme)
 
 
 def test_totals_fields_are_the_measures_in_order():
-    from analytics.models import MEASURES
+    from analytics.measures import MEASURES
     from analytics.usage import Totals
 
     assert tuple(Totals.__dataclass_fields__) == MEASURES  # Totals.from_values relies on it

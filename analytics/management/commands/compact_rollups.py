@@ -7,7 +7,8 @@ or after loading months that ingest wrote (a rebuild writes its windows in order
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from analytics.rollups import analyze, compact_month, previous_month
+from analytics.rollups import analyze, compact_month
+from analytics.timekeys import previous_month
 from console.models import Account
 
 
