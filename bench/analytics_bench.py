@@ -101,7 +101,7 @@ def plans_of(fn) -> dict:
     execution time summed over them."""
     from django.db import connection
 
-    from bench.run_bench import captured_selects
+    from bench.run_bench_plans import captured_selects
     from logs.selectors import QueryTimeout
 
     texts, planning, execution = [], 0.0, 0.0
@@ -731,7 +731,7 @@ def main() -> None:
     from django.conf import settings
     from django.db import connection
 
-    from bench.run_bench import choose_accounts
+    from bench.run_bench_lists import choose_accounts
     from console.models import Account
 
     settings.DEBUG = False  # no per-query logging in this process
