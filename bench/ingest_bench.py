@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import REPO_DIR, bench_database_url, setup_django
-from bench.generate import ERRORS, MODELS, USER_AGENTS, load_trace, provider_of
+from bench.generate_data import ERRORS, MODELS, USER_AGENTS, load_trace, provider_of
 
 BATCH = 1_000
 CLIENTS = 2
