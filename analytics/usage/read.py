@@ -11,11 +11,11 @@ from analytics.rollups import (
 from analytics.usage.planner import _Piece, _range_sql, slice_column
 from analytics.usage.query import (
     _COST_AT,
-    _FILTER_COLUMNS,
     _MAX_COST_AT,
     _ROLLUP_MEASURES_SQL,
     _ROLLUP_OF,
     _SLICE_DIMENSION_OF,
+    FILTER_COLUMNS,
     UsageQuery,
     _epoch_us,
     _from_epoch_us_sql,
@@ -33,7 +33,7 @@ def _filters_sql(q: UsageQuery, source: str = "raw") -> tuple[str, list]:
     if sliced:
         clauses.append("dimension = %s")
         params.append(_SLICE_DIMENSION_OF[sliced])
-    for attribute, column in _FILTER_COLUMNS.items():
+    for attribute, column in FILTER_COLUMNS.items():
         values = getattr(q, attribute)
         if values:
             name = "value" if column == sliced else column
