@@ -49,7 +49,8 @@ USAGE_PARAMETERS = [
         "range",
         OpenApiTypes.STR,
         enum=list(LOG_RANGES),
-        description="A preset window ending now (1h, 24h, 7d, 30d), as on the log list; ignored when `start` is given.",
+        description=f"A preset window ending now ({', '.join(LOG_RANGES)}), as on the log list; ignored when `start` "
+        "is given.",
     ),
     OpenApiParameter(
         "bucket",

@@ -76,7 +76,7 @@ LIST_PARAMETERS = [
         "range",
         OpenApiTypes.STR,
         enum=list(LOG_RANGES),
-        description="A preset window ending now (1h, 24h, 7d, 30d); ignored when `start` is given.",
+        description=f"A preset window ending now ({', '.join(LOG_RANGES)}); ignored when `start` is given.",
     ),
     many_param("model", "Exact model name; repeat to match any of several."),
     many_param("status", "Request outcome; repeat to match either.", enum=Status.values),
