@@ -26,8 +26,8 @@ from analytics.api_serializers import (
 from console.api_auth import HasReadScope
 from console.api_docs import many_param
 from logs.api.serializers import DetailSerializer, FilterErrorsSerializer, QueryTimeoutSerializer
-from logs.filters import RANGE_PRESETS
 from logs.models import Status
+from logs.ranges import LOG_RANGES
 
 _MOMENT = (
     "RFC 3339 (2026-11-20T00:00:00+05:30 or ...Z), a date (2026-11-20: local midnight in `timezone`), "
@@ -48,8 +48,9 @@ USAGE_PARAMETERS = [
     OpenApiParameter(
         "range",
         OpenApiTypes.STR,
-        enum=list(RANGE_PRESETS),
-        description="A preset window ending now (1h, 24h, 7d, 30d), as on the log list; ignored when `start` is given.",
+        enum=list(LOG_RANGES),
+        description=f"A preset window ending now ({', '.join(LOG_RANGES)}), as on the log list; ignored when `start` "
+        "is given.",
     ),
     OpenApiParameter(
         "bucket",

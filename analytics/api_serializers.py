@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
-from analytics.usage import BUCKETS, GROUPS, Bucket, UsageError, UsageQuery
+from analytics.usage import BUCKETS, FILTER_PARAMETERS, GROUPS, Bucket, UsageError, UsageFilters, UsageQuery
 from console.models import Account, validate_timezone_name
-from logs.filters import RANGE_PRESETS
 from logs.models import Status
+from logs.ranges import LOG_RANGES, time_bounds
 
 DEFAULT_BUCKET = "day"
 DEFAULT_DAYS = 7
@@ -32,7 +32,6 @@ RANGE_LIMITS = {
 EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_VALUES = 50
-FILTERS = {"model": "models", "api_key": "api_keys", "status": "statuses", "error_code": "error_codes"}
 # Filters of the log list that aggregates cannot answer: refused rather than silently ignored.
 LOG_ONLY_FILTERS = ("ip", "q", "request_id", "tag", "min_tokens", "max_tokens", "min_cost", "max_cost", "unpriced")
 # Empty group values are null in the answer, as in the log API.
@@ -103,16 +102,15 @@ def parse_usage_params(params, *, account: Account, now: datetime) -> tuple[Usag
     if len(set(group_by)) != len(group_by):
         fail("group_by", "A group is named twice.")
 
-    filters: dict[str, tuple[str, ...]] = {}
-    for name, attribute in FILTERS.items():
-        values = _values(params, name)
+    values_by_name = {name: _values(params, name) for name in FILTER_PARAMETERS}
+    for name, values in values_by_name.items():
         if len(values) > MAX_VALUES:
             fail(name, f"At most {MAX_VALUES} values.")
         if name == "status":
             for value in values:
                 if value not in Status.values:
                     fail(name, f"Unknown status {value!r}; use one of: {', '.join(Status.values)}.")
-        filters[attribute] = tuple(dict.fromkeys(values))
+    filters = UsageFilters.from_cleaned(values_by_name)
     for name in LOG_ONLY_FILTERS:
         if params.get(name) not in (None, ""):
             fail(name, "The usage API reads aggregates and cannot filter by this; use /api/v1/logs.")
@@ -126,17 +124,15 @@ def parse_usage_params(params, *, account: Account, now: datetime) -> tuple[Usag
             except ValueError as exc:
                 fail(name, str(exc))
     preset = (params.get("range") or "").strip()
-    if preset and preset not in RANGE_PRESETS:
-        fail("range", f"Unknown range {preset!r}; use one of: {', '.join(RANGE_PRESETS)}.")
+    if preset and preset not in LOG_RANGES:
+        fail("range", f"Unknown range {preset!r}; use one of: {', '.join(LOG_RANGES)}.")
     if errors:
         return None, errors
 
-    end = moments.get("end", now)
-    if "start" in moments:
-        start = moments["start"]
-    elif preset:
-        start = now - RANGE_PRESETS[preset][1]  # as on the log list: a window ending now
-    else:
+    # As on the log list: start wins over a preset, a preset is a window ending now.
+    start, end = time_bounds(preset, moments.get("start"), moments.get("end"), now=now)
+    end = end or now
+    if start is None:
         # The last 7 local days, the day holding `end` included.
         last_day = (end - timedelta(microseconds=1)).astimezone(zone).date()
         start = datetime.combine(last_day - timedelta(days=DEFAULT_DAYS - 1), time(0), tzinfo=zone)
@@ -159,7 +155,7 @@ def parse_usage_params(params, *, account: Account, now: datetime) -> tuple[Usag
             bucket=bucket,
             group_by=tuple(group_by),
             sums_only=True,
-            **filters,
+            **filters.query_kwargs(),
         )
     except UsageError as exc:
         return None, {exc.param: [exc.message]}

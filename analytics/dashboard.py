@@ -18,18 +18,12 @@ from analytics.models import UsageQuarter
 from analytics.plotting import go
 from analytics.usage import Bucket, Totals, UsageQuery, hour_start, local_midnight, sum_totals, totals, usage
 from console.models import Account
-from logs import gate
+from logs import gate, ranges
 
 TREND_DAYS = 30
 TREND_HOURS = 24
 TOP_ACCOUNTS = 10
-OPERATOR_RANGES = {
-    "24h": ("Last 24 hours", timedelta(hours=24)),
-    "7d": ("Last 7 days", timedelta(days=7)),
-    "30d": ("Last 30 days", timedelta(days=30)),
-    "90d": ("Last 90 days", timedelta(days=90)),
-    "1y": ("Last year", timedelta(days=365)),
-}
+OPERATOR_RANGES = ranges.subset("24h", "7d", "30d", "90d", "1y")  # windows ending now
 DEFAULT_OPERATOR_RANGE = "30d"
 # Small charts: no toolbar clutter, the same look as the analytics pages' plotly_white.
 _SMALL_LAYOUT = {
@@ -319,7 +313,8 @@ class OperatorView:
 
 
 def operator_window(range_key: str, *, now: datetime) -> tuple[datetime, datetime]:
-    return now - OPERATOR_RANGES[range_key][1], now
+    start, _ = ranges.time_bounds(range_key, now=now)
+    return start, now
 
 
 def accounts_usage(*, start: datetime, end: datetime) -> list[AccountRow]:

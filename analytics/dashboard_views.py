@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from analytics import dashboard as figures
 from console.tenancy import require_account, require_operator
+from logs import ranges
 from logs.selectors import QueryTimeout
 
 
@@ -40,7 +41,7 @@ def _range_error() -> str:
 def operator(request):
     range_key = _range_key(request)
     context = {
-        "ranges": [(key, label) for key, (label, _) in figures.OPERATOR_RANGES.items()],
+        "ranges": ranges.choices(figures.OPERATOR_RANGES),
         "range_key": range_key,
         "view": None,
         "error": None,

@@ -6,11 +6,12 @@ reproduces the same figures. Choices come from the current account only.
 
 from django import forms
 
+from analytics.reports import RANGE_PRESETS
 from logs import selectors
 from logs.models import Status
 
 TABS = {"cost": "Cost", "trend": "Usage trend", "peak": "Peak time", "errors": "Error rate"}
-RANGES = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days", "custom": "Custom"}
+RANGES = {**{key: preset.short_label for key, preset in RANGE_PRESETS.items()}, "custom": "Custom"}
 DEFAULT_RANGE = "7d"
 MAX_DAYS = 731  # "at most 2 years", a leap day included
 ZONES = {"account": "Account zone", "viewer": "My time zone"}

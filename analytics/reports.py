@@ -18,6 +18,7 @@ from django.urls import reverse
 from analytics.report_tables import Column, Stat, Table
 from analytics.usage import (
     Totals,
+    UsageFilters,
     UsageQuery,
     busiest_hours,
     heatmap,
@@ -31,9 +32,12 @@ from analytics.usage import (
 )
 from console.models import Account
 from logs import selectors
+from logs.ranges import subset
 from logs.templatetags.meterlog_format import percent, usd
 
-PRESET_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+# The page's presets (its form adds "custom"): 24 hours to the end of this hour, the others
+# whole local days up to today.
+RANGE_PRESETS = subset("24h", "7d", "30d", "90d")
 HOUR_BUCKET_MAX_DAYS = 1  # a custom range of one day is drawn by the hour
 WEEK_BUCKET_FROM_DAYS = 121  # "week for > 120 days"
 TOP_KEYS = 8
@@ -72,12 +76,12 @@ def resolve_period(*, range_name: str, start: date | None, end: date | None, zon
     if range_name == "24h":
         upper = hour_start(now, zone) + timedelta(hours=1)
         lower = upper - timedelta(hours=24)
-        return Period(lower, upper, lower - timedelta(hours=24), lower, "hour", zone, "Last 24 hours")
-    if range_name in PRESET_DAYS:
-        days = PRESET_DAYS[range_name]
+        return Period(lower, upper, lower - timedelta(hours=24), lower, "hour", zone, RANGE_PRESETS["24h"].label)
+    if range_name in RANGE_PRESETS:
+        days = RANGE_PRESETS[range_name].days
         last = now.astimezone(zone).date()
         first = last - timedelta(days=days - 1)
-        label = f"Last {days} days"
+        label = RANGE_PRESETS[range_name].label
     else:
         first, last = start, end
         days = (last - first).days + 1
@@ -92,18 +96,11 @@ def resolve_period(*, range_name: str, start: date | None, end: date | None, zon
     return Period(lower, upper, local_midnight(first - timedelta(days=days), zone), lower, bucket, zone, label)
 
 
-@dataclass(frozen=True)
-class Filters:
-    models: tuple[str, ...] = ()
-    api_keys: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()
-
-
-def _query(account, period: Period, filters: Filters, *, previous=False, bucket=None, group_by=()) -> UsageQuery:
+def _query(account, period: Period, filters: UsageFilters, *, previous=False, bucket=None, group_by=()) -> UsageQuery:
     start, end = (period.previous_start, period.previous_end) if previous else (period.start, period.end)
     return UsageQuery(
         account=account, start=start, end=end, zone=period.zone, bucket=bucket, group_by=group_by,
-        models=filters.models, api_keys=filters.api_keys, statuses=filters.statuses, sums_only=True,
+        sums_only=True, **filters.query_kwargs(),
     )  # fmt: skip
 
 
@@ -131,7 +128,7 @@ def _change(current: Decimal, previous: Decimal) -> float | None:
     return float((current - previous) / previous) if previous else None
 
 
-def _log_list_url(period: Period, filters: Filters, **params) -> str:
+def _log_list_url(period: Period, filters: UsageFilters, **params) -> str:
     """The log list showing the requests behind a bar (same range and filters)."""
     query = [("status", "error")]
     query += [("model", m) for m in ([params["model"]] if "model" in params else filters.models)]
@@ -145,7 +142,7 @@ def _log_list_url(period: Period, filters: Filters, **params) -> str:
 # --- the tabs ----------------------------------------------------------------------------------
 
 
-def cost_report(*, account: Account, period: Period, filters: Filters) -> Report:
+def cost_report(*, account: Account, period: Period, filters: UsageFilters) -> Report:
     report = Report("cost", period)
     buckets = usage(_query(account, period, filters, bucket=period.bucket))
     # Two reads, not one by (model, api_key): each is answered by a narrow projection of the
@@ -228,7 +225,7 @@ def _ranked(groups: dict[tuple, Totals], at: int) -> list[tuple[str, Totals]]:
     return sorted(summed, key=lambda item: (-item[1].cost, -item[1].requests, item[0]))
 
 
-def trend_report(*, account: Account, period: Period, filters: Filters) -> Report:
+def trend_report(*, account: Account, period: Period, filters: UsageFilters) -> Report:
     report = Report("trend", period)
     current = usage(_query(account, period, filters, bucket=period.bucket))
     total = sum_totals(b.total for b in current)
@@ -271,7 +268,7 @@ def _pct_text(current, previous) -> str:
     return f"{float((current - previous) / previous) * 100:+.1f}% vs previous period"
 
 
-def peak_report(*, account: Account, period: Period, filters: Filters) -> Report:
+def peak_report(*, account: Account, period: Period, filters: UsageFilters) -> Report:
     report = Report("peak", period)
     q = _query(account, period, filters)
     grid = heatmap(q)
@@ -314,7 +311,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def errors_report(*, account: Account, period: Period, filters: Filters) -> Report:
+def errors_report(*, account: Account, period: Period, filters: UsageFilters) -> Report:
     report = Report("errors", period)
     buckets = usage(_query(account, period, filters, bucket=period.bucket))
     # Two narrow reads (projections by model and by error code), not one by both.
@@ -362,5 +359,5 @@ def errors_report(*, account: Account, period: Period, filters: Filters) -> Repo
 REPORTS = {"cost": cost_report, "trend": trend_report, "peak": peak_report, "errors": errors_report}
 
 
-def build_report(tab: str, *, account: Account, period: Period, filters: Filters) -> Report:
+def build_report(tab: str, *, account: Account, period: Period, filters: UsageFilters) -> Report:
     return REPORTS[tab](account=account, period=period, filters=filters)

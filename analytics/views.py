@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from analytics import figures, reports
 from analytics.forms import DEFAULT_RANGE, RANGES, TABS, ZONES, AnalyticsForm
-from analytics.usage import UsageError
+from analytics.usage import UsageError, UsageFilters
 from console.tenancy import require_account
 from logs.selectors import QueryTimeout
 
@@ -47,9 +47,7 @@ def analytics_page(request):
     period = reports.resolve_period(
         range_name=data["range"], start=data.get("start"), end=data.get("end"), zone=zone, now=timezone.now()
     )
-    filters = reports.Filters(
-        models=tuple(data["model"]), api_keys=tuple(data["api_key"]), statuses=tuple(data["status"])
-    )
+    filters = UsageFilters.from_cleaned(data)
     try:
         report = reports.build_report(tab, account=account, period=period, filters=filters)
     except (QueryTimeout, UsageError) as exc:

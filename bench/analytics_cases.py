@@ -187,7 +187,8 @@ def run_reports(s: Scenario, args) -> list[dict]:
     """The page's own report functions (analytics/reports.py), when they exist: what a tab
     really runs (its queries differ a little from the chart list above)."""
     try:
-        from analytics.reports import REPORTS, Filters, resolve_period
+        from analytics.reports import REPORTS, resolve_period
+        from analytics.usage import UsageFilters
     except ImportError:
         return []
     now = s.end
@@ -196,7 +197,7 @@ def run_reports(s: Scenario, args) -> list[dict]:
     else:
         last = now.astimezone(s.zone).date()
         period = resolve_period(range_name="custom", start=last - timedelta(days=364), end=last, zone=s.zone, now=now)
-    filters = Filters(models=s.models, api_keys=s.api_keys)
+    filters = UsageFilters(models=s.models, api_keys=s.api_keys)
     pages = []
     for tab, report in REPORTS.items():
         timing, _ = measure_engine(

@@ -5,7 +5,7 @@ set through the API. Each filter maps onto an index of RequestLog (see its Meta)
 """
 
 import ipaddress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import django_filters
@@ -18,13 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from logs.models import RequestLog, Status
-
-RANGE_PRESETS = {
-    "1h": ("Last hour", timedelta(hours=1)),
-    "24h": ("Last 24 hours", timedelta(hours=24)),
-    "7d": ("Last 7 days", timedelta(days=7)),
-    "30d": ("Last 30 days", timedelta(days=30)),
-}
+from logs.ranges import LOG_RANGES, choices, time_bounds
 
 
 class MomentField(forms.Field):
@@ -128,7 +122,7 @@ class TagFilter(django_filters.Filter):
 
 class RequestLogFilterSet(django_filters.FilterSet):
     range = django_filters.ChoiceFilter(
-        choices=[(key, label) for key, (label, _) in RANGE_PRESETS.items()],
+        choices=choices(LOG_RANGES),
         method="filter_range",
         label="Time range",
     )
@@ -153,10 +147,11 @@ class RequestLogFilterSet(django_filters.FilterSet):
         fields = []
 
     def filter_range(self, queryset, name, value):
-        # An explicit start wins over a preset, so "last 7 days" can be narrowed.
+        # An explicit start is the `start` filter's (it wins over the preset).
         if not value or self.form.cleaned_data.get("start"):
             return queryset
-        return queryset.filter(timestamp__gte=timezone.now() - RANGE_PRESETS[value][1])
+        start, _ = time_bounds(value)
+        return queryset.filter(timestamp__gte=start)
 
     def filter_search(self, queryset, name, value):
         value = value.strip()

@@ -11,14 +11,14 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
-from django.utils import timezone
 
 from console.errors import QueryTimeout
 from console.models import Account
-from logs.filters import RANGE_PRESETS, RequestLogFilterSet
+from logs.filters import RequestLogFilterSet
 from logs.gate import request_logs
 from logs.models import AccountModel, ApiKey, ModelPrice, RequestLog, Status
 from logs.pagination import KeysetPage, keyset_page
+from logs.ranges import time_bounds
 
 TOTALS_CAP = 10_000
 
@@ -179,8 +179,6 @@ def log_totals(*, filterset: RequestLogFilterSet) -> LogTotals:
     )
 
 
-# FilterSet parameters the rollups can answer (-> analytics.usage.UsageQuery attribute).
-ROLLUP_FILTERS = {"model": "models", "api_key": "api_keys", "status": "statuses", "error_code": "error_codes"}
 _TIME_FILTERS = ("range", "start", "end")
 # An open end: ingest refuses timestamps more than 5 minutes ahead.
 _OPEN_END = datetime(2100, 1, 1, tzinfo=UTC)
@@ -193,19 +191,17 @@ def _rollup_totals(filterset: RequestLogFilterSet) -> LogTotals | None:
     now), `end` exclusive, open ends unbounded. The start is raised to the account's oldest
     stored row, so the bar counts the rows the list can show and not the days whose raw rows
     the retention purge dropped (the rollups keep those)."""
-    from analytics.usage import UsageQuery, totals
+    from analytics.usage import FILTER_PARAMETERS, UsageFilters, UsageQuery, totals
 
     account = getattr(filterset, "account", None)
     cleaned = filterset.form.cleaned_data
     if account is None:
         return None
     for name, value in cleaned.items():
-        if name not in _TIME_FILTERS and name not in ROLLUP_FILTERS and value not in (None, "", []):
+        if name not in _TIME_FILTERS and name not in FILTER_PARAMETERS and value not in (None, "", []):
             return None
-    start = cleaned.get("start")
-    if start is None and cleaned.get("range"):
-        start = timezone.now() - RANGE_PRESETS[cleaned["range"]][1]
-    end = cleaned.get("end") or _OPEN_END
+    start, end = time_bounds(cleaned.get("range"), cleaned.get("start"), cleaned.get("end"))
+    end = end or _OPEN_END
     with statement_timeout():
         oldest = request_logs(account=account).order_by("timestamp").values_list("timestamp", flat=True).first()
     if oldest is None:
@@ -213,8 +209,8 @@ def _rollup_totals(filterset: RequestLogFilterSet) -> LogTotals | None:
     start = oldest if start is None else max(start, oldest)
     if end <= start:
         return None
-    filters = {attribute: tuple(cleaned.get(name) or ()) for name, attribute in ROLLUP_FILTERS.items()}
-    figures = totals(UsageQuery(account=account, start=start, end=end, zone=account.zone, **filters))
+    filters = UsageFilters.from_cleaned(cleaned)
+    figures = totals(UsageQuery(account=account, start=start, end=end, zone=account.zone, **filters.query_kwargs()))
     if figures.requests <= TOTALS_CAP:
         # Fewer than the raw rows just counted: rows that did not go through ingest (and
         # have not been rebuilt into the rollups yet). Keep the cap rather than show them.

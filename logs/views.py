@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from console.tenancy import require_account
 from logs import exports, selectors
-from logs.filters import RANGE_PRESETS, filter_errors
+from logs.filters import filter_errors
 from logs.models import MatchType, ModelPrice, Status
 from logs.pagination import InvalidCursor
 from logs.prices.book import PriceBook
+from logs.ranges import LOG_RANGES, choices
 
 PAGE_LIMIT = 50
 KEY_USAGE_DAYS = 30
@@ -79,7 +80,7 @@ def _filter_bar(params, filterset, *, models: list[str], api_keys: list, errors:
     known_keys = {key.identifier for key in api_keys}
     return {
         "range": params.get("range", ""),
-        "ranges": [(key, label) for key, (label, _) in RANGE_PRESETS.items()],
+        "ranges": choices(LOG_RANGES),
         "start": _local_input(params.get("start", ""), cleaned.get("start")),
         "end": _local_input(params.get("end", ""), cleaned.get("end")),
         # A value from a pasted URL that is not in the picker is still offered, so it shows.

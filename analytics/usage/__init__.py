@@ -28,17 +28,31 @@ from analytics.timekeys import bucket_date, bucket_edges, hour_start, local_midn
 from analytics.usage.hours import busiest_hours, heatmap
 from analytics.usage.peaks import peak_minute
 from analytics.usage.planner import plan
-from analytics.usage.query import BUCKETS, GROUPS, Bucket, Totals, UsageError, UsageQuery, sum_totals
+from analytics.usage.query import (
+    BUCKETS,
+    FILTER_COLUMNS,
+    FILTER_PARAMETERS,
+    GROUPS,
+    Bucket,
+    Totals,
+    UsageError,
+    UsageFilters,
+    UsageQuery,
+    sum_totals,
+)
 from analytics.usage.series import totals, usage
 from analytics.usage.shifted import reads_shifted_days
 from analytics.usage.top import top_requests
 
 __all__ = [
     "BUCKETS",
+    "FILTER_COLUMNS",
+    "FILTER_PARAMETERS",
     "GROUPS",
     "Bucket",
     "Totals",
     "UsageError",
+    "UsageFilters",
     "UsageQuery",
     "bucket_date",
     "bucket_edges",

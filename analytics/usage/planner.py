@@ -21,7 +21,7 @@ from analytics.timekeys import (
     offset_stretches,
     same_zone,
 )
-from analytics.usage.query import _FILTER_COLUMNS, _SLICE_DIMENSION_OF, GROUPS, UsageQuery
+from analytics.usage.query import _SLICE_DIMENSION_OF, FILTER_COLUMNS, FILTER_PARAMETERS, GROUPS, UsageQuery
 from analytics.usage.state import day_zone, rollup_state
 
 
@@ -50,7 +50,7 @@ def projection_for(dimensions: set[str]) -> int:
 
 def _dimensions_of(q: UsageQuery) -> set[str]:
     needed = {name for name in q.group_by if name in GROUPS}
-    needed |= {column for attribute, column in _FILTER_COLUMNS.items() if getattr(q, attribute)}
+    needed |= {column for attribute, column in FILTER_COLUMNS.items() if getattr(q, attribute)}
     return needed
 
 
@@ -238,4 +238,4 @@ def _filtered_pieces(q: UsageQuery) -> list[_Piece]:
 
 
 def _filter_attribute(column: str) -> str:
-    return next(attribute for attribute, name in _FILTER_COLUMNS.items() if name == column)
+    return FILTER_PARAMETERS[column]

@@ -1,6 +1,6 @@
 """The usage query and its answers (UsageQuery, Totals, Bucket), and the constants the usage modules share."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -38,7 +38,11 @@ _ROLLUP_OF = {
 _SLICE_DIMENSION_OF = {column: int(dimension) for dimension, column in SLICE_COLUMNS.items()}
 
 
-_FILTER_COLUMNS = {"models": "model", "api_keys": "api_key", "statuses": "status", "error_codes": "error_code"}
+# The query's filter attributes -> the rollup column each one matches. The log list's
+# FilterSet, the usage API and the analytics page name their parameters after the columns.
+FILTER_COLUMNS = {"models": "model", "api_keys": "api_key", "statuses": "status", "error_codes": "error_code"}
+# A filter parameter (?model=) -> the query attribute it sets (models).
+FILTER_PARAMETERS = {column: attribute for attribute, column in FILTER_COLUMNS.items()}
 
 
 # A year of quarter rows grouped by another zone's days: the planner guessed 16,000 groups
@@ -120,6 +124,30 @@ class Bucket:
     @property
     def total(self) -> Totals:
         return sum_totals(self.groups.values())
+
+
+@dataclass(frozen=True)
+class UsageFilters:
+    """The filter attributes of a UsageQuery (`UsageQuery(..., **filters.query_kwargs())`)."""
+
+    models: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    error_codes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_cleaned(cls, cleaned: Mapping) -> "UsageFilters":
+        """From validated values by parameter name ({"model": [...], ...}: a FilterSet's or
+        form's cleaned_data); a parameter left out filters nothing, a repeated value counts once."""
+        return cls(
+            **{
+                attribute: tuple(dict.fromkeys(cleaned.get(name) or ()))
+                for name, attribute in FILTER_PARAMETERS.items()
+            }
+        )
+
+    def query_kwargs(self) -> dict[str, tuple[str, ...]]:
+        return {attribute: getattr(self, attribute) for attribute in FILTER_COLUMNS}
 
 
 @dataclass(frozen=True)

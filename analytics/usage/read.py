@@ -7,9 +7,9 @@ from analytics.measures import RAW_SQL, READ_SQL, decimals
 from analytics.sql import adapt, local_date_sql, local_hour_sql, week_month_sql
 from analytics.usage.planner import _Piece, _range_sql, slice_column
 from analytics.usage.query import (
-    _FILTER_COLUMNS,
     _ROLLUP_OF,
     _SLICE_DIMENSION_OF,
+    FILTER_COLUMNS,
     UsageQuery,
     _epoch_us,
     _from_epoch_us_sql,
@@ -26,7 +26,7 @@ def _filters_sql(q: UsageQuery, source: str = "raw") -> tuple[str, list]:
     if sliced:
         clauses.append("dimension = %s")
         params.append(_SLICE_DIMENSION_OF[sliced])
-    for attribute, column in _FILTER_COLUMNS.items():
+    for attribute, column in FILTER_COLUMNS.items():
         values = getattr(q, attribute)
         if values:
             name = "value" if column == sliced else column

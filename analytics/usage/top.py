@@ -24,7 +24,7 @@ from analytics.usage.planner import (
     projection_for,
     slice_column,
 )
-from analytics.usage.query import _FILTER_COLUMNS, _SLICE_DIMENSION_OF, _WORK_MEM, UsageError, UsageQuery
+from analytics.usage.query import _SLICE_DIMENSION_OF, _WORK_MEM, FILTER_COLUMNS, UsageError, UsageQuery
 from analytics.usage.state import day_zone
 from logs import gate
 from logs.selectors import statement_timeout
@@ -38,7 +38,7 @@ TOP_FIELDS = ("id", "request_id", "timestamp", "model", "api_key", "status", "to
 def _filter_lookups(q: UsageQuery) -> dict:
     """The query's filters as ORM lookups (the raw log and UsageDay share the column names)."""
     return {
-        f"{column}__in": getattr(q, attribute) for attribute, column in _FILTER_COLUMNS.items() if getattr(q, attribute)
+        f"{column}__in": getattr(q, attribute) for attribute, column in FILTER_COLUMNS.items() if getattr(q, attribute)
     }
 
 

@@ -34,9 +34,10 @@ from logs.api.serializers import (
     QueryTimeoutSerializer,
     log_record,
 )
-from logs.filters import RANGE_PRESETS, filter_errors
+from logs.filters import filter_errors
 from logs.models import Status
 from logs.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, decode_cursor
+from logs.ranges import LOG_RANGES
 from logs.selectors import filter_request_logs, get_request_log, log_page
 
 
@@ -74,8 +75,8 @@ LIST_PARAMETERS = [
     OpenApiParameter(
         "range",
         OpenApiTypes.STR,
-        enum=list(RANGE_PRESETS),
-        description="A preset window ending now (1h, 24h, 7d, 30d); ignored when `start` is given.",
+        enum=list(LOG_RANGES),
+        description=f"A preset window ending now ({', '.join(LOG_RANGES)}); ignored when `start` is given.",
     ),
     many_param("model", "Exact model name; repeat to match any of several."),
     many_param("status", "Request outcome; repeat to match either.", enum=Status.values),

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from console.models import Account
 from logs import selectors
-from logs.filters import RANGE_PRESETS, RequestLogFilterSet, filter_errors
+from logs.filters import RequestLogFilterSet, filter_errors
 from logs.models import ExportFormat, ExportSplit
+from logs.ranges import time_bounds
 
 CONTENT_TYPES = {
     ExportFormat.CSV: "text/csv; charset=utf-8",
@@ -75,9 +76,7 @@ def resolved_filters(*, export: ExportRequest, params, now: datetime | None = No
     stored = filter_params(params)
     cleaned = export.filterset.form.cleaned_data
     stored.pop("range", None)
-    start, end = cleaned.get("start"), cleaned.get("end")
-    if start is None and cleaned.get("range"):
-        start = (now or timezone.now()) - RANGE_PRESETS[cleaned["range"]][1]
+    start, end = time_bounds(cleaned.get("range"), cleaned.get("start"), cleaned.get("end"), now=now)
     for name, value in (("start", start), ("end", end)):
         if value is not None:
             stored[name] = utc_text(value)
@@ -103,12 +102,10 @@ def spans_months(*, filterset: RequestLogFilterSet, now: datetime | None = None)
         return False
     cleaned = filterset.form.cleaned_data
     now = now or timezone.now()
-    start = cleaned.get("start")
-    if start is None and cleaned.get("range"):
-        start = now - RANGE_PRESETS[cleaned["range"]][1]
+    start, end = time_bounds(cleaned.get("range"), cleaned.get("start"), cleaned.get("end"), now=now)
     if start is None:
         return True
-    end = cleaned.get("end") or now
+    end = end or now
     return _months_between(start, end) > 1 and (end - start).days > 31
 
 
