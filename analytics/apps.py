@@ -10,3 +10,8 @@ class AnalyticsConfig(AppConfig):
         from analytics.sqlite_functions import register
 
         connection_created.connect(register, dispatch_uid="analytics.sqlite_functions")
+
+        from analytics.log_totals import rollup_totals
+        from logs.selectors import register_rollup_totals
+
+        register_rollup_totals(rollup_totals)

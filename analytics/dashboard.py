@@ -39,7 +39,7 @@ _SMALL_LAYOUT = {
 
 
 @dataclass(frozen=True)
-class Period:
+class ComparedPeriod:
     """A period to date beside the same elapsed time of the period before it."""
 
     key: str  # "today" | "month"
@@ -53,7 +53,7 @@ class Period:
 
 @dataclass
 class PeriodFigures:
-    period: Period
+    period: ComparedPeriod
     current: Totals
     previous: Totals
 
@@ -99,7 +99,7 @@ def _relative(current, previous) -> float | None:
     return float((Decimal(current) - Decimal(previous)) / Decimal(previous))
 
 
-def periods(*, now: datetime, zone: ZoneInfo) -> tuple[Period, Period]:
+def periods(*, now: datetime, zone: ZoneInfo) -> tuple[ComparedPeriod, ComparedPeriod]:
     """Today and this month to `now` in `zone`, each beside the previous day / month to the
     same elapsed time (capped at that period's end: 31 March compares with all of February)."""
     today = now.astimezone(zone).date()
@@ -108,7 +108,7 @@ def periods(*, now: datetime, zone: ZoneInfo) -> tuple[Period, Period]:
     month_first = today.replace(day=1)
     month_start = local_midnight(month_first, zone)
     last_month_start = local_midnight((month_first - timedelta(days=1)).replace(day=1), zone)
-    day = Period(
+    day = ComparedPeriod(
         "today",
         "Today",
         "yesterday",
@@ -117,7 +117,7 @@ def periods(*, now: datetime, zone: ZoneInfo) -> tuple[Period, Period]:
         yesterday_start,
         min(yesterday_start + (now - day_start), day_start),
     )
-    month = Period(
+    month = ComparedPeriod(
         "month",
         "This month",
         "last month",

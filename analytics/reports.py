@@ -51,7 +51,9 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 @dataclass(frozen=True)
-class Period:
+class ReportPeriod:
+    """The range an analytics tab shows, in the viewer's zone, and the same length just before it."""
+
     start: datetime
     end: datetime
     previous_start: datetime
@@ -69,14 +71,16 @@ class Period:
         return (self.end - timedelta(microseconds=1)).astimezone(self.zone).date()
 
 
-def resolve_period(*, range_name: str, start: date | None, end: date | None, zone: ZoneInfo, now: datetime) -> Period:
+def resolve_period(
+    *, range_name: str, start: date | None, end: date | None, zone: ZoneInfo, now: datetime
+) -> ReportPeriod:
     """The range in `zone`: day ranges run from local midnight to local midnight (today
     included), 24 hours end at the end of the current local hour. The previous period is
     the same length just before."""
     if range_name == "24h":
         upper = hour_start(now, zone) + timedelta(hours=1)
         lower = upper - timedelta(hours=24)
-        return Period(lower, upper, lower - timedelta(hours=24), lower, "hour", zone, RANGE_PRESETS["24h"].label)
+        return ReportPeriod(lower, upper, lower - timedelta(hours=24), lower, "hour", zone, RANGE_PRESETS["24h"].label)
     if range_name in RANGE_PRESETS:
         days = RANGE_PRESETS[range_name].days
         last = now.astimezone(zone).date()
@@ -93,10 +97,12 @@ def resolve_period(*, range_name: str, start: date | None, end: date | None, zon
     else:
         bucket = "day"
     lower, upper = local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
-    return Period(lower, upper, local_midnight(first - timedelta(days=days), zone), lower, bucket, zone, label)
+    return ReportPeriod(lower, upper, local_midnight(first - timedelta(days=days), zone), lower, bucket, zone, label)
 
 
-def _query(account, period: Period, filters: UsageFilters, *, previous=False, bucket=None, group_by=()) -> UsageQuery:
+def _query(
+    account, period: ReportPeriod, filters: UsageFilters, *, previous=False, bucket=None, group_by=()
+) -> UsageQuery:
     start, end = (period.previous_start, period.previous_end) if previous else (period.start, period.end)
     return UsageQuery(
         account=account, start=start, end=end, zone=period.zone, bucket=bucket, group_by=group_by,
@@ -107,7 +113,7 @@ def _query(account, period: Period, filters: UsageFilters, *, previous=False, bu
 @dataclass
 class Report:
     tab: str
-    period: Period
+    period: ReportPeriod
     empty: bool = False
     stats: list[Stat] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
@@ -116,11 +122,11 @@ class Report:
         return next((table for table in self.tables if table.name == name), None)
 
 
-def _time_column(period: Period, key: str = "start") -> Column:
+def _time_column(period: ReportPeriod, key: str = "start") -> Column:
     return Column(key, period.bucket.capitalize(), period.bucket)
 
 
-def _local(moment: datetime, period: Period) -> datetime:
+def _local(moment: datetime, period: ReportPeriod) -> datetime:
     return moment.astimezone(period.zone)
 
 
@@ -128,7 +134,7 @@ def _change(current: Decimal, previous: Decimal) -> float | None:
     return float((current - previous) / previous) if previous else None
 
 
-def _log_list_url(period: Period, filters: UsageFilters, **params) -> str:
+def _log_list_url(period: ReportPeriod, filters: UsageFilters, **params) -> str:
     """The log list showing the requests behind a bar (same range and filters)."""
     query = [("status", "error")]
     query += [("model", m) for m in ([params["model"]] if "model" in params else filters.models)]
@@ -142,7 +148,7 @@ def _log_list_url(period: Period, filters: UsageFilters, **params) -> str:
 # --- the tabs ----------------------------------------------------------------------------------
 
 
-def cost_report(*, account: Account, period: Period, filters: UsageFilters) -> Report:
+def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters) -> Report:
     report = Report("cost", period)
     buckets = usage(_query(account, period, filters, bucket=period.bucket))
     # Two reads, not one by (model, api_key): each is answered by a narrow projection of the
@@ -225,7 +231,7 @@ def _ranked(groups: dict[tuple, Totals], at: int) -> list[tuple[str, Totals]]:
     return sorted(summed, key=lambda item: (-item[1].cost, -item[1].requests, item[0]))
 
 
-def trend_report(*, account: Account, period: Period, filters: UsageFilters) -> Report:
+def trend_report(*, account: Account, period: ReportPeriod, filters: UsageFilters) -> Report:
     report = Report("trend", period)
     current = usage(_query(account, period, filters, bucket=period.bucket))
     total = sum_totals(b.total for b in current)
@@ -268,7 +274,7 @@ def _pct_text(current, previous) -> str:
     return f"{float((current - previous) / previous) * 100:+.1f}% vs previous period"
 
 
-def peak_report(*, account: Account, period: Period, filters: UsageFilters) -> Report:
+def peak_report(*, account: Account, period: ReportPeriod, filters: UsageFilters) -> Report:
     report = Report("peak", period)
     q = _query(account, period, filters)
     grid = heatmap(q)
@@ -311,7 +317,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def errors_report(*, account: Account, period: Period, filters: UsageFilters) -> Report:
+def errors_report(*, account: Account, period: ReportPeriod, filters: UsageFilters) -> Report:
     report = Report("errors", period)
     buckets = usage(_query(account, period, filters, bucket=period.bucket))
     # Two narrow reads (projections by model and by error code), not one by both.
@@ -359,5 +365,5 @@ def errors_report(*, account: Account, period: Period, filters: UsageFilters) ->
 REPORTS = {"cost": cost_report, "trend": trend_report, "peak": peak_report, "errors": errors_report}
 
 
-def build_report(tab: str, *, account: Account, period: Period, filters: UsageFilters) -> Report:
+def build_report(tab: str, *, account: Account, period: ReportPeriod, filters: UsageFilters) -> Report:
     return REPORTS[tab](account=account, period=period, filters=filters)
