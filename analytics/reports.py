@@ -52,7 +52,7 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 @dataclass(frozen=True)
 class ReportPeriod:
-    """The range an analytics tab shows, in the viewer's zone, and the same length just before it."""
+    """The range an analytics tab shows (in the page's zone) and the same length just before it."""
 
     start: datetime
     end: datetime
