@@ -1,5 +1,6 @@
-"""The console shell's own pages: home, no-account, account switching and the owners'
-settings (account, API tokens, members). Writes go through console.services."""
+"""The console shell's own pages: no-account, account switching and the owners' settings
+(account, API tokens, members). Writes go through console.services. (The home page, `/`,
+is the analytics dashboard: analytics/home_urls.py.)"""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
