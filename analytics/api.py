@@ -25,7 +25,7 @@ from analytics.api_serializers import (
 )
 from console.api_auth import HasReadScope
 from console.api_docs import many_param
-from logs.api.serializers import DetailSerializer, FilterErrorsSerializer, QueryTimeoutSerializer
+from console.api_serializers import DetailSerializer, FilterErrorsSerializer, QueryTimeoutSerializer
 from logs.models import Status
 from logs.ranges import LOG_RANGES
 

@@ -7,11 +7,15 @@ class AnalyticsConfig(AppConfig):
     def ready(self):
         from django.db.backends.signals import connection_created
 
-        from analytics.sqlite_functions import register
-
-        connection_created.connect(register, dispatch_uid="analytics.sqlite_functions")
-
         from analytics.log_totals import rollup_totals
+        from analytics.sqlite_functions import register
+        from analytics.tasks import on_account_zone_changed
+        from console.signals import account_zone_changed
         from logs.selectors import register_rollup_totals
 
+        connection_created.connect(register, dispatch_uid="analytics.sqlite_functions")
+        # The console saves account settings without importing analytics; a changed
+        # reporting zone reaches the rollups through this signal.
+        account_zone_changed.connect(on_account_zone_changed, dispatch_uid="analytics.zone_changed")
+        # The log list's totals bar (logs) reads the rollups past its cap through this reader.
         register_rollup_totals(rollup_totals)

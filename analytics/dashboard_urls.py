@@ -1,6 +1,6 @@
 """The operator's all-accounts view; included from console/urls.py under "analytics/",
-before analytics.urls, so "analytics/operator/" resolves here. (The dashboard home is the
-"" route of console/ui_urls.py.)"""
+before analytics.urls, so "analytics/operator/" resolves here. (The dashboard home, `/`, is
+in analytics/home_urls.py.)"""
 
 from django.urls import path
 

@@ -33,6 +33,11 @@ def zone_changed(account: Account) -> None:
     transaction.on_commit(lambda: rebuild_after_zone_change.delay(account.pk))
 
 
+def on_account_zone_changed(sender, *, account: Account, **kwargs) -> None:
+    """Receiver of console.signals.account_zone_changed (connected in analytics.apps)."""
+    zone_changed(account)
+
+
 @shared_task
 def purge_old_minutes() -> int:
     """Hourly: drop per-minute counts older than METERLOG_MINUTE_ROLLUP_HOURS."""

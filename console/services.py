@@ -22,6 +22,7 @@ from console.models import (
     TokenScope,
     validate_timezone_name,
 )
+from console.signals import account_zone_changed
 
 
 def _choice(value: str, choices, what: str) -> str:
@@ -70,6 +71,28 @@ def account_create(
         timezone=timezone,
         privacy_mode=privacy_mode,
     )
+
+
+def account_update_settings(
+    *, account: Account, name: str, timezone: str, privacy_mode: bool, previous_zone: str | None = None
+) -> bool:
+    """Save what an owner may change, validated by console.forms.AccountSettingsForm; returns
+    whether the reporting zone changed, and then sends console.signals.account_zone_changed.
+
+    `previous_zone`: the zone before the edit, for an account a ModelForm has already
+    updated in memory (validating it does); by default the account's current zone.
+    """
+    if previous_zone is None:
+        previous_zone = account.timezone
+    account.name = name
+    account.timezone = timezone
+    account.privacy_mode = privacy_mode
+    account.save()
+    zone_changed = account.timezone != previous_zone
+    if zone_changed:
+        # Daily figures move to the new zone's days (analytics, in the background).
+        account_zone_changed.send(sender=Account, account=account)
+    return zone_changed
 
 
 def token_create(*, account: Account, scope: str, name: str = "", created_by=None) -> tuple[ApiToken, str]:

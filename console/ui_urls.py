@@ -1,11 +1,11 @@
+"""The console's own pages, under the "console" namespace that console/urls.py gives this
+module together with analytics/home_urls.py (the dashboard home, "console:home")."""
+
 from django.urls import path
 
-from analytics import dashboard_views
 from console import views
 
-app_name = "console"
 urlpatterns = [
-    path("", dashboard_views.dashboard, name="home"),
     path("no-account/", views.no_account, name="no_account"),
     path("switch-account/", views.switch_account, name="switch_account"),
     path("settings/", views.settings_account, name="settings"),

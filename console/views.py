@@ -1,5 +1,6 @@
-"""The console shell's own pages: home, no-account, account switching and the owners'
-settings (account, API tokens, members). Writes go through console.services."""
+"""The console shell's own pages: no-account, account switching and the owners' settings
+(account, API tokens, members). Writes go through console.services. (The home page, `/`,
+is the analytics dashboard: analytics/home_urls.py.)"""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,7 +11,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from analytics import tasks as analytics_tasks
 from console import services, tenancy
 from console.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm, TokenCreateForm
 from console.models import ApiToken, Membership, Role
@@ -47,14 +47,12 @@ def switch_account(request):
 @owner_required
 def settings_account(request):
     account = request.account
-    old_zone = account.timezone
+    saved_zone = account.timezone  # is_valid() below sets the form's fields on `account`
     form = AccountSettingsForm(request.POST or None, instance=account)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        zone_changed = services.account_update_settings(account=account, previous_zone=saved_zone, **form.cleaned_data)
         messages.success(request, "Account settings saved.")
-        if account.timezone != old_zone:
-            # Daily figures move to the new zone's days in the background.
-            analytics_tasks.zone_changed(account)
+        if zone_changed:
             messages.info(request, "Daily figures are being recomputed for the new time zone.")
         return redirect("console:settings")
     return render(request, "console/settings_account.html", {"form": form, "account": account, "tab": "account"})

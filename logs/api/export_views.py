@@ -15,9 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from console.api_auth import HasReadScope
+from console.api_serializers import QueryTimeoutSerializer
 from logs import exports
 from logs.api.query_views import _AUTH_RESPONSES, _ERRORS_400, LIST_PARAMETERS
-from logs.api.serializers import QueryTimeoutSerializer
 from logs.models import ExportFormat
 
 EXPORT_PARAMETERS = [

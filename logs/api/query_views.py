@@ -26,14 +26,8 @@ from rest_framework.views import APIView
 
 from console.api_auth import HasReadScope
 from console.api_docs import many_param
-from logs.api.serializers import (
-    DetailSerializer,
-    FilterErrorsSerializer,
-    LogPageSerializer,
-    LogRecordSerializer,
-    QueryTimeoutSerializer,
-    log_record,
-)
+from console.api_serializers import DetailSerializer, FilterErrorsSerializer, QueryTimeoutSerializer
+from logs.api.serializers import LogPageSerializer, LogRecordSerializer, log_record
 from logs.filters import filter_errors
 from logs.models import Status
 from logs.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, decode_cursor

@@ -103,19 +103,3 @@ class LogPageSerializer(serializers.Serializer):
     next_cursor = serializers.CharField(
         allow_null=True, help_text="Pass as `cursor` to get the next (older) page; null on the last page."
     )
-
-
-class FilterErrorsSerializer(serializers.Serializer):
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        help_text="Messages by parameter name, e.g. {'limit': ['Must be between 1 and 1000.']}",
-    )
-
-
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-class QueryTimeoutSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.ChoiceField(choices=["query_timeout"])
