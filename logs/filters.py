@@ -1,7 +1,9 @@
-"""The one FilterSet behind the log page, the query API and (later) exports.
+"""The one FilterSet behind the log page, the query API, exports and the totals bar.
 
 Parameters are the API's names, so a URL copied from the browser reproduces the same
-set through the API. Each filter maps onto an index of RequestLog (see its Meta).
+set through the API. Each filter maps onto an index of RequestLog (see its Meta). Range
+presets come from logs.ranges; the analytics page and usage API name their filters the
+same way (analytics.usage.FILTER_COLUMNS).
 """
 
 import ipaddress
