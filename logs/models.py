@@ -298,6 +298,8 @@ class ExportRecord(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=10, choices=ExportState.choices, default=ExportState.STREAMED)
     split = models.CharField(max_length=8, choices=ExportSplit.choices, blank=True, default=ExportSplit.NONE)
+    # csv_safe: formula-like CSV cells were prefixed with ' (logs.exports); a job honours it when it runs.
+    csv_safe = models.BooleanField(default=False)
     rows_estimate = models.BigIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     # A job's file: the download name, and the path relative to METERLOG_EXPORT_DIR.

@@ -63,6 +63,7 @@ def log_list(request):
         "is_first_page": not request.GET.get("cursor"),
         # The Export menu offers the zip by month for sets spanning more than a month.
         "export_by_month": not errors and exports.spans_months(filterset=filterset),
+        "export_filters": exports.filter_pairs(request.GET),
     }
     return render(request, "logs/list.html", context, status=400 if errors else 200)
 

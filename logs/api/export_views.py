@@ -1,9 +1,10 @@
 """GET /api/v1/export: the filtered log as one streamed CSV, JSON or NDJSON file (logs.exports).
 
 Takes the log list's filters (the same FilterSet) plus `format` (csv, the default, json,
-ndjson), `compress=gzip` and `split=month` (a zip of one gzip file per calendar month,
-logs.exports.zips). The API always streams, whatever the size: a client that wants pieces
-asks for them by `start`/`end`. 400 {"errors": {param: [messages]}} names every bad parameter;
+ndjson), `compress=gzip`, `split=month` (a zip of one gzip file per calendar month,
+logs.exports.zips) and `csv_safe=1` (formula-like CSV cells prefixed with ', CSV only).
+The API always streams, whatever the size: a client that wants pieces asks for them by
+`start`/`end`. 400 {"errors": {param: [messages]}} names every bad parameter;
 401 without a token, 403 with a token that lacks the read scope; 422 query_timeout when the
 first chunk of a slow filter runs past the statement timeout (as /api/v1/logs).
 """
@@ -36,6 +37,18 @@ EXPORT_PARAMETERS = [
             "named meterlog-<account>-YYYY-MM.<format>.gz, oldest month first."
         ),
     ),
+    OpenApiParameter(
+        "csv_safe",
+        OpenApiTypes.STR,
+        enum=list(exports.CSV_SAFE_VALUES),
+        description=(
+            "1 (or true): safe for spreadsheets. CSV text cells starting with = + - @, a tab or a carriage "
+            "return get a leading ' so a spreadsheet does not evaluate them as formulas (OWASP CSV "
+            "injection); numbers, timestamps, IP addresses and JSON cells are never changed. Such a file "
+            "no longer imports back unchanged (the ' stays in the values). Off (0, false or left out) by "
+            "default. CSV only: with format=json or ndjson, csv_safe=1 is refused with 400."
+        ),
+    ),
     *[p for p in LIST_PARAMETERS if p.name not in ("limit", "cursor")],
 ]
 
@@ -58,6 +71,7 @@ class ExportView(APIView):
             "so any size starts at once. Timestamps UTC RFC 3339 with microseconds; cost a "
             "decimal string, empty (CSV) or null (JSON) when unpriced. "
             "With split=month the body is a zip holding one gzip file per calendar month (UTC). "
+            "With csv_safe=1 (CSV only) formula-like text cells are prefixed with ' for spreadsheets. "
             "To fetch a large range in pieces, make several requests with consecutive start/end."
         ),
         parameters=EXPORT_PARAMETERS,

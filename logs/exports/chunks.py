@@ -14,6 +14,7 @@ CSV on PostgreSQL takes a faster path through `COPY ... TO STDOUT` (logs.exports
 encoders are in logs.exports.encoders; values are byte for byte the API's (`log_record`).
 """
 
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 
@@ -47,6 +48,7 @@ def file_body(
     compress: bool,
     counter: "RowCounter | None" = None,
     overlap: bool = False,
+    csv_safe: bool = False,
 ) -> Iterator[bytes]:
     """The bytes of one file of the filtered rows, never an empty part. The first chunk is
     read before this returns (a QueryTimeout comes out here, not mid-download).
@@ -55,16 +57,23 @@ def file_body(
     filter: its IN list cannot walk an index in keyset order, and the values path reads such
     sets as one ordered branch per value (selectors._branches). `overlap=True` lets the next
     COPY run while a chunk is being sent (sql.copy_csv_chunks): only when the
-    consumer uses the database connection for nothing else until the body ends."""
+    consumer uses the database connection for nothing else until the body ends.
+    `csv_safe` (CSV only): formula-like text cells get a leading ', on either path."""
     counter = counter or RowCounter()
     if _copy_applies(filterset, export_format):
         parts = sql.copy_csv_chunks(
-            filterset.qs, chunk_rows=COPY_CHUNK_SIZE, timeout=selectors.statement_timeout, overlap=overlap
+            filterset.qs,
+            chunk_rows=COPY_CHUNK_SIZE,
+            timeout=selectors.statement_timeout,
+            overlap=overlap,
+            csv_safe=csv_safe,
         )
         first = next(parts, None)
         body = encoders.csv_copied_body(itertools.chain([first] if first else [], parts), counter)
     else:
         encode = encoders.ENCODERS[export_format]
+        if csv_safe and export_format == ExportFormat.CSV:
+            encode = functools.partial(encoders.csv_body, csv_safe=True)
         chunks = chunks_of(filterset)
         first = next(chunks)
         body = encode(counter.count(itertools.chain([first], chunks)))

@@ -4,6 +4,8 @@ what encoding `log_record` of each row gives (tests/logs/test_export_fast_path.p
 Values are the API's (`log_record`, see `_record`): UTC RFC 3339 timestamps with
 microseconds and Z, costs as decimal strings (empty in CSV, null in JSON when unpriced);
 JSON-valued fields are compact JSON text in CSV. Columns / keys follow `EXPORT_FIELDS`.
+With csv_safe, CSV text cells starting with FORMULA_PREFIXES get a leading ' (as sql.py's
+COPY path does, byte for byte).
 """
 
 import csv
@@ -14,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from logs.api.serializers import format_cost
-from logs.exports.format import EXPORT_FIELDS, JSON_FIELDS
+from logs.exports.format import EXPORT_FIELDS, FORMULA_PREFIXES, FORMULA_TEXT_FIELDS, JSON_FIELDS
 from logs.exports.sql import COLUMNS
 from logs.models import ExportFormat
 
@@ -26,6 +28,7 @@ _COST = EXPORT_FIELDS.index("cost")
 _OPTIONAL_TEXT_AT = tuple(EXPORT_FIELDS.index(name) for name in _OPTIONAL_TEXT)
 _JSON_DEFAULT_EMPTY_AT = tuple(EXPORT_FIELDS.index(name) for name in _JSON_DEFAULT_EMPTY)
 _JSON_AT = tuple(EXPORT_FIELDS.index(name) for name in JSON_FIELDS)
+_FORMULA_TEXT_AT = tuple(EXPORT_FIELDS.index(name) for name in FORMULA_TEXT_FIELDS)
 _compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -73,17 +76,26 @@ def _csv_row(row: tuple) -> list:
     return values
 
 
-def csv_body(chunks: Iterable[list]) -> Iterator[bytes]:
+def _safe_csv_row(row: tuple) -> list:
+    values = _csv_row(row)
+    for i in _FORMULA_TEXT_AT:
+        value = values[i]
+        if value and value.startswith(FORMULA_PREFIXES):
+            values[i] = "'" + value
+    return values
+
+
+def csv_body(chunks: Iterable[list], *, csv_safe: bool = False) -> Iterator[bytes]:
     # csv quotes any cell with a comma, quote or line break (RFC 4180, \r\n rows), so every
     # value survives a round trip through a CSV reader. Formula injection (a cell starting
-    # with = + - @ opening as a formula in a spreadsheet) is deliberately NOT guarded by
-    # prefixing a quote: that would change the values and break the export → import round
-    # trip. Spreadsheet users should import the file as text (README "Exports").
+    # with = + - @ opening as a formula in a spreadsheet) is guarded only with csv_safe: the
+    # leading ' changes the values, so that file no longer imports back unchanged.
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_FIELDS)
+    row_cells = _safe_csv_row if csv_safe else _csv_row
     for rows in chunks:
-        writer.writerows(map(_csv_row, rows))
+        writer.writerows(map(row_cells, rows))
         yield _drain(buffer)
     yield _drain(buffer)  # the header alone when there are no rows
 

@@ -28,3 +28,10 @@ EXPORT_FIELDS = (
     "tags",
 )
 JSON_FIELDS = ("error_details", "request_params", "tags")
+
+# csv_safe (a spreadsheet-safe CSV): a text cell starting with one of these gets a leading '
+# so a spreadsheet shows it as text instead of evaluating it (OWASP "CSV injection"). Only
+# the free-text columns: numbers (a "-" there is a minus sign), timestamps, IP addresses and
+# the JSON cells (they start with { [ " or a digit or minus of a JSON number) never do.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_TEXT_FIELDS = ("request_id", "model", "status", "api_key", "user_agent", "error_code", "error_message")

@@ -52,6 +52,7 @@ def queue_export_job(*, account: Account, export: ExportRequest, params, user) -
         format=export.format,
         compress=export.compress,
         split=export.split,
+        csv_safe=export.csv_safe,
         filters=resolved_filters(export=export, params=params),
         state=ExportState.QUEUED,
     )
@@ -109,6 +110,7 @@ def run_export_job(record_id: int) -> ExportRecord | None:
             format=record.format,
             compress="gzip" if record.compress else "",
             split=record.split,
+            csv_safe="1" if record.csv_safe else "",
         )
         export, errors = parse_export_request(account=record.account, params=params)
         if errors:

@@ -1,4 +1,4 @@
-"""What an export request asks for: its format, compression, split and the log list's
+"""What an export request asks for: its format, compression, split, csv_safe and the log list's
 filters (the shared FilterSet), validated; the filters as stored on an ExportRecord or a job
 (absolute time bounds); the file name and content type of the answer.
 """
@@ -24,6 +24,9 @@ GZIP_CONTENT_TYPE = "application/gzip"
 ZIP_CONTENT_TYPE = "application/zip"
 COMPRESSIONS = ("gzip",)
 SPLITS = ("month",)
+# csv_safe: "1"/"true" prefix formula-like CSV cells with ' (encoders.safe_cell); "0"/"false"
+# or left out export the values as stored (the importer reads them back unchanged).
+CSV_SAFE_VALUES = {"1": True, "true": True, "0": False, "false": False}
 # split=month over an explicit start/end: at most this many members (ten years).
 MAX_MONTHS = 120
 
@@ -34,10 +37,11 @@ class ExportRequest:
     compress: bool
     filterset: RequestLogFilterSet
     split: str = ExportSplit.NONE  # "month": a zip of one gzip file per calendar month (logs.exports.zips)
+    csv_safe: bool = False  # CSV cells starting with = + - @ \t \r get a leading ' (spreadsheets)
 
 
 def parse_export_request(*, account: Account, params) -> tuple[ExportRequest | None, dict[str, list[str]]]:
-    """Validate `format`, `compress` and the log list's filters (the shared FilterSet);
+    """Validate `format`, `compress`, `split`, `csv_safe` and the log list's filters (the shared FilterSet);
     returns (request, {}) or (None, {parameter: [messages]}) with every bad parameter."""
     errors: dict[str, list[str]] = {}
     export_format = params.get("format") or ExportFormat.CSV
@@ -49,6 +53,7 @@ def parse_export_request(*, account: Account, params) -> tuple[ExportRequest | N
     split = params.get("split") or ""
     if split and split not in SPLITS:
         errors["split"] = [f"Unknown split {split!r}; use month or leave it out."]
+    csv_safe = _csv_safe(params.get("csv_safe") or "", export_format, errors)
     filterset = selectors.filter_request_logs(account=account, params=params)
     if not filterset.is_valid():
         errors.update(filter_errors(filterset))
@@ -60,7 +65,23 @@ def parse_export_request(*, account: Account, params) -> tuple[ExportRequest | N
         return None, errors
     # A zip's members are always gzip files.
     compress = compress == "gzip" or bool(split)
-    return ExportRequest(format=export_format, compress=compress, filterset=filterset, split=split), {}
+    return ExportRequest(
+        format=export_format, compress=compress, filterset=filterset, split=split, csv_safe=csv_safe
+    ), {}
+
+
+def _csv_safe(value: str, export_format: str, errors: dict) -> bool:
+    """Refused, not ignored, for JSON / NDJSON: their values are typed and no spreadsheet
+    evaluates them, and a client asking for it should learn that it does nothing there."""
+    if not value:
+        return False
+    if value.lower() not in CSV_SAFE_VALUES:
+        errors["csv_safe"] = [f"Unknown csv_safe value {value!r}; use 1 (or true) to turn it on, 0 or leave it out."]
+        return False
+    csv_safe = CSV_SAFE_VALUES[value.lower()]
+    if csv_safe and export_format != ExportFormat.CSV and export_format in ExportFormat.values:
+        errors["csv_safe"] = [f"csv_safe applies to CSV only; leave it out for format={export_format}."]
+    return csv_safe
 
 
 def _months_between(start: datetime, end: datetime) -> int:
@@ -120,6 +141,16 @@ def filter_params(params) -> dict:
         if values:
             stored[name] = values[0] if len(values) == 1 else values
     return stored
+
+
+def filter_pairs(params) -> list[tuple[str, str]]:
+    """The filter parameters as (name, value) pairs, a repeated one once per value: the
+    hidden fields of the console's CSV export form."""
+    return [
+        (name, value)
+        for name, stored in filter_params(params).items()
+        for value in (stored if isinstance(stored, list) else [stored])
+    ]
 
 
 def file_name(*, account: Account, export: ExportRequest, now=None) -> str:

@@ -56,6 +56,7 @@ def start_export(
         format=export.format,
         compress=export.compress,
         split=export.split,
+        csv_safe=export.csv_safe,
         filters=filter_params(params),
     )
     return _stream(body, record=record, counter=counter)
@@ -72,7 +73,12 @@ def open_body(
             account=account, export=export, filters=resolved_filters(export=export, params=params), counter=counter
         )
     return file_body(
-        export.filterset, export_format=export.format, compress=export.compress, counter=counter, overlap=overlap
+        export.filterset,
+        export_format=export.format,
+        compress=export.compress,
+        counter=counter,
+        overlap=overlap,
+        csv_safe=export.csv_safe,
     )
 
 

@@ -43,7 +43,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, OperationalError, connection
 from django.db.models import QuerySet
 
-from logs.exports.format import EXPORT_FIELDS, JSON_FIELDS
+from logs.exports.format import EXPORT_FIELDS, FORMULA_PREFIXES, FORMULA_TEXT_FIELDS, JSON_FIELDS
 
 COLUMNS = (*EXPORT_FIELDS, "id")
 TIMESTAMP_TEXT = """to_char(t."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
@@ -87,9 +87,22 @@ if EXPORT_FIELDS[len(_LEAD) :] != JSON_FIELDS:  # the row fix-up below relies on
     raise RuntimeError("the JSON columns must be the last export fields")
 
 
-def _lead_sql(name: str) -> str:
+if not set(FORMULA_TEXT_FIELDS) <= set(_TEXT):  # csv_safe's CASE below keeps NULLIF's rule
+    raise RuntimeError("the formula-guarded columns must be text export columns")
+# csv_safe: the first character tested as encoders._safe_csv_row does (left() of "" is "",
+# of NULL is NULL: neither is prefixed). E'' literals spell the tab and carriage return.
+_FORMULA_FIRST = ", ".join("E'" + prefix.encode("unicode_escape").decode() + "'" for prefix in FORMULA_PREFIXES)
+
+
+def _lead_sql(name: str, csv_safe: bool = False) -> str:
     if name == "timestamp":
         return TIMESTAMP_TEXT
+    if csv_safe and name in FORMULA_TEXT_FIELDS:
+        column = f't."{name}"'
+        quote = "'" * 4  # the SQL literal of one '
+        return (
+            f"CASE WHEN left({column}, 1) IN ({_FORMULA_FIRST}) THEN {quote} || {column} ELSE NULLIF({column}, '') END"
+        )
     if name in _TEXT:
         return f"NULLIF(t.\"{name}\", '')"
     return _value_sql(name)
@@ -97,6 +110,7 @@ def _lead_sql(name: str) -> str:
 
 _JSON_TAIL_SQL = "E'\\x1f' || " + " || E'\\x1e' || ".join(f"coalesce(t.\"{name}\"::text, '')" for name in JSON_FIELDS)
 _COPY_SELECT = ", ".join(['t."id"', *map(_lead_sql, _LEAD), _JSON_TAIL_SQL])
+_SAFE_COPY_SELECT = ", ".join(['t."id"', *(_lead_sql(name, csv_safe=True) for name in _LEAD), _JSON_TAIL_SQL])
 _SENTINEL = b"\x1f"
 _QUOTE = ord('"')
 # Distinct JSON tails remembered per export before the memo starts over (bounded memory:
@@ -157,13 +171,14 @@ def _json_cell(text: str, empty: str) -> str:
 
 
 def copy_csv_chunks(
-    queryset: QuerySet, *, chunk_rows: int, timeout, overlap: bool = False
+    queryset: QuerySet, *, chunk_rows: int, timeout, overlap: bool = False, csv_safe: bool = False
 ) -> Iterator[tuple[int, bytes]]:
     """(rows, CSV bytes without header) parts of `queryset` (the filtered, unordered rows),
     newest first, byte for byte what logs.exports writes through the csv module. Each keyset
     chunk is read whole (its statement ends whatever the client's speed) and then given out
     in parts of PART_ROWS rows; a chunk's row count comes with its last part, others say 0.
     `timeout` is selectors.statement_timeout (passed in: selectors is above this module).
+    `csv_safe`: text cells starting with FORMULA_PREFIXES get a leading ', in the SELECT.
 
     `overlap`: after the first part of a chunk, the next chunk's COPY is sent before the rest
     is given out, so PostgreSQL reads and formats it while the WSGI server sends (its rows
@@ -181,7 +196,7 @@ def copy_csv_chunks(
     cursor = None
     ready: list[tuple[int, bytes]] = []  # the chunk read and not yet given out
     while True:
-        query = _chunk_copy_query(after_cursor(queryset, cursor), chunk_rows)
+        query = _chunk_copy_query(after_cursor(queryset, cursor), chunk_rows, csv_safe=csv_safe)
         if query is None:  # e.g. an account without rows: no retention class to read
             yield from ready
             return
@@ -217,7 +232,7 @@ def copy_csv_chunks(
         cursor = encode_cursor(datetime.fromisoformat(values[1 + EXPORT_FIELDS.index("timestamp")]), int(values[0]))
 
 
-def _chunk_copy_query(queryset: QuerySet, chunk_rows: int) -> bytes | None:
+def _chunk_copy_query(queryset: QuerySet, chunk_rows: int, *, csv_safe: bool = False) -> bytes | None:
     """The COPY statement of one keyset chunk, parameters merged client-side (as psycopg's
     own copy() does)."""
     from psycopg import ClientCursor
@@ -226,9 +241,9 @@ def _chunk_copy_query(queryset: QuerySet, chunk_rows: int) -> bytes | None:
     if compiled is None:
         return None
     sql, params = compiled
+    select = _SAFE_COPY_SELECT if csv_safe else _COPY_SELECT
     copy_sql = (
-        f'COPY (SELECT {_COPY_SELECT} FROM ({sql}) t ORDER BY t."timestamp" DESC, t."id" DESC) '
-        "TO STDOUT WITH (FORMAT csv)"
+        f'COPY (SELECT {select} FROM ({sql}) t ORDER BY t."timestamp" DESC, t."id" DESC) TO STDOUT WITH (FORMAT csv)'
     )
     connection.ensure_connection()
     conn = connection.connection

@@ -2,7 +2,7 @@
 files of export jobs (/exports/<id>/download/, /exports/<id>/progress/).
 
 The download takes the log list's URL parameters (the same FilterSet, so it exports exactly
-the rows the list shows across all its pages) plus `format`, `compress` and `split`; the work
+the rows the list shows across all its pages) plus `format`, `compress`, `split` and `csv_safe`; the work
 is in logs.exports. A set of more than METERLOG_EXPORT_ASYNC_ROWS rows becomes a job
 (logs.exports.jobs) and the browser goes to the Exports page, which shows its progress.
 
@@ -48,7 +48,7 @@ def log_export(request):
     except QueryTimeout as exc:
         messages.error(request, f"Export not started: {exc}")
         params = request.GET.copy()
-        for name in ("format", "compress", "split"):
+        for name in ("format", "compress", "split", "csv_safe"):
             params.pop(name, None)
         query = params.urlencode()
         return redirect(reverse("logs:list") + (f"?{query}" if query else ""))

@@ -108,7 +108,9 @@ def _zip(*, account, export, filters: dict, spans, counter) -> Iterator[bytes]:
             info.compress_type = zipfile.ZIP_STORED
             info.external_attr = 0o600 << 16
             with archive.open(info, mode="w", force_zip64=True) as member:
-                body = file_body(filterset, export_format=export.format, compress=True, counter=counter)
+                body = file_body(
+                    filterset, export_format=export.format, compress=True, counter=counter, csv_safe=export.csv_safe
+                )
                 for part in body:
                     member.write(part)
                     yield sink.drain()

@@ -55,6 +55,42 @@ def test_member_downloads_the_filtered_csv(live_server, acme, globex, alice, mon
     assert [p for p in problems if "net::ERR_ABORTED" not in p] == []
 
 
+def test_safe_for_spreadsheets_checkbox(live_server, acme, alice, monkeypatch):
+    """The menu's CSV form: ticking "Safe for spreadsheets" and downloading gives the list's
+    filtered rows with formula-like cells prefixed with '; unticked, the values as sent."""
+    forget_known_partitions()
+    now = timezone.now()
+    records = _records("acme-req", [("gpt-4o", "error"), ("gpt-4o", "success"), ("claude", "success")], now)
+    records[0]["error_message"] = '=HYPERLINK("http://x")'
+    records[1]["user_agent"] = "-x"
+    assert ingest_records(account=acme, records=records).accepted == 3
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    base = live_server.url
+    texts = []
+    with chromium_context(base, timezone_id="UTC", tz_cookie="UTC") as (_context, page, problems):
+        _login(page, base, "alice@acme.test")
+        for tick in (True, False):
+            page.goto(f"{base}/logs/?model=gpt-4o")
+            page.wait_for_load_state("networkidle")
+            page.click(".export-menu summary")
+            if tick:
+                page.check(".export-menu input[name=csv_safe]")
+            with page.expect_download() as download_info:
+                page.click(".export-menu button[data-export=csv-form]")
+            download = download_info.value
+            assert re.fullmatch(r"meterlog-acme-\d{8}T\d{6}\.csv", download.suggested_filename)
+            with open(download.path(), encoding="utf-8", newline="") as handle:
+                texts.append(handle.read())
+
+    safe, plain = (list(csv.DictReader(io.StringIO(text, newline=""))) for text in texts)
+    assert [row["request_id"] for row in safe] == [r["request_id"] for r in records[:2]]
+    assert [row["request_id"] for row in plain] == [r["request_id"] for r in records[:2]]
+    assert safe[0]["error_message"] == '\'=HYPERLINK("http://x")' and safe[1]["user_agent"] == "'-x"
+    assert plain[0]["error_message"] == '=HYPERLINK("http://x")' and plain[1]["user_agent"] == "-x"
+    assert [p for p in problems if "net::ERR_ABORTED" not in p] == []
+
+
 def test_large_export_runs_as_a_job_with_a_progress_bar(live_server, acme, alice, settings, tmp_path, monkeypatch):
     """Over METERLOG_EXPORT_ASYNC_ROWS the menu queues a job; the Exports page polls it
     (static/js/exports.js), reloads when it is done and the download has the filtered rows.

@@ -275,3 +275,30 @@ def test_copy_errors_become_django_errors_and_leave_a_usable_connection(acme):
     with connection.cursor() as cursor:
         cursor.execute("SELECT request_id FROM logs_requestlog WHERE account_id = %s", [acme.pk])
         assert cursor.fetchall() == [("still-there",)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("chunk_rows", [1, 4, 20_000])
+def test_copy_csv_safe_is_byte_identical_to_the_values_path(client, acme, monkeypatch, copies, chunk_rows):
+    """csv_safe's prefix is made in SQL on the COPY path and in Python on the values path:
+    the same bytes, at any chunk boundary, plain and gzip; the default stays unprefixed."""
+    from tests.logs.test_export_csv_safe import _safe
+    from tests.logs.test_export_csv_safe import _seed as _formulas
+
+    monkeypatch.setattr(chunks, "COPY_CHUNK_SIZE", chunk_rows)
+    _awkward(acme)
+    _formulas(acme)
+    records = _reference_rows(acme)
+    assert len(records) == 14
+    safe = _reference(_safe(records), "csv")
+    assert safe != _reference(records, "csv")
+
+    assert _export(client, acme, "format=csv&csv_safe=1") == safe
+    assert gzip.decompress(_export(client, acme, "format=csv&compress=gzip&csv_safe=1")) == safe
+    assert _export(client, acme, "format=csv") == _reference(records, "csv")
+    assert copies == [chunk_rows] * 3
+
+    monkeypatch.setattr(chunks, "USE_COPY", False)
+    assert _export(client, acme, "format=csv&csv_safe=1") == safe
+    assert gzip.decompress(_export(client, acme, "format=csv&compress=gzip&csv_safe=1")) == safe
+    assert len(copies) == 3  # the values path did not COPY

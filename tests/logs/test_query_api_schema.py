@@ -93,3 +93,11 @@ def test_docs_page_loads_its_assets_from_static_not_a_cdn(client):
     # The files exist where collectstatic / whitenoise will look for them.
     for url in urls:
         assert finders.find(url.removeprefix("/static/")), url
+
+
+def test_export_documents_csv_safe(schema):
+    parameters = {p["name"]: p for p in schema["paths"]["/api/v1/export"]["get"]["parameters"]}
+    csv_safe = parameters["csv_safe"]
+    assert csv_safe["in"] == "query" and sorted(csv_safe["schema"]["enum"]) == ["0", "1", "false", "true"]
+    assert "CSV only" in csv_safe["description"] and "refused with 400" in csv_safe["description"]
+    assert "= + - @" in csv_safe["description"]
