@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from analytics.usage import BUCKETS, FILTER_PARAMETERS, GROUPS, Bucket, UsageError, UsageFilters, UsageQuery
 from console.models import Account, validate_timezone_name
+from console.params import moment_problem, text_errors
 from logs.models import Status
 from logs.ranges import LOG_RANGES, time_bounds
 
@@ -34,6 +35,8 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_VALUES = 50
 # Filters of the log list that aggregates cannot answer: refused rather than silently ignored.
 LOG_ONLY_FILTERS = ("ip", "q", "request_id", "tag", "min_tokens", "max_tokens", "min_cost", "max_cost", "unpriced")
+# Every parameter read below (for the check of what PostgreSQL can take).
+PARAMETERS = ("timezone", "bucket", "group_by", "start", "end", "range", *FILTER_PARAMETERS, *LOG_ONLY_FILTERS)
 # Empty group values are null in the answer, as in the log API.
 _NULL_WHEN_EMPTY = ("api_key", "error_code")
 COST_PLACES = 12
@@ -67,6 +70,9 @@ def _moment(raw: str, zone: ZoneInfo) -> datetime:
                 moment = moment.replace(tzinfo=zone)
     except (ValueError, OverflowError, OSError) as exc:
         raise ValueError(_MOMENT_HELP) from exc
+    problem = moment_problem(moment)
+    if problem:
+        raise ValueError(problem)
     if not EARLIEST <= moment <= LATEST:
         raise ValueError(f"Must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}.")
     return moment
@@ -78,7 +84,12 @@ def _days(delta: timedelta) -> str:
 
 def parse_usage_params(params, *, account: Account, now: datetime) -> tuple[UsageQuery | None, dict[str, list[str]]]:
     """The usage query of `params` for `account`, or the errors by parameter name."""
-    errors: dict[str, list[str]] = {}
+    # A value PostgreSQL cannot take (NUL, ...) is reported, then read as absent.
+    errors: dict[str, list[str]] = text_errors(params, PARAMETERS)
+    if errors:
+        params = params.copy()
+        for name in errors:
+            params.pop(name)
 
     def fail(name: str, message: str) -> None:
         errors.setdefault(name, []).append(message)

@@ -7,6 +7,7 @@ reproduces the same figures. Choices come from the current account only.
 from django import forms
 
 from analytics.reports import RANGE_PRESETS
+from console.params import StorableTextForm
 from logs import selectors
 from logs.models import Status
 
@@ -27,7 +28,7 @@ class _LooseMultipleChoiceField(forms.MultipleChoiceField):
         return bool(str(value).strip()) and len(str(value)) <= 255
 
 
-class AnalyticsForm(forms.Form):
+class AnalyticsForm(StorableTextForm):
     range = forms.ChoiceField(choices=list(RANGES.items()), required=False)
     start = forms.DateField(required=False, label="From")
     end = forms.DateField(required=False, label="To (inclusive)")

@@ -19,6 +19,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from console.params import StorableTextForm, moment_problem
 from logs.models import RequestLog, Status
 from logs.ranges import LOG_RANGES, choices, time_bounds
 
@@ -33,8 +34,9 @@ class MomentField(forms.Field):
         value = value.strip()
         try:
             if value.replace(".", "", 1).isdigit():
-                return datetime.fromtimestamp(float(value), tz=UTC)
-            parsed = parse_datetime(value.replace(" ", "T", 1) if "T" not in value else value)
+                parsed = datetime.fromtimestamp(float(value), tz=UTC)
+            else:
+                parsed = parse_datetime(value.replace(" ", "T", 1) if "T" not in value else value)
             if parsed is None and len(value) == 10:
                 parsed = parse_datetime(value + "T00:00:00")
         except (ValueError, OverflowError, OSError):
@@ -43,6 +45,9 @@ class MomentField(forms.Field):
             raise forms.ValidationError("Enter a date-time such as 2026-11-24T21:42:31Z.", code="invalid")
         if timezone.is_naive(parsed):
             parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
+        problem = moment_problem(parsed)
+        if problem:
+            raise forms.ValidationError(problem, code="out_of_range")
         return parsed
 
 
@@ -147,6 +152,8 @@ class RequestLogFilterSet(django_filters.FilterSet):
     class Meta:
         model = RequestLog
         fields = []
+        # Every parameter's raw values are refused when PostgreSQL cannot take them (NUL, ...).
+        form = StorableTextForm
 
     def filter_range(self, queryset, name, value):
         # An explicit start is the `start` filter's (it wins over the preset).

@@ -14,6 +14,7 @@ from django.http import Http404
 
 from console.errors import QueryTimeout
 from console.models import Account
+from console.params import text_problem
 from logs.filters import RequestLogFilterSet
 from logs.gate import request_logs
 from logs.models import AccountModel, ApiKey, ModelPrice, RequestLog, Status
@@ -30,7 +31,10 @@ def filter_request_logs(*, account: Account, params, request=None) -> RequestLog
 
 
 def get_request_log(*, account: Account, request_id: str) -> RequestLog:
-    """One record by request_id, 404 for another account's id (no hint that it exists)."""
+    """One record by request_id, 404 for another account's id (no hint that it exists) and
+    for an id no record can have (NUL, ...: PostgreSQL could not even compare it)."""
+    if text_problem(request_id):
+        raise Http404("No such request")
     row = request_logs(account=account).filter(request_id=request_id).first()
     if row is None:
         raise Http404("No such request")

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.utils import timezone
 
+from console.params import text_errors
 from console.tenancy import require_account
 from logs import exports, selectors
 from logs.filters import filter_errors
@@ -199,6 +200,9 @@ def pricing(request):
 
     # The whole list, searchable, a page of patterns at a time (the snapshot has ~1000).
     q = request.GET.get("q", "").strip()[:100]
+    # A search PostgreSQL cannot compare (NUL, ...) is refused, the list shown unsearched.
+    q_errors = text_errors(request.GET, ["q"]).get("q", [])
+    q = "" if q_errors else q
     listed = prices.filter(model__icontains=q) if q else prices
     pattern_page = Paginator(
         listed.order_by("model", "match").values_list("model", "match").distinct(), PRICE_GROUPS_PER_PAGE
@@ -206,8 +210,8 @@ def pricing(request):
     page_groups = _group_prices(_rows_for_patterns(prices, set(pattern_page.object_list)), now=now)
     all_groups = [page_groups[key] for key in pattern_page.object_list if key in page_groups]
 
-    context = {"used": used, "groups": all_groups, "pattern_page": pattern_page, "q": q, "now": now}
-    return render(request, "logs/pricing.html", context)
+    context = {"used": used, "groups": all_groups, "pattern_page": pattern_page, "q": q, "q_errors": q_errors}
+    return render(request, "logs/pricing.html", context | {"now": now}, status=400 if q_errors else 200)
 
 
 def _rows_for_patterns(prices, patterns: set[tuple[str, str]]) -> list[ModelPrice]:
