@@ -4,7 +4,10 @@ One table for validation, the LiteLLM and import mappings and pricing: a value i
 against its column AFTER it is rounded or quantized, so "999999999999.9999999999999" (which
 rounds to 10^12 and overflows numeric(24, 12)) is refused by name instead of failing the
 batch. The integer ranges are Django's backend-independent ones, so SQLite (which would
-store anything) refuses exactly what PostgreSQL would. The lower bound is the contract's:
+store anything) refuses exactly what PostgreSQL would. A decimal must also stay below its
+limit as SQLite gives it back (a double, read with 15 significant digits): 999999999999.9999
+could be stored there but never read (Django's converter fails on the 10^12 it reads), so
+it is refused on every backend too. The lower bound is the contract's:
 counts, costs and latencies are never negative.
 """
 
@@ -16,6 +19,14 @@ from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
 
 from logs.models import RequestLog
+
+
+# How Django reads a numeric back from SQLite (a double, 15 significant digits).
+_as_sqlite_reads_float = Context(prec=15).create_decimal_from_float
+
+
+def _as_sqlite_reads(value: Decimal) -> Decimal:
+    return _as_sqlite_reads_float(float(value))
 
 
 class OutOfRange(ValueError):
@@ -63,7 +74,7 @@ class DecimalBound:
             rounded = value.quantize(self.quantum, rounding=ROUND_HALF_UP, context=Context(prec=self.max_digits + 2))
         except InvalidOperation as exc:
             raise OutOfRange(f"Must be less than {self.limit}.") from exc
-        if rounded >= self.limit:
+        if rounded >= self.limit or _as_sqlite_reads(rounded) >= self.limit:
             raise OutOfRange(f"Must be less than {self.limit} after rounding to {self.decimal_places} places.")
         return rounded
 
