@@ -20,7 +20,6 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 
 from logs.models import RequestLog
 
-
 # How Django reads a numeric back from SQLite (a double, 15 significant digits).
 _as_sqlite_reads_float = Context(prec=15).create_decimal_from_float
 

@@ -140,7 +140,7 @@ def _reject_unstorable_costs(batch: list[dict], positions: list[int], result: In
     kept = []
     for index, clean in zip(positions, batch, strict=True):
         try:
-            if clean["cost"] is not None:
+            if clean["price_id"] is not None:
                 bounds.COST.quantize(clean["cost"])
         except bounds.OutOfRange as exc:
             message = f"The cost computed from the model's price is out of range: {exc}"

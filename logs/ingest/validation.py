@@ -7,9 +7,9 @@ Beyond the field rules of the contract, everything that the database would refus
 refused here, so a bad record is rejected by index instead of failing the whole batch
 with a 500: numbers past what their column holds after rounding (logs.ingest.bounds), NaN
 and Infinity, NUL characters and lone surrogates (PostgreSQL text and jsonb cannot hold
-them), scoped IPv6 addresses. Secrets in request_params, error_message and user_agent are
-replaced by their masked form here (logs.secrets); the api_key is masked by the service,
-which also needs its fingerprint.
+them), scoped IPv6 addresses. Secrets in request_params, error_message, error_details and
+user_agent are replaced by their masked form here (logs.secrets); the api_key is masked by
+the service, which also needs its fingerprint.
 """
 
 import ipaddress
@@ -219,6 +219,10 @@ def _tags(value) -> tuple[dict, str]:
 
 
 def _error_details(value) -> tuple[object, str]:
+    try:
+        value = scrub_json(value)  # provider errors echo request headers at times
+    except RecursionError as exc:
+        raise Invalid("Is nested too deeply.") from exc
     return value, to_json(value, MAX_ERROR_DETAILS_BYTES)
 
 

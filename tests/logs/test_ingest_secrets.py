@@ -135,6 +135,7 @@ def test_secrets_are_scrubbed_from_params_error_message_and_user_agent(client, a
             error_message=f"Incorrect API key provided: {OPENAI}. You can find your API key at https://x.",
             user_agent=f"my-app/1.0 (token={hugging}; python)",
             request_params=params,
+            error_details={"headers": {"authorization": f"Bearer {OPENAI}"}, "retry": 2},
             api_key="team-a",
         )
     ]
@@ -149,6 +150,7 @@ def test_secrets_are_scrubbed_from_params_error_message_and_user_agent(client, a
         "extra_body": {"note": "routed with gsk_…6cE8 today", "…TuIo": "as a key"},
         "fallbacks": [{"model": "gemini", "key": "AIza…dF2g"}],
     }
+    assert row.error_details == {"headers": {"authorization": "sk-…a1b2"}, "retry": 2}
     stored = dump(RequestLog, ApiKey)
     for secret in (OPENAI, groq, google, hugging, generic, "whatever-it-is", "the prompt text"):
         assert secret not in stored
