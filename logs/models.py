@@ -1,7 +1,5 @@
 """The request log and what it refers to: the gateway's API keys and the model price list."""
 
-import hashlib
-import re
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -11,23 +9,10 @@ from django.utils import timezone
 
 from console.models import Account
 
-# What a provider secret looks like (sk-..., sk-ant-..., sk_live_...): such values are never
-# stored, only a fingerprint and a masked form. Aliases and hashes are stored as sent.
-_SECRET_RE = re.compile(r"^(sk|rk|pk|key)[-_][A-Za-z0-9_\-]{16,}$")
-
-
-def looks_like_secret(value: str) -> bool:
-    return bool(_SECRET_RE.match(value))
-
-
-def mask_secret(value: str) -> str:
-    head = value.split("-", 1)[0] if "-" in value[:4] else value.split("_", 1)[0]
-    sep = value[len(head)]
-    return f"{head}{sep}…{value[-4:]}"
-
-
-def fingerprint(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+# What a provider secret looks like is in logs.secrets: such values are never stored, only
+# a fingerprint and a masked form. Aliases and hashes are stored as sent.
+# fingerprint is re-exported: bench and the ingest service import it from here.
+from logs.secrets import fingerprint, key_fingerprint, looks_like_secret, mask_secret  # noqa: F401
 
 
 class ApiKey(models.Model):
@@ -36,7 +21,8 @@ class ApiKey(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
     # What RequestLog.api_key holds: the identifier as sent, or its masked form for secrets.
     identifier = models.CharField(max_length=255)
-    # sha256 of the value as sent: tells two secrets with the same mask apart.
+    # sha256 of the value as sent (of a secret: trimmed, without "Bearer "): tells two
+    # secrets with the same mask apart, and groups one secret's spellings.
     fingerprint = models.CharField(max_length=64)
     display_name = models.CharField(max_length=200, blank=True)
     first_seen = models.DateTimeField()
@@ -53,6 +39,10 @@ class ApiKey(models.Model):
     @staticmethod
     def identifier_for(raw: str) -> str:
         return mask_secret(raw) if looks_like_secret(raw) else raw
+
+    @staticmethod
+    def fingerprint_for(raw: str) -> str:
+        return key_fingerprint(raw)
 
 
 class MatchType(models.TextChoices):

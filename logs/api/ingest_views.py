@@ -11,9 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from console.api_auth import BearerTokenAuthentication, HasIngestScope
+from logs.ingest.bounds import BOUNDS, IntBound
 from logs.ingest.litellm import litellm_to_record
 from logs.ingest.parsing import MAX_RECORDS, BodyError, parse_request_body
 from logs.ingest.services import ingest_records
+
+_MAX = {name: bound.maximum for name, bound in BOUNDS.items() if isinstance(bound, IntBound)}
 
 
 class IngestRecordSerializer(serializers.Serializer):
@@ -21,25 +24,38 @@ class IngestRecordSerializer(serializers.Serializer):
     timestamp = serializers.CharField(help_text="RFC 3339 with offset or Z, or epoch seconds (a number).")
     model = serializers.CharField(max_length=255)
     status = serializers.ChoiceField(choices=["success", "error"])
-    prompt_tokens = serializers.IntegerField(min_value=0, required=False, default=0)
-    completion_tokens = serializers.IntegerField(min_value=0, required=False, default=0)
-    total_tokens = serializers.IntegerField(min_value=0, required=False, help_text="If sent, must equal the sum.")
-    cached_tokens = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    reasoning_tokens = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    # Maxima as validation applies them: each column's, read from the model (logs.ingest.bounds).
+    prompt_tokens = serializers.IntegerField(min_value=0, max_value=_MAX["prompt_tokens"], required=False, default=0)
+    completion_tokens = serializers.IntegerField(
+        min_value=0, max_value=_MAX["completion_tokens"], required=False, default=0
+    )
+    total_tokens = serializers.IntegerField(
+        min_value=0, max_value=_MAX["total_tokens"], required=False, help_text="If sent, must equal the sum."
+    )
+    cached_tokens = serializers.IntegerField(
+        min_value=0, max_value=_MAX["cached_tokens"], required=False, allow_null=True
+    )
+    reasoning_tokens = serializers.IntegerField(
+        min_value=0, max_value=_MAX["reasoning_tokens"], required=False, allow_null=True
+    )
     cost = serializers.DecimalField(
         max_digits=24,
         decimal_places=12,
         min_value=0,
         required=False,
         allow_null=True,
-        help_text="USD, a number or a decimal string. Absent: priced from the price list (null if no price).",
+        help_text="USD, a number or a decimal string, under 10^12 once rounded to 12 places. "
+        "Absent: priced from the price list (null if no price).",
     )
     api_key = serializers.CharField(
-        max_length=255, required=False, help_text="The gateway's key name; secrets (sk-...) are stored masked."
+        max_length=255,
+        required=False,
+        help_text="The gateway's key name; provider secrets (sk-, gsk_, hf_, AIza, xai-, long random tokens; "
+        "with or without 'Bearer ') are stored masked.",
     )
     ip_address = serializers.IPAddressField(required=False, allow_null=True)
     user_agent = serializers.CharField(max_length=512, required=False)
-    latency_ms = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    latency_ms = serializers.IntegerField(min_value=0, max_value=_MAX["latency_ms"], required=False, allow_null=True)
     request_params = serializers.DictField(
         required=False, help_text="At most 16,384 bytes; prompt keys (messages, prompt, input, ...) are removed."
     )
@@ -53,7 +69,10 @@ class LiteLLMPayloadSerializer(serializers.Serializer):
     """The StandardLoggingPayload fields Meterlog reads; everything else is ignored."""
 
     id = serializers.CharField(help_text="-> request_id")
-    startTime = serializers.FloatField(help_text="epoch seconds -> timestamp; endTime - startTime -> latency_ms")
+    startTime = serializers.FloatField(
+        help_text="epoch seconds -> timestamp; endTime - startTime -> latency_ms (left empty when negative, "
+        "not finite or past the column)"
+    )
     endTime = serializers.FloatField()
     model_group = serializers.CharField(required=False, help_text="-> model (else `model`)")
     status = serializers.ChoiceField(choices=["success", "failure"], help_text="-> success / error")

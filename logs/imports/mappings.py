@@ -10,8 +10,9 @@ rejects them with the same message as the ingest API. The mapping tables are in 
 """
 
 import json
+import math
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from logs.exports.format import EXPORT_FIELDS, JSON_FIELDS
 from logs.ingest.litellm import _dict, _first, litellm_to_record
@@ -55,6 +56,13 @@ def _number(value):
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _seconds_to_ms(seconds: float):
+    """Milliseconds, rounded; a NaN, infinite or overflowing value goes on as a float so that
+    validation rejects latency_ms by name, as it does a native record's explicit latency."""
+    ms = seconds * 1000
+    return round(ms) if math.isfinite(ms) else ms
 
 
 def _json_cell(row: dict, name: str, errors: dict):
@@ -193,11 +201,11 @@ def new_api_row(row: dict, *, quota_per_usd: Decimal | None = None):
         "ip_address": _first(row.get("ip")),
     }
     use_time = _number(row.get("use_time"))
-    record["latency_ms"] = round(use_time * 1000) if use_time is not None else _int(row.get("use_time"))
+    record["latency_ms"] = _seconds_to_ms(use_time) if use_time is not None else _int(row.get("use_time"))
     if quota_per_usd is not None and not _blank(row.get("quota")):
         try:
             record["cost"] = str(Decimal(str(row["quota"]).strip()) / quota_per_usd)
-        except InvalidOperation:
+        except ArithmeticError:  # not a number, or a quotient past Decimal's exponent range
             record["cost"] = row["quota"]  # validation: "Must be a number or a decimal string."
     if log_type == 5:
         record["error_message"] = _first(row.get("content"))

@@ -6,7 +6,7 @@ A payload that is not an object is passed through unchanged, so that validation 
 it by index like any other bad item.
 """
 
-import math
+from logs.ingest import bounds
 
 STATUS = {"success": "success", "failure": "error"}
 
@@ -24,13 +24,17 @@ def _first(*values):
 
 
 def _latency_ms(start, end) -> int | None:
-    """round((endTime - startTime) x 1000); None when either is missing or not a time."""
+    """round((endTime - startTime) x 1000). Latency is optional in the contract, so times
+    that give none the column can hold (missing, not numbers, NaN/inf, end before start,
+    1.7e308) drop only the latency: the usage record is kept. startTime is the timestamp,
+    which validation still rejects by name when it is absurd."""
     for value in (start, end):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
-    if end < start:
+    try:
+        return bounds.latency_ms(end - start)
+    except OverflowError:  # an int too large for a float
         return None
-    return round((end - start) * 1000)
 
 
 def litellm_to_record(payload: dict) -> dict:

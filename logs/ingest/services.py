@@ -1,7 +1,8 @@
 """Storing a batch of ingest records for one account.
 
 The pipeline: validate each record in plain Python, drop in-batch repeats (the first
-wins), mask secret API keys, apply privacy mode, price what came without a cost, create
+wins), price what came without a cost (a computed cost the column cannot hold rejects its
+record), mask secret API keys, apply privacy mode, create
 the partitions the rows need, then in ONE transaction: lock the account, skip request_ids
 already stored, insert the rest (COPY on PostgreSQL, bulk_create on SQLite), and upsert
 the account's ApiKey and AccountModel rows with one statement each.
@@ -27,9 +28,10 @@ from django.utils import timezone
 from analytics import rollups
 from console.models import Account
 from logs import gate
+from logs.ingest import bounds
 from logs.ingest.validation import validate_record
 from logs.locks import lock_account_ingest
-from logs.models import AccountModel, ApiKey, RequestLog, fingerprint
+from logs.models import AccountModel, ApiKey, RequestLog
 from logs.partitions import ensure_partitions, is_postgres
 from logs.prices.book import PriceBook, compute_cost
 
@@ -99,6 +101,7 @@ def ingest_records(*, account: Account, records: list, source: str = "api") -> I
     now = timezone.now()
     result = IngestResult()
     batch: list[dict] = []
+    positions: list[int] = []  # each batch record's index in `records`
     seen: set[str] = set()
     for index, item in enumerate(records):
         clean, errors = validate_record(item, now=now)
@@ -109,13 +112,17 @@ def ingest_records(*, account: Account, records: list, source: str = "api") -> I
         else:
             seen.add(clean["request_id"])
             batch.append(clean)
+            positions.append(index)
     if not batch:
         return result
 
+    _price(account, batch)
+    batch = _reject_unstorable_costs(batch, positions, result)
+    if not batch:
+        return result
     fingerprints = _mask_api_keys(batch)
     if account.privacy_mode:
         _apply_privacy(batch)
-    _price(account, batch)
     rows = [_row(account, clean, now) for clean in batch]
 
     ensure_partitions(account.retention_days, {clean["timestamp"] for clean in batch})
@@ -125,6 +132,23 @@ def ingest_records(*, account: Account, records: list, source: str = "api") -> I
     log.debug("ingest %s into %s: %s accepted, %s duplicates, %s rejected",
               source, account.slug, result.accepted, result.duplicates, len(result.rejected))  # fmt: skip
     return result
+
+
+def _reject_unstorable_costs(batch: list[dict], positions: list[int], result: IngestResult) -> list[dict]:
+    """A sent cost was bounded by validation; a computed one (a price x 2^31 tokens) can
+    still exceed the column: reject that record by name, keep the others."""
+    kept = []
+    for index, clean in zip(positions, batch, strict=True):
+        try:
+            if clean["price_id"] is not None:
+                bounds.COST.quantize(clean["cost"])
+        except bounds.OutOfRange as exc:
+            message = f"The cost computed from the model's price is out of range: {exc}"
+            result.rejected.append({"index": index, "request_id": clean["request_id"], "errors": {"cost": [message]}})
+            continue
+        kept.append(clean)
+    result.rejected.sort(key=lambda rejection: rejection["index"])
+    return kept
 
 
 def _request_id_of(item) -> str | None:
@@ -151,7 +175,7 @@ def _mask_api_keys(batch: list[dict]) -> dict[str, str | None]:
             fingerprints[clean["request_id"]] = None
             continue
         if raw not in by_raw:
-            by_raw[raw] = (ApiKey.identifier_for(raw), fingerprint(raw))
+            by_raw[raw] = (ApiKey.identifier_for(raw), ApiKey.fingerprint_for(raw))
         clean["api_key"], fingerprints[clean["request_id"]] = by_raw[raw]
     return fingerprints
 

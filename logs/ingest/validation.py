@@ -5,8 +5,11 @@ serializer or Django form per record would cost more than the database insert it
 
 Beyond the field rules of the contract, everything that the database would refuse is
 refused here, so a bad record is rejected by index instead of failing the whole batch
-with a 500: integers past 32 bits, NUL characters and lone surrogates (PostgreSQL text and
-jsonb cannot hold them), NaN/Infinity inside JSON objects, scoped IPv6 addresses.
+with a 500: numbers past what their column holds after rounding (logs.ingest.bounds), NaN
+and Infinity, NUL characters and lone surrogates (PostgreSQL text and jsonb cannot hold
+them), scoped IPv6 addresses. Secrets in request_params, error_message, error_details and
+user_agent are replaced by their masked form here (logs.secrets); the api_key is masked by
+the service, which also needs its fingerprint.
 """
 
 import ipaddress
@@ -15,14 +18,13 @@ import math
 import re
 import socket
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
+from logs.ingest import bounds
 from logs.ingest.parsing import BadLine
 from logs.models import ApiKey
-from logs.prices.book import COST_QUANTUM
+from logs.secrets import scrub_json, scrub_text
 
-INT32_MAX = 2**31 - 1
-MAX_COST = Decimal(10) ** 12  # the column is numeric(24, 12)
 FUTURE_TOLERANCE = timedelta(minutes=5)
 # Epoch milliseconds sent as seconds land in the far future (rejected above); epoch values
 # this early are the opposite unit mistake, or a zero, and would create stray partitions.
@@ -72,24 +74,27 @@ def _required_text(value, max_len: int) -> str:
     return value
 
 
-def _int(value, *, maximum: int = INT32_MAX) -> int:
-    if type(value) is int and 0 <= value <= maximum:
+def _int(value, bound: bounds.IntBound) -> int:
+    if type(value) is int and bound.minimum <= value <= bound.maximum:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Invalid("Must be an integer.")
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Invalid("Must be a finite number.")
         if not value.is_integer():
             raise Invalid("Must be a whole number.")
         value = int(value)
-    if value < 0:
-        raise Invalid("Must be 0 or more.")
-    if value > maximum:
-        raise Invalid(f"Must be at most {maximum}.")
-    return value
+    try:
+        return bound.check(value)
+    except bounds.OutOfRange as exc:
+        raise Invalid(str(exc)) from exc
 
 
-def _optional_int(value) -> int | None:
-    return None if value is None else _int(value)
+def _column_int(name: str):
+    """The parser of an optional integer column, bounded by that column."""
+    bound = bounds.BOUNDS[name]
+    return lambda value: None if value is None else _int(value, bound)
 
 
 def _timestamp(value, now: datetime) -> datetime:
@@ -121,8 +126,9 @@ def _timestamp(value, now: datetime) -> datetime:
 
 
 def parse_cost(value) -> Decimal:
-    """A cost as sent, rounded to the column's 12 places. Floats go through str(), which
-    gives the shortest repr: 4.2e-06 stays 0.0000042, not 0.00000420000000000000003..."""
+    """A cost as sent, rounded half-up to the column's places; refused when the ROUNDED value
+    does not fit the column. Floats go through str(), which gives the shortest repr: 4.2e-06
+    stays 0.0000042, not 0.00000420000000000000003..."""
     if isinstance(value, bool):
         raise Invalid("Must be a number or a decimal string.")
     if isinstance(value, int):
@@ -142,13 +148,10 @@ def parse_cost(value) -> Decimal:
             raise Invalid("Must be a finite number.")
     else:
         raise Invalid("Must be a number or a decimal string.")
-    if cost < 0:
-        raise Invalid("Must be 0 or more.")
-    if cost >= MAX_COST:
-        raise Invalid(f"Must be less than {MAX_COST}.")
-    if not cost:
-        return Decimal("0").quantize(COST_QUANTUM)  # no "-0"
-    return cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
+    try:
+        return bounds.COST.quantize(cost)
+    except bounds.OutOfRange as exc:
+        raise Invalid(str(exc)) from exc
 
 
 def _ip(value) -> str:
@@ -198,7 +201,7 @@ def _request_params(value) -> tuple[dict, str]:
     if not isinstance(value, dict):
         raise Invalid("Must be a JSON object.")
     try:
-        params = strip_prompt_keys(value)
+        params = scrub_json(strip_prompt_keys(value))
     except RecursionError as exc:
         raise Invalid("Is nested too deeply.") from exc
     return params, to_json(params, MAX_PARAMS_BYTES)
@@ -216,6 +219,10 @@ def _tags(value) -> tuple[dict, str]:
 
 
 def _error_details(value) -> tuple[object, str]:
+    try:
+        value = scrub_json(value)  # provider errors echo request headers at times
+    except RecursionError as exc:
+        raise Invalid("Is nested too deeply.") from exc
     return value, to_json(value, MAX_ERROR_DETAILS_BYTES)
 
 
@@ -227,6 +234,8 @@ def _error_code(value) -> str:
 
 
 def _error_message(value) -> str:
+    if isinstance(value, str):
+        value = scrub_text(value)  # before the cut, which could leave a secret unrecognisable
     if isinstance(value, str) and len(value) > MAX_ERROR_MESSAGE_CHARS:
         value = value[: MAX_ERROR_MESSAGE_CHARS - 1] + "…"
     return _text(value, MAX_ERROR_MESSAGE_CHARS)
@@ -242,12 +251,12 @@ def _api_key(value) -> str:
 
 # Optional fields: (name, parser, value when absent or null).
 _OPTIONAL = (
-    ("cached_tokens", _optional_int, None),
-    ("reasoning_tokens", _optional_int, None),
+    ("cached_tokens", _column_int("cached_tokens"), None),
+    ("reasoning_tokens", _column_int("reasoning_tokens"), None),
     ("api_key", _api_key, ""),
     ("ip_address", _ip, None),
-    ("user_agent", lambda v: _text(v, 512), ""),
-    ("latency_ms", _optional_int, None),
+    ("user_agent", lambda v: _text(scrub_text(v) if isinstance(v, str) else v, 512), ""),
+    ("latency_ms", _column_int("latency_ms"), None),
     ("error_code", _error_code, ""),
     ("error_message", _error_message, ""),
 )
@@ -301,16 +310,17 @@ def validate_record(item, *, now: datetime) -> tuple[dict | None, dict | None]:
         value = get(name)
         clean[name] = 0
         if value is not None:
-            run(name, _int, value)
+            run(name, _int, value, bounds.BOUNDS[name])
     total = get("total_tokens")
     if "prompt_tokens" not in errors and "completion_tokens" not in errors:
         expected = clean["prompt_tokens"] + clean["completion_tokens"]
+        total_max = bounds.BOUNDS["total_tokens"].maximum
         if total is None:
-            if expected > INT32_MAX:
-                errors["total_tokens"] = [f"prompt_tokens + completion_tokens must be at most {INT32_MAX}."]
+            if expected > total_max:
+                errors["total_tokens"] = [f"prompt_tokens + completion_tokens must be at most {total_max}."]
             clean["total_tokens"] = expected
         else:
-            run("total_tokens", _int, total)
+            run("total_tokens", _int, total, bounds.BOUNDS["total_tokens"])
             if "total_tokens" not in errors and clean["total_tokens"] != expected:
                 errors["total_tokens"] = [
                     f"Must equal prompt_tokens + completion_tokens ({expected}), got {clean['total_tokens']}."
