@@ -15,7 +15,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from analytics.models import UsageQuarter
-from analytics.plotting import go
+from analytics.plotting import go, plain
 from analytics.usage import Bucket, Totals, UsageQuery, hour_start, local_midnight, sum_totals, totals, usage
 from console.models import Account
 from logs import gate, ranges
@@ -345,7 +345,7 @@ def top_accounts_figure(rows: list[AccountRow]) -> dict:
     fig = go.Figure(
         go.Bar(
             x=[float(row.totals.cost) for row in top],
-            y=[row.account.name for row in top],
+            y=[plain(row.account.name) for row in top],  # a name is text, not plotly's HTML
             orientation="h",
             marker_color="#1a7f37",
             hovertemplate="%{y}: $%{x:,.4f}<extra></extra>",

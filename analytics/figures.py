@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from analytics.plotting import go
+from analytics.plotting import go, plain
 from analytics.report_tables import Table
 from analytics.reports import ALERT_ERROR_RATE
 
@@ -77,13 +77,14 @@ def cost_by_day(table: Table) -> go.Figure:
 
 
 def _horizontal_bars(table: Table, label_key: str, value_key: str, *, money=False, percent=False, color=ACCENT):
+    # The labels are the gateway's strings (model, API key, error code): plain text, not HTML.
     labels, values = table.values(label_key), _numbers(table.values(value_key))
     axis = {"autorange": "reversed", "automargin": True, "type": "category"}
     value_axis = {"tickprefix": "$"} if money else ({"tickformat": ".0%"} if percent else {})
     fig = go.Figure(layout=_layout(height=max(160, 50 + 30 * len(labels)), yaxis=axis, xaxis=value_axis, bargap=0.3))
     fmt = "$%{x:,.6~f}" if money else ("%{x:.1%}" if percent else "%{x:,}")
     fig.add_bar(
-        x=values, y=[str(label) for label in labels], orientation="h", marker_color=color,
+        x=values, y=[plain(label) for label in labels], orientation="h", marker_color=color,
         customdata=list(table.hrefs) or None, hovertemplate=f"%{{y}}: {fmt}<extra></extra>",
         texttemplate=fmt, textposition="auto",
         insidetextfont={"color": "#ffffff"}, cliponaxis=False,

@@ -102,7 +102,9 @@ def test_create_member_makes_a_user_who_can_log_in(client, acme):
     user = get_user_model().objects.get(username="dana@acme.test")
     assert user.email == "dana@acme.test"
     assert Membership.objects.get(user=user).role == "admin"
-    assert client.login(username="dana@acme.test", password="long-enough-pw-42")
+    # Through the login form: django-axes' backend checks every login against a request.
+    response = client.post("/accounts/login/", {"username": "dana@acme.test", "password": "long-enough-pw-42"})
+    assert response.status_code == 302 and client.session["_auth_user_id"] == str(user.pk)
 
 
 def test_create_member_adds_an_existing_user_and_keeps_the_password(alice, globex):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from console.models import Account, Membership
 from logs.demo import DEMO_ACCOUNTS, OPERATOR_EMAIL, demo_records, hour_records, hourly_count, load_trace
@@ -85,7 +86,9 @@ def test_seed_demo_twice_stores_each_request_once(tmp_path, capsys, settings):
 
     operator = get_user_model().objects.get(username=OPERATOR_EMAIL)
     assert operator.is_staff and operator.is_superuser
-    assert authenticate(username="alice@acme.example", password=saved["alice@acme.example"]) is not None
+    # django-axes' backend checks every login against a request (the client's IP).
+    login = RequestFactory().post("/accounts/login/")
+    assert authenticate(login, username="alice@acme.example", password=saved["alice@acme.example"]) is not None
     dana = Membership.objects.filter(user__username="dana@consulting.example")
     assert sorted(dana.values_list("account__slug", "role")) == [("acme", "viewer"), ("globex", "admin")]
     # The secret-looking key is stored masked, never as sent.
