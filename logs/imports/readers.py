@@ -35,7 +35,7 @@ CSV, JSON_ARRAY, NDJSON = "csv", "json", "ndjson"
 HEAD_BYTES = 1024 * 1024  # room for a first LiteLLM row carrying its messages
 MAX_GZIP_MEMBERS = 100_000  # `cat`-ed gzip files; each member costs ~10 µs (logs.decompress)
 MAX_LINE_CHARS = 32 * 1024 * 1024
-JSON_ARRAY_MAX_CHARS = 128 * 1024 * 1024
+JSON_ARRAY_MAX_CHARS = 64 * 1024 * 1024  # read whole: ~2x this in memory while it is read
 # A CSV field may hold an error message of up to 64 KiB plus quoting; the default is 128 KiB.
 csv.field_size_limit(16 * 1024 * 1024)
 
