@@ -158,7 +158,10 @@ def run_import_job(job_id: int) -> ImportJob | None:
         # What was accepted before the fault stays (it is valid); the counts say how far it got.
         counts = _counts(latest[0]) if latest else {}
         ImportJob.objects.filter(pk=job_id).update(
-            state=ImportState.FAILED, finished_at=timezone.now(), error=str(exc), **counts
+            state=ImportState.FAILED,
+            finished_at=timezone.now(),
+            error=str(exc).replace(path.name, job.file_name),
+            **counts,
         )
     except Exception:
         log.exception("import job %s failed", job_id)
