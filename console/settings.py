@@ -182,6 +182,9 @@ METERLOG_IMPORT_DIR = Path(env_str("METERLOG_IMPORT_DIR", str(METERLOG_MEDIA_DIR
 METERLOG_EXPORT_ASYNC_ROWS = env_int("METERLOG_EXPORT_ASYNC_ROWS", 1_000_000)  # browser exports above: a job
 METERLOG_EXPORT_TTL_HOURS = env_int("METERLOG_EXPORT_TTL_HOURS", 24)
 METERLOG_IMPORT_MAX_BYTES = env_int("METERLOG_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+# A gzip import file is inflated as it is read (never whole) and refused past this many
+# bytes of content: a 1 MB bomb must not run a worker for hours. 10x the upload limit.
+METERLOG_IMPORT_MAX_DECOMPRESSED_BYTES = env_int("METERLOG_IMPORT_MAX_DECOMPRESSED_BYTES", 2 * 1024**3)
 # Export / import jobs queued or running without a sign of life this long lost their worker.
 METERLOG_JOB_STALE_MINUTES = env_int("METERLOG_JOB_STALE_MINUTES", 30)
 

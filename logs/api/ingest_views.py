@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from console.api_auth import BearerTokenAuthentication, HasIngestScope
 from logs.ingest.bounds import BOUNDS, IntBound
 from logs.ingest.litellm import litellm_to_record
-from logs.ingest.parsing import MAX_RECORDS, BodyError, parse_request_body
+from logs.ingest.parsing import MAX_GZIP_MEMBERS, MAX_RECORDS, BodyError, parse_request_body
 from logs.ingest.services import ingest_records
 
 _MAX = {name: bound.maximum for name, bound in BOUNDS.items() if isinstance(bound, IntBound)}
@@ -106,8 +106,10 @@ _RESPONSES = {
     400: OpenApiResponse(IngestProblemSerializer, description="Body is not JSON/NDJSON, or not a list."),
     401: OpenApiResponse(IngestProblemSerializer, description="Missing or unknown token."),
     403: OpenApiResponse(IngestProblemSerializer, description="Token without the ingest scope."),
+    411: OpenApiResponse(IngestProblemSerializer, description="Chunked body on a server that cannot read one."),
     413: OpenApiResponse(
-        IngestProblemSerializer, description=f"More than {MAX_RECORDS:,} records or 20 MB (decompressed)."
+        IngestProblemSerializer,
+        description=f"More than {MAX_RECORDS:,} records, 20 MB (decompressed) or {MAX_GZIP_MEMBERS:,} gzip members.",
     ),
     415: OpenApiResponse(IngestProblemSerializer, description="Content-Encoding other than gzip."),
 }

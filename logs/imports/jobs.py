@@ -3,12 +3,13 @@ METERLOG_IMPORT_DIR and a worker runs `services.import_file` on it (logs.tasks.r
 the same code as `manage.py import_logs`, writing its progress and outcome to an ImportJob.
 
 The file's format is checked when it is uploaded (a file that is not CSV/JSON/NDJSON, or whose
-columns match no format, is refused at once) and the file is deleted when the job ends.
+columns match no format, is refused at once), from its first 1 MB of content only: a gzip file
+is inflated whole by the worker alone, streamed and capped (see logs.imports.readers). The
+file is deleted when the job ends.
 """
 
 import logging
 import secrets
-import zlib
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -21,7 +22,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from console.models import Account
-from logs import stale_jobs
+from logs import decompress, stale_jobs
 from logs.imports import readers
 from logs.imports.services import ImportFormatError, ImportReport, import_file, resolve_format
 from logs.models import ImportJob, ImportState
@@ -99,17 +100,17 @@ def estimate_rows(path: Path, container: str) -> int:
     lines = 0
     last = b"\n"
     with open(path, "rb") as raw:
-        gzipped = raw.read(2) == readers.GZIP_MAGIC
+        blocks = iter(partial(raw.read, _READ_SIZE), b"")
+        if raw.read(2) == readers.GZIP_MAGIC:
+            limit = settings.METERLOG_IMPORT_MAX_DECOMPRESSED_BYTES
+            blocks = decompress.inflate(blocks, limit=limit, max_members=readers.MAX_GZIP_MEMBERS)
         raw.seek(0)
-        decompressor = zlib.decompressobj(31) if gzipped else None
-        while block := raw.read(_READ_SIZE):
-            if decompressor is not None:
-                try:
-                    block = decompressor.decompress(block)
-                except zlib.error:
-                    break  # a broken gzip file: the import reports it with its line
-            lines += block.count(b"\n")
-            last = block[-1:] or last
+        try:
+            for block in blocks:
+                lines += block.count(b"\n")
+                last = block[-1:] or last
+        except decompress.DecompressError:
+            pass  # a broken or too big gzip file: the import reports it
     lines += last != b"\n"  # a last line without a newline
     return max(lines - 1, 0) if container == readers.CSV else lines
 
@@ -157,7 +158,10 @@ def run_import_job(job_id: int) -> ImportJob | None:
         # What was accepted before the fault stays (it is valid); the counts say how far it got.
         counts = _counts(latest[0]) if latest else {}
         ImportJob.objects.filter(pk=job_id).update(
-            state=ImportState.FAILED, finished_at=timezone.now(), error=str(exc), **counts
+            state=ImportState.FAILED,
+            finished_at=timezone.now(),
+            error=str(exc).replace(path.name, job.file_name),
+            **counts,
         )
     except Exception:
         log.exception("import job %s failed", job_id)

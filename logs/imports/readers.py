@@ -2,26 +2,40 @@
 
 Three containers, told by the first non-blank character of the (decompressed) text:
 `[` a JSON array, `{` NDJSON (one object per line), anything else CSV with a header row.
-CSV and NDJSON are read row by row, so a file of any size runs in flat memory. A JSON
-array is read into memory whole (exports of that shape are meant for small sets; use
-NDJSON or CSV for big files) and then decoded one item at a time, so each item still
+CSV and NDJSON are read row by row, so a file of any size runs in flat memory (a line
+longer than MAX_LINE_CHARS is refused, not read whole). A JSON array is read into memory
+whole, up to JSON_ARRAY_MAX_CHARS (exports of that shape are meant for small sets; use
+NDJSON or CSV for big files), and then decoded one item at a time, so each item still
 gets the line number it starts on.
+
+Gzip is inflated as it is read by logs.decompress, capped at
+METERLOG_IMPORT_MAX_DECOMPRESSED_BYTES of content and MAX_GZIP_MEMBERS members. The format
+check (`sniff_container`, `header_keys`, run in the web process at upload) reads the first
+HEAD_BYTES of content only; the whole file is read by the worker.
 
 Rows come out as (line, row): `line` is the 1-based physical line the row starts on (for
 CSV, the header is line 1), `row` a dict, or a `BadRow` when the row itself cannot be
 decoded (a malformed NDJSON line, a JSON array item that is not an object).
 """
 
+import codecs
 import csv
-import gzip
 import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+
+from logs import decompress
+
 GZIP_MAGIC = b"\x1f\x8b"
 CSV, JSON_ARRAY, NDJSON = "csv", "json", "ndjson"
+HEAD_BYTES = 1024 * 1024  # room for a first LiteLLM row carrying its messages
+MAX_GZIP_MEMBERS = 100_000  # `cat`-ed gzip files; each member costs ~10 µs (logs.decompress)
+MAX_LINE_CHARS = 32 * 1024 * 1024
+JSON_ARRAY_MAX_CHARS = 64 * 1024 * 1024  # read whole: ~2x this in memory while it is read
 # A CSV field may hold an error message of up to 64 KiB plus quoting; the default is 128 KiB.
 csv.field_size_limit(16 * 1024 * 1024)
 
@@ -37,9 +51,13 @@ class BadRow:
 
 
 def _open_binary(path: Path):
-    with open(path, "rb") as probe:
-        magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
+    raw = open(path, "rb")  # noqa: SIM115 (returned open; closed with the stream around it)
+    magic = raw.read(2)
+    raw.seek(0)
+    if magic != GZIP_MAGIC:
+        return raw
+    limit = settings.METERLOG_IMPORT_MAX_DECOMPRESSED_BYTES
+    return decompress.open_gzip(raw, limit=limit, max_members=MAX_GZIP_MEMBERS)
 
 
 def open_text(path: Path) -> io.TextIOWrapper:
@@ -48,14 +66,34 @@ def open_text(path: Path) -> io.TextIOWrapper:
     return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="")
 
 
+def _read_error(path: Path, exc: Exception) -> "FileFormatError":
+    if isinstance(exc, decompress.TooLarge):
+        return FileFormatError(
+            f"{path.name} is {exc} (the limit is METERLOG_IMPORT_MAX_DECOMPRESSED_BYTES); split it into smaller files"
+        )
+    return FileFormatError(f"cannot read {path.name}: {exc}")
+
+
+_READ_ERRORS = (OSError, EOFError, UnicodeDecodeError, csv.Error, decompress.DecompressError)
+
+
+def read_head(path: Path) -> tuple[str, bool]:
+    """The first HEAD_BYTES of the (decompressed) file as text, and whether that is all of it."""
+    try:
+        with _open_binary(path) as binary:
+            data = binary.read(HEAD_BYTES + 1)
+        complete = len(data) <= HEAD_BYTES
+        # A cut may split a character: the decoder keeps its first bytes back unless final.
+        return codecs.getincrementaldecoder("utf-8-sig")().decode(data[:HEAD_BYTES], final=complete), complete
+    except _READ_ERRORS as exc:
+        raise _read_error(path, exc) from exc
+
+
 def sniff_container(path: Path) -> str:
-    with open_text(path) as text:
-        try:
-            head = text.read(4096).lstrip()
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            raise FileFormatError(f"cannot read {path.name}: {exc}") from exc
+    text, complete = read_head(path)
+    head = text.lstrip()
     if not head:
-        raise FileFormatError(f"{path.name} is empty")
+        raise FileFormatError(f"{path.name} is empty" if complete else f"{path.name} starts with over 1 MB of blanks")
     if head[0] == "[":
         return JSON_ARRAY
     if head[0] == "{":
@@ -64,20 +102,47 @@ def sniff_container(path: Path) -> str:
 
 
 def iter_rows(path: Path, container: str) -> Iterator[tuple[int, dict | BadRow]]:
-    readers = {CSV: _csv_rows, NDJSON: _ndjson_rows, JSON_ARRAY: _json_array_rows}
     with open_text(path) as text:
         try:
-            yield from readers[container](text)
-        except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
-            raise FileFormatError(f"cannot read {path.name}: {exc}") from exc
+            yield from _rows(text, container)
+        except _READ_ERRORS as exc:
+            raise _read_error(path, exc) from exc
 
 
-def header_keys(path: Path, container: str) -> set[str]:
-    """The CSV header's columns, or the keys of the first JSON object (for format detection)."""
-    for _line, row in iter_rows(path, container):
-        if isinstance(row, dict):
-            return set(row)
-    return set()
+def _rows(text, container: str) -> Iterator[tuple[int, dict | BadRow]]:
+    if container == JSON_ARRAY:
+        return _json_array_rows(text)
+    lines = _bounded_lines(text)
+    return _csv_rows(lines) if container == CSV else _ndjson_rows(lines)
+
+
+def header_keys(path: Path, container: str) -> set[str] | None:
+    """The CSV header's columns, or the keys of the first JSON object (for format detection),
+    from the file's first HEAD_BYTES; None when its first row does not end within them."""
+    text, complete = read_head(path)
+    if not complete and container != JSON_ARRAY:
+        text = text[: text.rfind("\n") + 1]  # whole lines only: a cut line would lose columns
+    try:
+        for _line, row in _rows(io.StringIO(text, newline=""), container):
+            if isinstance(row, dict):
+                return set(row)
+    except csv.Error as exc:
+        raise _read_error(path, exc) from exc
+    except FileFormatError:
+        if complete:
+            raise
+        return None  # the first JSON item is cut at HEAD_BYTES
+    return set() if complete else None
+
+
+def _bounded_lines(text) -> Iterator[str]:
+    """The text's lines, refusing one longer than MAX_LINE_CHARS instead of reading it whole."""
+    number = 0
+    while line := text.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise FileFormatError(f"line {number} is longer than {MAX_LINE_CHARS // (1024 * 1024)} MB")
+        yield line
 
 
 def _csv_rows(text) -> Iterator[tuple[int, dict | BadRow]]:
@@ -109,7 +174,12 @@ def _ndjson_rows(text) -> Iterator[tuple[int, dict | BadRow]]:
 
 
 def _json_array_rows(text) -> Iterator[tuple[int, dict | BadRow]]:
-    data = text.read()
+    data = text.read(JSON_ARRAY_MAX_CHARS + 1)
+    if len(data) > JSON_ARRAY_MAX_CHARS:
+        raise FileFormatError(
+            f"a JSON array is read whole and may be at most {JSON_ARRAY_MAX_CHARS // (1024 * 1024)} MB; "
+            "use NDJSON or CSV for bigger files"
+        )
     decoder = json.JSONDecoder()
     pos = data.index("[") + 1
     line = data.count("\n", 0, pos) + 1

@@ -50,6 +50,11 @@ def resolve_format(path: Path, fmt: str) -> tuple[str, str]:
     except readers.FileFormatError as exc:
         raise ImportFormatError(str(exc)) from exc
     if fmt == "auto":
+        if keys is None:
+            raise ImportFormatError(
+                f"cannot tell the format of {path.name}: its first row does not end within its first "
+                f"{readers.HEAD_BYTES // (1024 * 1024)} MB; pass --format"
+            )
         detected = mappings.detect(keys)
         if detected is None:
             shown = ", ".join(sorted(keys)[:12]) or "none"

@@ -1,8 +1,10 @@
 """Decoding an ingest body: size limits, gzip, JSON array or NDJSON.
 
 Limits hold before any work is done: the raw body is read with a cap (never the whole
-stream first), gzip is inflated in bounded steps and stops as soon as the output passes
-MAX_BODY_BYTES, so a decompression bomb costs at most 20 MB of memory, never its full size.
+stream first; a chunked body, which has no Content-Length, is read the same way up to
+MAX_BODY_BYTES + 1), gzip is inflated by logs.decompress, linear in the input, capped at
+MAX_GZIP_MEMBERS members and stopping as soon as the output passes MAX_BODY_BYTES, so a
+decompression bomb costs at most 20 MB of memory, never its full size.
 
 NDJSON and bad lines: each line is one record, so a line that is not JSON is rejected by
 index like any other invalid record (`BadLine`), and the other lines are still stored: a
@@ -12,11 +14,14 @@ NDJSON). Indexes count records, i.e. non-blank lines; the message names the 1-ba
 """
 
 import json
-import zlib
 from dataclasses import dataclass
+
+from logs import decompress
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 MAX_RECORDS = 10_000
+# A gateway sends one gzip stream a batch; each member costs a new inflater (see logs.decompress).
+MAX_GZIP_MEMBERS = 1_000
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"})
 GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
 _READ_CHUNK = 1024 * 1024
@@ -64,26 +69,16 @@ def read_body(stream, content_length: int | None, *, limit: int = MAX_BODY_BYTES
 
 def gunzip(data: bytes, *, limit: int = MAX_BODY_BYTES) -> bytes:
     """Inflate gzip data (several members allowed) into at most `limit` bytes, else 413."""
-    out = bytearray()
     try:
-        while data:
-            inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
-            pending = data
-            while not inflater.eof:
-                room = limit + 1 - len(out)  # always >= 1: 0 would mean "no limit" to zlib
-                chunk = inflater.decompress(pending, room)
-                out += chunk
-                if len(out) > limit:
-                    raise too_large(f"Body is larger than {limit // (1024 * 1024)} MB once decompressed.")
-                pending = inflater.unconsumed_tail
-                if not pending and len(chunk) < room:
-                    break  # input used up and zlib had room to spare: nothing more will come
-            if not inflater.eof:
-                raise BodyError("Gzip body is truncated.")
-            data = inflater.unused_data
-    except zlib.error as exc:
-        raise BodyError(f"Body is not valid gzip ({exc}).") from exc
-    return bytes(out)
+        return decompress.gunzip(data, limit=limit, max_members=MAX_GZIP_MEMBERS)
+    except decompress.TooLarge as exc:
+        raise too_large(f"Body is larger than {limit // (1024 * 1024)} MB once decompressed.") from exc
+    except decompress.TooManyMembers as exc:
+        raise too_large(f"Body has more than {MAX_GZIP_MEMBERS:,} gzip members; send one gzip stream.") from exc
+    except decompress.Truncated as exc:
+        raise BodyError("Gzip body is truncated.") from exc
+    except decompress.DecompressError as exc:
+        raise BodyError(f"Body is {exc}.") from exc
 
 
 def decode_content(data: bytes, content_encoding: str) -> bytes:
@@ -158,14 +153,27 @@ def decode_records(data: bytes, content_type: str, *, lenient: bool = False) -> 
         raise
 
 
-def parse_request_body(request, *, lenient: bool = False) -> list:
-    """Items of an HTTP ingest request. Reads the raw stream: Django's request.body would
-    refuse anything above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) with its own 400."""
-    meta = request.META
+def _body_stream(request, meta):
+    """The stream to read and its declared length. A chunked body has no Content-Length:
+    Django then offers an empty stream, so it is read from wsgi.input itself, which the
+    server (gunicorn) ends at the last chunk and says so with wsgi.input_terminated."""
     try:
         content_length = int(meta.get("CONTENT_LENGTH") or 0)
     except ValueError as exc:
         raise BodyError("Invalid Content-Length header.") from exc
-    data = read_body(request, content_length) if content_length else b""
+    if content_length or "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return (request if content_length else None), content_length
+    if not meta.get("wsgi.input_terminated"):
+        # A server that hands over the raw socket (runserver): reading to the end would hang.
+        raise BodyError("This server cannot read a chunked body; send a Content-Length header.", status=411)
+    return meta["wsgi.input"], None
+
+
+def parse_request_body(request, *, lenient: bool = False) -> list:
+    """Items of an HTTP ingest request. Reads the raw stream: Django's request.body would
+    refuse anything above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) with its own 400."""
+    meta = request.META
+    stream, content_length = _body_stream(request, meta)
+    data = read_body(stream, content_length) if stream is not None else b""
     data = decode_content(data, meta.get("HTTP_CONTENT_ENCODING", ""))
     return decode_records(data, meta.get("CONTENT_TYPE", ""), lenient=lenient)
