@@ -1,6 +1,7 @@
 """Shared set-up for the bench scripts: Django against the bench database only."""
 
 import gc
+import http.client
 import os
 import sys
 import time
@@ -118,3 +119,24 @@ def stats(times: list[float], timeouts: list[float] = ()) -> dict:
     if timeouts:
         out.update(timeouts=len(timeouts), timeout_after_ms=round(max(timeouts), 1))
     return out
+
+
+def wait_for_gunicorn(proc, port: int, seconds: int = 60):
+    """`proc` (a gunicorn just started) once it answers an unauthenticated ingest POST with
+    401/403; terminated with an error if it exits or stays silent for `seconds`."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("POST", "/api/v1/ingest", body=b"[]", headers={"Content-Type": "application/json"})
+            status = conn.getresponse().status
+            conn.close()
+            if status in (401, 403):
+                return proc
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("gunicorn exited; see its output above")
+        time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError(f"gunicorn did not answer within {seconds} s")

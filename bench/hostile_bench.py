@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO_DIR, bench_database_url, setup_django
+from bench.common import REPO_DIR, bench_database_url, setup_django, wait_for_gunicorn
 from bench.ingest_bench import free_port
 
 MB = 1024 * 1024
@@ -53,20 +53,7 @@ def start_server(port: int, var_dir: str, secret_key: str) -> subprocess.Popen:
     )
     cmd = [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "--timeout", "60",
            "--log-level", "warning", "console.wsgi:application"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO_DIR, env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            status, _ = request(port, {"Content-Type": "application/json"}, b"[]")
-            if status in (401, 403):
-                return proc
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("gunicorn exited; see its output above")
-        time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError("gunicorn did not answer within 60 s")
+    return wait_for_gunicorn(subprocess.Popen(cmd, cwd=REPO_DIR, env=env), port)
 
 
 def worker_pid(master: int) -> int:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO_DIR, bench_database_url, setup_django
+from bench.common import REPO_DIR, bench_database_url, setup_django, wait_for_gunicorn
 from bench.generate_data import ERRORS, MODELS, USER_AGENTS, load_trace, provider_of
 
 BATCH = 1_000
@@ -62,23 +62,7 @@ def start_server(port: int) -> subprocess.Popen:
     gunicorn = Path(sys.executable).parent / "gunicorn"
     cmd = [str(gunicorn), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--timeout", "120",
            "--log-level", "warning", "console.wsgi:application"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=REPO_DIR, env=env)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("POST", "/api/v1/ingest", body=b"[]", headers={"Content-Type": "application/json"})
-            status = conn.getresponse().status
-            conn.close()
-            if status in (401, 403):
-                return proc
-        except OSError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError("gunicorn exited; see its output above")
-        time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError("gunicorn did not answer within 60 s")
+    return wait_for_gunicorn(subprocess.Popen(cmd, cwd=REPO_DIR, env=env), port)
 
 
 def make_records(n: int, keys: list[str], rng: random.Random, prefix: str) -> list[dict]:

@@ -40,3 +40,29 @@ def make_log(account: Account, **fields) -> RequestLog:
     fields.setdefault("retention_days", account.retention_days)
     ensure_partitions(fields["retention_days"], [fields["timestamp"]])
     return RequestLog.objects.create(account=account, **fields)
+
+
+def ingest_record(n: int, **fields) -> dict:
+    """A valid ingest record (request id req-<n>), with `fields` over the defaults."""
+    base = {
+        "request_id": f"req-{n}",
+        "timestamp": f"2026-11-20T12:00:{n % 60:02d}Z",
+        "model": "gpt-4o-mini",
+        "status": "success",
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "cost": "0.000027",
+    }
+    base.update(fields)
+    return base
+
+
+def subprocess_database_url() -> str:
+    """The test database as a DATABASE_URL for a server or worker started by a test."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = db["USER"] or "postgres"
+    if db.get("PASSWORD"):
+        auth += f":{db['PASSWORD']}"
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"

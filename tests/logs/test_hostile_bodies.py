@@ -14,12 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from logs import decompress
 from logs.ingest import parsing
 from logs.models import RequestLog
-from tests.factories import make_account
+from tests.factories import make_account, subprocess_database_url
 from tests.logs.test_ingest_api import URL, post, record, token_for
 
 EMPTY_MEMBER = gzip.compress(b"")
@@ -136,19 +135,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] or "postgres"
-    if db.get("PASSWORD"):
-        auth += f":{db['PASSWORD']}"
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def gunicorn_port(tmp_path):
     """gunicorn (1 sync worker, as shipped) on a free port, against the test database."""
     port = _free_port()
-    env = {**os.environ, "DEBUG": "1", "DATABASE_URL": _database_url(), "METERLOG_VAR_DIR": str(tmp_path)}
+    env = {**os.environ, "DEBUG": "1", "DATABASE_URL": subprocess_database_url(), "METERLOG_VAR_DIR": str(tmp_path)}
     env["PYTHONWARNINGS"] = "ignore::UserWarning"
     argv = [sys.executable, "-m", "gunicorn", "console.wsgi:application", f"--bind=127.0.0.1:{port}", "--workers=1"]
     log_path = tmp_path / "gunicorn.log"

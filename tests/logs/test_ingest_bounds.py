@@ -14,7 +14,7 @@ from django.db import connection
 from console.models import ApiToken
 from logs.ingest import bounds
 from logs.models import ModelPrice, RequestLog
-from logs.partitions import forget_known_partitions
+from tests.factories import ingest_record as record
 
 pytestmark = pytest.mark.django_db
 INGEST = "/api/v1/ingest"
@@ -26,28 +26,9 @@ ROUNDS_OVER = "999999999999.9999999999995"
 INT_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens", "latency_ms")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_partition_cache():
-    forget_known_partitions()
-
-
 @pytest.fixture
 def token(acme) -> str:
     return ApiToken.generate(account=acme, scope="ingest")[1]
-
-
-def record(n: int, **fields) -> dict:
-    base = {
-        "request_id": f"req-{n}",
-        "timestamp": f"2026-11-20T12:00:{n % 60:02d}Z",
-        "model": "gpt-4o-mini",
-        "status": "success",
-        "prompt_tokens": 10,
-        "completion_tokens": 5,
-        "cost": "0.000027",
-    }
-    base.update(fields)
-    return base
 
 
 def post(client, token, body, url=INGEST):

@@ -11,7 +11,7 @@ from django.db import connection
 
 from console.models import ApiToken
 from logs.models import ApiKey, RequestLog
-from logs.partitions import forget_known_partitions
+from tests.factories import ingest_record as record
 
 pytestmark = pytest.mark.django_db
 INGEST = "/api/v1/ingest"
@@ -49,28 +49,9 @@ NAMES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_partition_cache():
-    forget_known_partitions()
-
-
 @pytest.fixture
 def token(acme) -> str:
     return ApiToken.generate(account=acme, scope="ingest")[1]
-
-
-def record(n: int, **fields) -> dict:
-    base = {
-        "request_id": f"req-{n}",
-        "timestamp": f"2026-11-20T12:00:{n % 60:02d}Z",
-        "model": "gpt-4o-mini",
-        "status": "success",
-        "prompt_tokens": 10,
-        "completion_tokens": 5,
-        "cost": "0.000027",
-    }
-    base.update(fields)
-    return base
 
 
 def post(client, token, body, url=INGEST):

@@ -16,7 +16,7 @@ from django.db import connection
 
 from logs.partitions import ensure_partitions, forget_known_partitions
 from logs.tasks import check_default_partitions, create_upcoming_partitions, retention_classes_in_use
-from tests.factories import make_account, make_log
+from tests.factories import make_account, make_log, subprocess_database_url
 
 TEST_REDIS_URL = os.environ.get("METERLOG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -150,14 +150,6 @@ def test_ensure_partitions_command_reports_and_can_fail(capsys):
     assert "ALARM: 1 rows in default partition logs_requestlog_default" in capsys.readouterr().err
 
 
-def _database_url_for_subprocess() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] or "postgres"
-    if db.get("PASSWORD"):
-        auth += f":{db['PASSWORD']}"
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def celery_worker_process(tmp_path):
     """A real `celery -A console worker` on its own queue, using Redis and the test database."""
@@ -165,7 +157,7 @@ def celery_worker_process(tmp_path):
     env = {
         **os.environ,
         "DEBUG": "1",
-        "DATABASE_URL": _database_url_for_subprocess(),
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": TEST_REDIS_URL,
         "CELERY_BROKER_URL": TEST_REDIS_URL,
         "CELERY_RESULT_BACKEND": TEST_REDIS_URL,
