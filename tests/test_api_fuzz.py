@@ -113,8 +113,10 @@ def tokens(db, wsgi_in_test_transaction):
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,  # a shared CI machine; the bound is the number of examples
+    # `tokens` is built once per operation and shared by its examples, in the test's one
+    # transaction (rows ingested by one example stay for the next: harmless, and realistic).
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
-    database=None,  # no .hypothesis/ directory left in the checkout
+    database=None,  # no example database: each run starts afresh
 )
 def test_api_answers_as_documented(case, tokens):
     if (case.method, case.path) not in FUZZED:
