@@ -19,6 +19,8 @@ from console.api_auth import HasReadScope
 from console.api_serializers import QueryTimeoutSerializer
 from logs import exports
 from logs.api.query_views import _AUTH_RESPONSES, _ERRORS_400, LIST_PARAMETERS
+from logs.api.serializers import LogRecordSerializer
+from logs.exports.request import GZIP_CONTENT_TYPE, ZIP_CONTENT_TYPE
 from logs.models import ExportFormat
 
 EXPORT_PARAMETERS = [
@@ -76,7 +78,16 @@ class ExportView(APIView):
         ),
         parameters=EXPORT_PARAMETERS,
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            # One content type per format / compress / split (logs.exports.request.content_type).
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format=csv (the default)."),
+            (200, "application/json"): OpenApiResponse(
+                LogRecordSerializer(many=True), description="format=json: an array of records."
+            ),
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description="format=ndjson: one record (a JSON object) per line."
+            ),
+            (200, GZIP_CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="compress=gzip."),
+            (200, ZIP_CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="split=month."),
             400: _ERRORS_400,
             **_AUTH_RESPONSES,
             422: OpenApiResponse(QueryTimeoutSerializer, description="The filter took too long; narrow it."),

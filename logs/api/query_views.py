@@ -63,6 +63,9 @@ def _parse_limit(raw: str | None) -> tuple[int, str | None]:
 
 _MOMENT = "RFC 3339 with an offset or Z (2026-11-24T21:42:31.123456Z), a date (2026-11-24) or epoch seconds."
 
+_AT_LEAST_ZERO = {"type": "integer", "minimum": 0}
+_COST = {"type": "number", "format": "double", "minimum": 0}
+
 LIST_PARAMETERS = [
     OpenApiParameter("start", OpenApiTypes.STR, description=f"Earliest timestamp, inclusive. {_MOMENT}"),
     OpenApiParameter("end", OpenApiTypes.STR, description=f"Latest timestamp, exclusive. {_MOMENT}"),
@@ -81,17 +84,18 @@ LIST_PARAMETERS = [
     OpenApiParameter(
         "q", OpenApiTypes.STR, description="Case-insensitive substring of the request id or the error message."
     ),
-    OpenApiParameter("min_tokens", OpenApiTypes.INT, description="total_tokens at least this (≥ 0)."),
-    OpenApiParameter("max_tokens", OpenApiTypes.INT, description="total_tokens at most this (≥ 0)."),
-    OpenApiParameter("min_cost", OpenApiTypes.DECIMAL, description="Cost in USD at least this; excludes unpriced."),
-    OpenApiParameter("max_cost", OpenApiTypes.DECIMAL, description="Cost in USD at most this; excludes unpriced."),
+    # Raw schemas where the type alone would not say the bounds the filters apply (400 outside).
+    OpenApiParameter("min_tokens", _AT_LEAST_ZERO, description="total_tokens at least this (≥ 0)."),
+    OpenApiParameter("max_tokens", _AT_LEAST_ZERO, description="total_tokens at most this (≥ 0)."),
+    OpenApiParameter("min_cost", _COST, description="Cost in USD at least this (≥ 0); excludes unpriced."),
+    OpenApiParameter("max_cost", _COST, description="Cost in USD at most this (≥ 0); excludes unpriced."),
     OpenApiParameter("tag", OpenApiTypes.STR, description="A tag as key:value, e.g. team:search."),
     OpenApiParameter(
         "unpriced", OpenApiTypes.BOOL, description="true: only records without a cost; false: only priced ones."
     ),
     OpenApiParameter(
         "limit",
-        OpenApiTypes.INT,
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
         description=f"Records per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}).",
     ),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page."),

@@ -376,6 +376,20 @@ def test_detail_returns_the_bare_record_with_slashes_and_colons_in_the_id(client
 
 
 @pytest.mark.django_db
+def test_detail_of_an_id_with_a_line_break_answers_json(client, acme, read_token):
+    # Found by tests/test_api_fuzz.py: <path:...> stops at a newline, so /api/v1/logs/a%0Ab
+    # fell through to the console's HTML 404 page instead of the API's JSON answer.
+    response = _get(client, read_token, url=f"{LIST_URL}/a%0Ab")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "No such request"}
+    make_log(acme, request_id="multi\nline/id")
+    response = _get(client, read_token, url=f"{LIST_URL}/multi%0Aline/id")
+    assert response.status_code == 200
+    assert response.json()["request_id"] == "multi\nline/id"
+
+
+@pytest.mark.django_db
 def test_list_and_detail_share_one_representation(client, acme, read_token):
     make_log(acme, request_id="same", cost=None, api_key="", user_agent="", error_code="", error_message="")
     listed = _get(client, read_token).json()["results"][0]

@@ -109,3 +109,21 @@ def test_export_documents_csv_safe(schema):
     assert csv_safe["in"] == "query" and sorted(csv_safe["schema"]["enum"]) == ["0", "1", "false", "true"]
     assert "CSV only" in csv_safe["description"] and "refused with 400" in csv_safe["description"]
     assert "= + - @" in csv_safe["description"]
+
+
+@pytest.mark.django_db
+def test_export_documents_every_content_type_it_answers(schema):
+    # tests/test_api_fuzz.py holds the answers to this list; these are the types it may send.
+    content = schema["paths"]["/api/v1/export"]["get"]["responses"]["200"]["content"]
+    types = {"text/csv", "application/json", "application/x-ndjson", "application/gzip", "application/zip"}
+    assert set(content) == types
+    assert content["application/json"]["schema"]["type"] == "array"
+    assert content["application/json"]["schema"]["items"] == {"$ref": "#/components/schemas/LogRecord"}
+
+
+@pytest.mark.django_db
+def test_numeric_parameters_document_their_bounds(schema):
+    params = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/logs"]["get"]["parameters"]}
+    assert params["limit"] == {"type": "integer", "minimum": 1, "maximum": 1000}
+    assert params["min_tokens"]["minimum"] == 0 and params["max_tokens"]["minimum"] == 0
+    assert params["min_cost"]["minimum"] == 0 and params["max_cost"]["minimum"] == 0
