@@ -1,10 +1,12 @@
 """The rollups equal sums over the raw rows: maintained by ingest (duplicates never counted
 twice), and recomputed by the rebuild."""
 
+import io
 import itertools
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -374,3 +376,31 @@ def test_migration_fills_slice_days_from_existing_slices(acme, globex):
     assert (_snapshot(acme)[4], _snapshot(globex)[4]) == kept
     quarters, _, slices, *_ = _snapshot(acme)
     assert kept[0] == _slice_days_from_slots(quarters, slices) and len(kept[0]) > 9
+
+
+@pytest.mark.django_db
+def test_rebuild_past_retention_reaches_the_oldest_stored_row_east_of_utc(acme):
+    """Rows loaded behind ingest's back, the oldest late in a local day that is already past
+    "retention days before local today" (Asia/Tokyo just after its midnight): the rebuild
+    with --past-retention covers every stored row."""
+    from tests.factories import make_log
+
+    acme.timezone = "Asia/Tokyo"
+    acme.save(update_fields=["timezone"])
+    zone = ZoneInfo("Asia/Tokyo")
+    today = timezone.now().astimezone(zone).date()
+    window_start = datetime.combine(today - timedelta(days=acme.retention_days), datetime.min.time(), tzinfo=zone)
+    stamps = [
+        window_start - timedelta(minutes=50),
+        window_start - timedelta(minutes=5),
+        window_start + timedelta(hours=2),
+    ]
+    for moment in stamps:
+        make_log(acme, timestamp=moment.astimezone(UTC))
+    call_command(
+        "rebuild_rollups", "--account", acme.slug, "--past-retention", stdout=io.StringIO(), stderr=io.StringIO()
+    )
+    assert sum(UsageQuarter.objects.filter(account=acme).values_list("requests", flat=True)) == 3
+    assert (
+        sum(UsageDay.objects.filter(account=acme, projection=Projection.TOTAL).values_list("requests", flat=True)) == 3
+    )

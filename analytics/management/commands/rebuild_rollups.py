@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from analytics.rollups import analyze, rebuild
 from console.models import Account
+from logs.gate import request_logs
 
 
 def _date(value: str) -> date:
@@ -33,7 +34,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--past-retention",
             action="store_true",
-            help="Also rebuild days older than the retention (only right if their raw rows were never purged).",
+            help="Also rebuild days older than the retention (only right if their raw rows were never purged); "
+            "with no --start or --days, from the account's oldest stored row.",
         )
 
     def handle(self, *args, account, start, end, days, past_retention, **options):
@@ -51,6 +53,12 @@ class Command(BaseCommand):
             today = timezone.now().astimezone(item.zone).date()
             last = _date(end) if end else today
             first = _date(start) if start else today - timedelta(days=(days or item.retention_days))
+            if past_retention and not start and days is None:
+                # Everything the log still holds: "retention days back from local today" misses
+                # the oldest local day's late hours east of UTC once that day has rolled over.
+                oldest = request_logs(account=item).order_by("timestamp").values_list("timestamp", flat=True).first()
+                if oldest is not None:
+                    first = min(first, oldest.astimezone(item.zone).date())
             if first > last:
                 raise CommandError(f"--start {first} is after --end {last}")
 
