@@ -131,7 +131,8 @@ def plan_accounts(n_accounts: int, rng: random.Random):
 def key_identifiers(slug: str, n_keys: int, rng: random.Random) -> list[tuple[str, str, str]]:
     """(identifier, fingerprint, display name) per key; a third look like provider secrets
     and are stored masked, the rest are aliases as LiteLLM sends them."""
-    from logs.models import ApiKey, fingerprint
+    from logs.models import ApiKey
+    from logs.secrets import fingerprint
 
     keys, seen = [], set()
     while len(keys) < n_keys:

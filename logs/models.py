@@ -11,8 +11,7 @@ from console.models import Account
 
 # What a provider secret looks like is in logs.secrets: such values are never stored, only
 # a fingerprint and a masked form. Aliases and hashes are stored as sent.
-# fingerprint is re-exported: bench and the ingest service import it from here.
-from logs.secrets import fingerprint, key_fingerprint, looks_like_secret, mask_secret  # noqa: F401
+from logs.secrets import key_fingerprint, looks_like_secret, mask_secret
 
 
 class ApiKey(models.Model):
