@@ -71,7 +71,7 @@ def main() -> None:
     from django.db import connection
 
     from console.models import Account
-    from logs.partitions import ensure_partitions, next_period_start, period_start
+    from logs.partitions import create_partitions, next_period_start, period_start
 
     call_command("migrate", verbosity=0)
     if Account.objects.exists():
@@ -158,7 +158,8 @@ def main() -> None:
                     n = round(class_rows * sum(w for _, w in chunk) / window_weight)
                     if not chunk or n == 0:
                         continue
-                    ensure_partitions(retention, [chunk[0][0], chunk[-1][0]])
+                    # A year of history as if no purge had run: every period gets its own.
+                    create_partitions(retention, [period_start(retention, chunk[0][0])])
                     t1 = time.perf_counter()
                     cursor.execute(
                         INSERT_SQL,

@@ -5,15 +5,20 @@ stamped on each row at ingest); each retention class is RANGE-partitioned by tim
 weekly for classes of 31 days or less and monthly for longer ones. The purge then drops
 whole partitions instead of deleting rows, and a query touches only a handful of them.
 
-Each level has a DEFAULT partition that should stay empty: ingest creates the partition a
-row needs before inserting it, and a scheduled job creates the coming periods ahead.
-Rows found in a default partition raise an alarm (`default_partition_rows`), because they
-could not be dropped by the purge and would block creating the partition they belong in.
+Each level has a DEFAULT partition. Ingest creates the partition a row needs before
+inserting it, and a scheduled job creates the coming periods ahead, except for periods that
+lie wholly past the class's retention: rows of those (a backfill of old records) go to the
+class's default partition, the one place per class that the purge empties, so a batch
+spread over years creates no partition per old week. A batch therefore creates at most
+`max_new_partitions(retention_days)` partitions. Rows in a default partition that are not
+past retention raise an alarm (`default_partition_rows`): the purge would not empty them and
+they would block creating the partition they belong in.
 
 On SQLite the table is a plain table and everything here is a no-op.
 """
 
 import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -46,6 +51,27 @@ def next_period_start(retention_days: int, start: datetime) -> datetime:
     return start.replace(month=start.month + 1)
 
 
+def expired_before(retention_days: int, now: datetime | None = None) -> datetime:
+    """Rows older than this are past retention under any rounding of the purge's cutoff
+    (one day of margin): a period ending by then gets no partition of its own."""
+    return (now or datetime.now(UTC)) - timedelta(days=retention_days + 1)
+
+
+def live_period_starts(retention_days: int, timestamps, now: datetime | None = None) -> list[datetime]:
+    """The period starts these rows need, leaving out periods wholly past retention."""
+    horizon = expired_before(retention_days, now)
+    starts = {period_start(retention_days, ts) for ts in timestamps}
+    return sorted(s for s in starts if next_period_start(retention_days, s) > horizon)
+
+
+def max_new_partitions(retention_days: int) -> int:
+    """The most partitions one batch can create: the class table and its default, plus
+    every period that meets the span from the retention horizon to now (ingest refuses
+    timestamps more than minutes ahead); months are counted as 28 days, generously."""
+    period_days = 7 if retention_days <= WEEKLY_MAX_RETENTION else 28
+    return 2 + -(-(retention_days + 1) // period_days) + 1
+
+
 def class_table(retention_days: int) -> str:
     return f"{TABLE}_r{retention_days}"
 
@@ -76,15 +102,25 @@ def _exists(cursor, name: str) -> bool:
     return cursor.fetchone()[0]
 
 
-def ensure_partitions(retention_days: int, timestamps) -> list[str]:
+def ensure_partitions(retention_days: int, timestamps, now: datetime | None = None) -> list[str]:
     """Make sure the partitions for these rows exist; returns the names created.
+
+    Rows of periods wholly past retention get none: they go to the class's default
+    partition, which the purge empties.
 
     Runs in its own short transaction, before the insert: partition DDL locks the parent
     table, and holding that lock for the length of an ingest would stall readers.
     """
     if not is_postgres():
         return []
-    starts = {period_start(retention_days, ts) for ts in timestamps}
+    return create_partitions(retention_days, live_period_starts(retention_days, timestamps, now))
+
+
+def create_partitions(retention_days: int, starts) -> list[str]:
+    """Create the class table and the given periods if missing (no retention check: the
+    bench loader builds a year of history with it as if no purge had run)."""
+    if not is_postgres():
+        return []
     needed = [(class_table(retention_days), None)] + [(period_table(retention_days, s), s) for s in sorted(starts)]
     if all(_is_known(name) for name, _ in needed):
         return []
@@ -150,19 +186,29 @@ def list_partitions() -> list[dict]:
         return [{"name": name, "bound": bound, "parent": parent} for name, bound, parent in cursor.fetchall()]
 
 
-def default_partition_rows() -> dict[str, int]:
-    """Row counts of the DEFAULT partitions that hold any rows: the alarm's input."""
+_CLASS_TABLE = re.compile(rf"^{TABLE}_r(\d+)$")
+
+
+def default_partition_rows(now: datetime | None = None) -> dict[str, int]:
+    """Row counts of the DEFAULT partitions that hold rows the purge will not empty (in a
+    class's default, rows not yet past retention; in the top-level default, any): the
+    alarm's input."""
     if not is_postgres():
         return {}
     counts = {}
     with connection.cursor() as cursor:
         for part in list_partitions():
-            if part["bound"] == "DEFAULT":
-                # EXISTS first: a default partition is normally empty and this stays cheap.
-                cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {part['name']})")
-                if cursor.fetchone()[0]:
-                    cursor.execute(f"SELECT count(*) FROM {part['name']}")
-                    counts[part["name"]] = cursor.fetchone()[0]
+            if part["bound"] != "DEFAULT":
+                continue
+            where, params = "", []
+            match = _CLASS_TABLE.match(part["parent"])
+            if match:
+                where, params = ' WHERE "timestamp" >= %s', [expired_before(int(match[1]), now)]
+            # EXISTS first: a default partition normally holds nothing alarming.
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {part['name']}{where})", params)
+            if cursor.fetchone()[0]:
+                cursor.execute(f"SELECT count(*) FROM {part['name']}{where}", params)
+                counts[part["name"]] = cursor.fetchone()[0]
     return counts
 
 

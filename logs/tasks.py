@@ -41,8 +41,8 @@ def create_upcoming_partitions(periods_ahead: int = 2) -> list[str]:
 
 @shared_task
 def check_default_partitions() -> dict[str, int]:
-    """Alarm when rows sit in a DEFAULT partition: the purge cannot drop them by period and
-    they block creating the partition they belong in."""
+    """Alarm when rows the purge will not empty sit in a DEFAULT partition (rows past
+    retention wait there on purpose): they block creating the partition they belong in."""
     rows = default_partition_rows()
     for name, count in sorted(rows.items()):
         log.error(

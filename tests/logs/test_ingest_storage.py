@@ -1,16 +1,26 @@
 """The storage half of ingest: values survive COPY escaping, rows land in their partition,
 and concurrent batches with the same request_ids store each one once."""
 
+import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection, connections
 
+from console.models import ApiToken
 from logs.ingest.services import ingest_records
 from logs.models import AccountModel, ApiKey, RequestLog
-from logs.partitions import forget_known_partitions
+from logs.partitions import (
+    default_partition_rows,
+    expired_before,
+    forget_known_partitions,
+    live_period_starts,
+    max_new_partitions,
+    next_period_start,
+    period_start,
+)
 from tests.factories import make_account
 
 
@@ -77,14 +87,73 @@ def test_big_batch_in_one_go(acme):
 @pytest.mark.django_db
 def test_rows_land_in_their_retention_and_week_partition(acme, globex):
     forget_known_partitions()
-    ingest_records(account=acme, records=[rec("a", timestamp="2026-11-20T12:00:00Z")])
-    ingest_records(account=globex, records=[rec("b", timestamp="2026-03-15T08:00:00Z")])
+    now = datetime.now(UTC)
+    a_ts, b_ts = now - timedelta(days=2), now - timedelta(days=40)
+    ingest_records(account=acme, records=[rec("a", timestamp=a_ts.isoformat())])
+    ingest_records(account=globex, records=[rec("b", timestamp=b_ts.isoformat())])
     with connection.cursor() as cursor:
         cursor.execute("SELECT request_id, tableoid::regclass::text FROM logs_requestlog ORDER BY request_id")
         placement = dict(cursor.fetchall())
-    # acme: standard tier, 30 days -> weekly partitions (Monday 2026-11-16);
+    # acme: standard tier, 30 days -> weekly partitions (from Monday);
     # globex: professional, 90 days -> monthly partitions.
-    assert placement == {"a": "logs_requestlog_r30_p20261116", "b": "logs_requestlog_r90_p20260301"}
+    monday = (a_ts - timedelta(days=a_ts.weekday())).strftime("%Y%m%d")
+    assert placement == {"a": f"logs_requestlog_r30_p{monday}", "b": f"logs_requestlog_r90_p{b_ts:%Y%m01}"}
+
+
+def _log_tables() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relname LIKE 'logs\\_requestlog\\_r%%' AND relkind IN ('r', 'p')")
+        return {name for (name,) in cursor.fetchall()}
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db
+def test_old_records_go_to_the_class_default_not_a_partition_per_week(client, acme):
+    """A backfill over 100 weeks creates only the live weeks' partitions; the records past
+    retention are accepted and wait in the class's default partition for the purge, and
+    the default-partition alarm stays quiet about them."""
+    forget_known_partitions()
+    now = datetime.now(UTC)
+    before = _log_tables()
+    records = [rec(f"w{week}", timestamp=(now - timedelta(weeks=week, hours=1)).isoformat()) for week in range(100)]
+    response = client.post(
+        "/api/v1/ingest",
+        data=json.dumps(records),
+        content_type="application/json",
+        headers={"authorization": f"Bearer {ApiToken.generate(account=acme, scope='ingest')[1]}"},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["accepted"] == 100
+    created = _log_tables() - before
+    assert len(created) <= max_new_partitions(30), sorted(created)
+    horizon = expired_before(30)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(*) FILTER (WHERE \"timestamp\" < %s) FROM logs_requestlog_r30_default", [horizon]
+        )
+        in_default, expired = cursor.fetchone()
+    # Past retention and in a week that ends before the horizon: the week that straddles
+    # the horizon has its partition, for the records in it that are still kept.
+    stamps = [now - timedelta(weeks=week, hours=1) for week in range(100)]
+    old = sum(1 for ts in stamps if next_period_start(30, period_start(30, ts)) <= horizon)
+    assert (in_default, expired) == (old, old) and old >= 94
+    assert RequestLog.objects.filter(account=acme).count() == 100
+    assert default_partition_rows() == {}
+    # Still readable until the purge: the oldest record through the query API.
+    listed = client.get(
+        "/api/v1/logs",
+        {"request_id": "w99"},
+        headers={"authorization": f"Bearer {ApiToken.generate(account=acme, scope='read')[1]}"},
+    )
+    assert listed.status_code == 200 and [r["request_id"] for r in listed.json()["results"]] == ["w99"]
+
+
+def test_a_batch_creates_a_bounded_number_of_partitions():
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    for days in (1, 7, 30, 31, 32, 90, 365, 3650):
+        stamps = [now - timedelta(hours=h) for h in range(0, 24 * 4000, 6)]
+        # + 2 for the class table and its default.
+        assert len(live_period_starts(days, stamps, now)) + 2 <= max_new_partitions(days), days
 
 
 @pytest.mark.postgres_only

@@ -102,22 +102,26 @@ def test_check_default_partitions_reports_stray_rows(caplog):
     assert check_default_partitions() == {}
     # A class whose current month exists, then rows for a month nobody created: they land
     # in the class's default partition.
-    ensure_partitions(47, [datetime.now(UTC)])
+    now = datetime.now(UTC)
+    ensure_partitions(47, [now])
     forget_known_partitions()
-    stray_ts = datetime(2020, 1, 15, tzinfo=UTC)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass('logs_requestlog_r47_p20200101')")
-        assert cursor.fetchone()[0] is None
+    stray_ts = now + timedelta(days=200)
+    expired_ts = now - timedelta(days=400)
+    from logs.models import RequestLog
+
     for n in range(3):
         # Straight into the parent, bypassing ensure_partitions as a buggy writer would.
-        from logs.models import RequestLog
-
         RequestLog.objects.create(
             account=acme, retention_days=47, request_id=f"stray-{n}", timestamp=stray_ts, model="m", status="success"
         )
-    # And one row of a retention class with no partitions at all: the top-level default.
+    # Rows past retention belong in the default (the purge empties it): no alarm for them.
     RequestLog.objects.create(
-        account=acme, retention_days=12, request_id="orphan", timestamp=stray_ts, model="m", status="success"
+        account=acme, retention_days=47, request_id="expired", timestamp=expired_ts, model="m", status="success"
+    )
+    # And one row of a retention class with no partitions at all: the top-level default,
+    # old or not.
+    RequestLog.objects.create(
+        account=acme, retention_days=12, request_id="orphan", timestamp=expired_ts, model="m", status="success"
     )
 
     with caplog.at_level(logging.ERROR, logger="logs.tasks"):
@@ -137,7 +141,8 @@ def test_ensure_partitions_command_reports_and_can_fail(capsys):
     out = capsys.readouterr().out
     assert "Retention classes: 30, 47, 90, 365 days" in out
     assert "logs_requestlog_r47_p" in out
-    make_log(acme, timestamp=datetime(2020, 1, 15, tzinfo=UTC), retention_days=47)  # creates its month
+    # Past retention: waits in the class's default for the purge, no alarm.
+    make_log(acme, timestamp=datetime(2020, 1, 15, tzinfo=UTC), retention_days=47)
     from django.core.management.base import CommandError
 
     from logs.models import RequestLog
