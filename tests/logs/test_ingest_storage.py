@@ -102,7 +102,9 @@ def test_rows_land_in_their_retention_and_week_partition(acme, globex):
 
 def _log_tables() -> set[str]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT relname FROM pg_class WHERE relname LIKE 'logs\\_requestlog\\_r%%' AND relkind IN ('r', 'p')")
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relname LIKE 'logs\\_requestlog\\_r%%' AND relkind IN ('r', 'p')"
+        )
         return {name for (name,) in cursor.fetchall()}
 
 
@@ -129,7 +131,7 @@ def test_old_records_go_to_the_class_default_not_a_partition_per_week(client, ac
     horizon = expired_before(30)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*), count(*) FILTER (WHERE \"timestamp\" < %s) FROM logs_requestlog_r30_default", [horizon]
+            'SELECT count(*), count(*) FILTER (WHERE "timestamp" < %s) FROM logs_requestlog_r30_default', [horizon]
         )
         in_default, expired = cursor.fetchone()
     # Past retention and in a week that ends before the horizon: the week that straddles
