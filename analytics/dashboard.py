@@ -313,8 +313,10 @@ class OperatorView:
 
 
 def operator_window(range_key: str, *, now: datetime) -> tuple[datetime, datetime]:
-    start, _ = ranges.time_bounds(range_key, now=now)
-    return start, now
+    """The range's length of whole UTC hours, ending with the current hour (which holds
+    every request so far): the view reads UTC days and hours, never quarters or raw rows."""
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return end - ranges.PRESETS[range_key].length, end
 
 
 def accounts_usage(*, start: datetime, end: datetime) -> list[AccountRow]:

@@ -28,6 +28,8 @@ The grains, chosen by measurement (see README "Analytics: how the numbers are ke
   slots of the keys asked for, through the covering index.
 - `UsageSliceDay`: each slice value's busiest minute per UTC day, from its slices: the
   day-level bound of the busiest minute of several values.
+- `UsageUtcDay`: the hours of each UTC day added up, per account, indexed by day first:
+  the operator's all-accounts view reads its whole days here.
 
 What none of them answers exactly (filters on two dimensions in another zone's days or by
 hour, sub-day range edges) is read from raw rows, bounded by the range; see analytics/usage/.
@@ -134,6 +136,8 @@ class UsageHour(Measures, PeakMinute):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "start"], name="usagehour_account_start")]
+        # Every account's hours of a range (the operator view's partial days at its edges).
+        indexes = [models.Index(fields=["start"], name="usagehour_start")]
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.start:%Y-%m-%d %H:00}"
@@ -206,6 +210,25 @@ class UsageSliceDay(PeakMinute):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.dimension}={self.value} {self.day}"
+
+
+class UsageUtcDay(Measures):
+    """The hours of a UTC day added up, per account (kept from them at ingest and rebuild).
+
+    The operator's view of every account reads its whole days from here: at most one row
+    per account and day, in one range of the (day, account) index, small by construction
+    whatever the state of the cache. The hours held 24 times as many rows (a year of every
+    account at 10 M rows: 0.7 s warm, a timeout cold), and the accounts' own days are in
+    their own zones."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField(help_text="UTC date")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "account"], name="usageutcday_day_account")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.day}"
 
 
 class UsageDay(Measures):

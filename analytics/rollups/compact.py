@@ -9,7 +9,7 @@ from datetime import date
 
 from django.db import connection, transaction
 
-from analytics.models import UsageDay, UsageHour, UsageMinute, UsageQuarter, UsageSlice, UsageSliceDay
+from analytics.models import UsageDay, UsageHour, UsageMinute, UsageQuarter, UsageSlice, UsageSliceDay, UsageUtcDay
 from analytics.sql import is_pg
 from analytics.timekeys import local_midnight, next_month
 from console.models import Account
@@ -60,5 +60,5 @@ def analyze() -> None:
     marked all-visible. Outside a transaction (VACUUM cannot run in one)."""
     if is_pg() and not connection.in_atomic_block:
         with connection.cursor() as cursor:
-            tables = (UsageQuarter, UsageHour, UsageSlice, UsageSliceDay, UsageDay, UsageMinute)
+            tables = (UsageQuarter, UsageHour, UsageUtcDay, UsageSlice, UsageSliceDay, UsageDay, UsageMinute)
             cursor.execute(f"VACUUM (ANALYZE) {', '.join(model._meta.db_table for model in tables)}")

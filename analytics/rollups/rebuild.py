@@ -1,6 +1,6 @@
 """Recomputing an account's rollups from its raw rows (`rebuild_rollups`): window by window
 under the account's ingest lock, in SQL on PostgreSQL (rebuild_sql.py) and by the Python
-fold on SQLite; then the hours, slice days and months from what was written."""
+fold on SQLite; then the hours, UTC days, slice days and months from what was written."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +19,7 @@ from analytics.models import (
     UsageQuarter,
     UsageSlice,
     UsageSliceDay,
+    UsageUtcDay,
 )
 from analytics.rollups.fold import ALL, fold, peaks_by_quarter
 from analytics.rollups.raw import raw_minute_groups
@@ -91,6 +92,7 @@ def rebuild(
                 rows = sum(g[MEASURES.index("requests") + 5] for g in groups)
                 quarters, days = len(folded.quarters), len(folded.days)
             hours_from_quarters(cursor, account, lower, upper)
+            utc_days_from_hours(cursor, account, lower, upper)
             slice_days_from_slices(cursor, account, lower, upper)
             months_from_days(cursor, account, day, last)
             result.rows += rows
@@ -126,6 +128,24 @@ def hours_from_quarters(cursor, account: Account | None, lower: datetime | None,
         f"SELECT account_id, {utc_hour_sql('start')}, {FOLD_SQL}, {PEAKS_FOLD_SQL} FROM {quarters} "
         f"WHERE {condition} GROUP BY 1, 2",
         params,
+    )
+    return cursor.rowcount
+
+
+def utc_days_from_hours(cursor, account: Account, lower: datetime, upper: datetime) -> int:
+    """Write the UTC-day rows of the UTC days touching [lower, upper) anew from their
+    hours; returns how many."""
+    table = UsageUtcDay._meta.db_table
+    first, last = utc_days(lower, upper)
+    following = last + timedelta(days=1)
+    cursor.execute(
+        f"DELETE FROM {table} WHERE account_id = %s AND day >= %s AND day < %s", [account.pk, first, following]
+    )
+    cursor.execute(
+        f"INSERT INTO {table} (day, account_id, {', '.join(MEASURES)}) "
+        f"SELECT {utc_date_sql('start')}, account_id, {FOLD_SQL} FROM {UsageHour._meta.db_table} "
+        "WHERE account_id = %s AND start >= %s AND start < %s GROUP BY 1, 2",
+        [account.pk, *(adapt(local_midnight(d, UTC)) for d in (first, following))],
     )
     return cursor.rowcount
 

@@ -22,6 +22,7 @@ from analytics.models import (
     UsageQuarter,
     UsageSlice,
     UsageSliceDay,
+    UsageUtcDay,
 )
 from analytics.rollups.fold import ALL, Folded, fold, groups_from_rows, peaks_by_quarter
 from analytics.rollups.raw import raw_minute_totals
@@ -96,6 +97,15 @@ def write(cursor, account: Account, folded: Folded, peaks: dict[tuple, list[int]
             row[-2], row[-1] = max(row[-2], peak[0]), max(row[-1], peak[1])
         hour_rows = [(account.pk, start, *values) for start, values in sorted(by_hour.items())]
         upsert(cursor, UsageHour, ("account_id", "start"), PEAKS, hour_rows)
+        by_day: dict = {}  # and a UTC day its hours
+        for start, values in by_hour.items():
+            row = by_day.get(start.date())
+            if row is None:
+                by_day[start.date()] = list(values[: len(MEASURES)])
+            else:
+                merge(row, values[: len(MEASURES)])
+        day_rows = [(start, account.pk, *values) for start, values in sorted(by_day.items())]
+        upsert(cursor, UsageUtcDay, ("day", "account_id"), (), day_rows)
     slice_rows = [
         (account.pk, dimension, start, value, *values, *peaks.get((start, dimension, value), (0, 0)))
         for (start, dimension, value), values in sorted(folded.slices.items())

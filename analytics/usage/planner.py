@@ -27,10 +27,10 @@ from analytics.usage.state import day_zone, rollup_state
 
 @dataclass
 class _Piece:
-    source: str  # "hour" | "quarter" | "slice" | "day" | "raw"
+    source: str  # "hour" | "quarter" | "slice" | "day" | "utcday" | "raw"
     start: datetime
     end: datetime
-    first_day: date | None = None  # "day" pieces: local dates first_day..last_day
+    first_day: date | None = None  # "day" pieces: local dates first_day..last_day ("utcday": UTC)
     last_day: date | None = None
     projection: int = int(Projection.FULL)  # "day" pieces: which projection of the daily rows
     # Zones off the whole hour (+05:45): the hours a local midnight cuts are read as their
@@ -65,8 +65,8 @@ def slice_column(q: UsageQuery) -> str | None:
 
 def plan(q: UsageQuery) -> list[_Piece]:
     start, end = q.start.astimezone(UTC), q.end.astimezone(UTC)
-    if q.every_account:  # every account: their days are in different zones
-        return _hour_plan(q, start, end)
+    if q.every_account:  # every account: their own days are in different zones
+        return _utc_day_plan(q, start, end) if q.bucket is None else _hour_plan(q, start, end)
     zone = day_zone(q.account)
     days_fit = q.bucket != "hour" and (q.bucket is None or same_zone(zone, q.zone))
     months = q.bucket in (None, "month")
@@ -124,6 +124,18 @@ def _hour_plan(q: UsageQuery, start: datetime, end: datetime) -> list[_Piece]:
             if inner_end < upper:
                 pieces.append(_Piece("quarter", inner_end, upper))
     return pieces
+
+
+def _utc_day_plan(q: UsageQuery, start: datetime, end: datetime) -> list[_Piece]:
+    """Whole UTC days from the UTC-day rows, the partial days at the edges as `_hour_plan`
+    (figures for the whole range only: a UTC day may straddle the query zone's buckets)."""
+    first_day = start.date() if local_midnight(start.date(), UTC) == start else start.date() + timedelta(days=1)
+    last_day = end.date() - timedelta(days=1)
+    if first_day > last_day:
+        return _hour_plan(q, start, end)
+    inner_start, inner_end = local_midnight(first_day, UTC), local_midnight(end.date(), UTC)
+    inner = [_Piece("utcday", inner_start, inner_end, first_day, last_day)]
+    return _with_edges(inner, start, end, inner_start, inner_end, lambda lower, upper: _hour_plan(q, lower, upper))
 
 
 def _range_sql(piece: _Piece, lower: datetime | None = None, upper: datetime | None = None) -> tuple[str, list]:

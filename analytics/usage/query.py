@@ -15,6 +15,7 @@ from analytics.models import (
     UsageQuarter,
     UsageSlice,
     UsageSliceDay,
+    UsageUtcDay,
 )
 from analytics.timekeys import MICROSECOND
 from console.models import Account
@@ -30,6 +31,7 @@ _ROLLUP_OF = {
     "quarter": UsageQuarter,
     "hour": UsageHour,
     "day": UsageDay,
+    "utcday": UsageUtcDay,
     "slice": UsageSlice,
     "slice_day": UsageSliceDay,
 }

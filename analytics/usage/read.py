@@ -19,7 +19,7 @@ from logs import gate
 
 def _filters_sql(q: UsageQuery, source: str = "raw") -> tuple[str, list]:
     """The query's filters as SQL for rows of `source` (a slice names its value `value`)."""
-    if source in ("quarter", "hour"):
+    if source in ("quarter", "hour", "utcday"):
         return "", []
     sliced = slice_column(q) if source == "slice" else None
     clauses, params = [], []
@@ -66,7 +66,7 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
     source = pieces[0].source
     raw = source == "raw"
     table, account_sql, account_params = _scoped(q, source)
-    time_column = "timestamp" if raw else ("day" if source == "day" else "start")
+    time_column = "timestamp" if raw else ("day" if source in ("day", "utcday") else "start")
     key_sql, key_params, kind = _time_key(q, source, time_column)
     where = [account_sql]
     params: list = [*account_params]
@@ -75,6 +75,9 @@ def _read_pieces(cursor, q: UsageQuery, pieces: list[_Piece], top: int | None = 
         if source == "day":
             ranges.append("(projection = %s AND day >= %s AND day <= %s)")
             params += [piece.projection, piece.first_day, piece.last_day]
+        elif source == "utcday":
+            ranges.append("(day >= %s AND day <= %s)")
+            params += [piece.first_day, piece.last_day]
         elif raw:
             ranges.append("(timestamp >= %s AND timestamp < %s)")
             params += [adapt(piece.start), adapt(piece.end)]

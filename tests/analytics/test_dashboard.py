@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from analytics import dashboard as figures
@@ -275,14 +276,23 @@ def test_operator_sees_every_account_with_its_sums(
     now, records, globex_records = ingested
     client.force_login(olivia)
     # Session, user, the shell's account lookups and session save, the accounts, and one usage
-    # read over all accounts (three pieces: quarter rollups and the raw edges), not one per
-    # account; on PostgreSQL the read also sets its statement timeout in a savepoint.
-    with django_assert_max_num_queries(14 if connection.vendor == "postgresql" else 11):
+    # read over all accounts (two sources: whole UTC days and the hours at the edges), not
+    # one per account; on PostgreSQL the read also sets its statement timeout in a savepoint.
+    with (
+        django_assert_max_num_queries(13 if connection.vendor == "postgresql" else 10),
+        CaptureQueriesContext(connection) as captured,
+    ):
         response = client.get("/analytics/operator/?range=7d")
     assert response.status_code == 200
     view = response.context["view"]
     start = view.start
-    assert now - timedelta(days=7) <= start <= timezone.now() - timedelta(days=7)
+    # 7 days of whole UTC hours, ending with the current hour.
+    assert (start.minute, start.second, start.microsecond) == (0, 0, 0) and view.end - start == timedelta(days=7)
+    assert view.end - timedelta(hours=1) <= timezone.now() < view.end and now < view.end
+    sql = " ".join(query["sql"] for query in captured.captured_queries)
+    # Small by construction: UTC days and hours only, never quarters or raw rows.
+    assert "analytics_usageutcday" in sql and "analytics_usagehour" in sql
+    assert "analytics_usagequarter" not in sql and "logs_requestlog" not in sql
     assert [row.account.slug for row in view.rows] == ["globex", "acme", "idle"]  # by cost, desc
     by_slug = {row.account.slug: _actual(row.totals) for row in view.rows}
     assert by_slug["acme"] == _expected(records, start, view.end)

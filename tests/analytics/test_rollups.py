@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from analytics.measures import MEASURES
+from analytics.measures import MEASURES, empty_measures, merge
 from analytics.models import (
     Projection,
     RollupState,
@@ -23,6 +23,7 @@ from analytics.models import (
     UsageQuarter,
     UsageSlice,
     UsageSliceDay,
+    UsageUtcDay,
 )
 from analytics.rollups import rebuild
 from logs.ingest.services import ingest_records
@@ -77,7 +78,16 @@ def _snapshot(account):
         (d.dimension, d.value, d.day): (d.peak_minute_requests, d.peak_minute_tokens)
         for d in UsageSliceDay.objects.filter(account=account)
     }
-    return quarters, days, slices, hours, slice_days
+    utc_days = {d.day: tuple(getattr(d, m) for m in MEASURES) for d in UsageUtcDay.objects.filter(account=account)}
+    return quarters, days, slices, hours, slice_days, utc_days
+
+
+def _utc_days_from_hours(hours: dict) -> dict:
+    by_day: dict = {}
+    for start, values in hours.items():
+        row = by_day.setdefault(start.date(), list(empty_measures()))
+        merge(row, values[: len(MEASURES)])
+    return {day: tuple(values) for day, values in by_day.items()}
 
 
 def _slice_days_from_slots(quarters: dict, slices: dict) -> dict:
@@ -213,12 +223,14 @@ def test_rebuild_equals_what_ingest_maintained(acme, globex):
     maintained = _snapshot(acme)
     globex_before = _snapshot(globex)
     assert maintained[3] == _hours_from_quarters(maintained[0])  # ingest kept hours too
+    assert maintained[5] == _utc_days_from_hours(maintained[3]) and len(maintained[5]) >= 4  # and UTC days
     assert maintained[4] == _slice_days_from_slots(
         maintained[0], maintained[2]
     )  # and each value's busiest minute a day
     assert len(maintained[4]) > 9  # 3 models, 3 keys and 2 statuses over 4 or 5 UTC days
     UsageQuarter.objects.filter(account=acme).update(requests=0)
     UsageHour.objects.filter(account=acme).update(requests=0, peak_minute_requests=0)
+    UsageUtcDay.objects.filter(account=acme).update(requests=7)
     UsageDay.objects.filter(account=acme).delete()
     UsageSlice.objects.filter(account=acme, dimension=SliceDimension.MODEL).delete()
     UsageSlice.objects.filter(account=acme).update(peak_minute_requests=0)
@@ -228,6 +240,10 @@ def test_rebuild_equals_what_ingest_maintained(acme, globex):
     call_command("rebuild_rollups", "--account", acme.slug, "--days", "10")
     rebuilt = _snapshot(acme)
     assert rebuilt[4] == maintained[4]
+    assert {day: values[0] for day, values in rebuilt[5].items()} == {
+        day: values[0] for day, values in maintained[5].items()
+    }
+    assert _utc_days_from_hours(rebuilt[3]) == rebuilt[5]
     for table in range(4):
         assert rebuilt[table].keys() == maintained[table].keys()
     cost_at = MEASURES.index("cost")
