@@ -22,6 +22,12 @@ prints MISMATCH.
 Beyond the page, the busiest minute of the largest account's 2, 3 and 8 busiest models at
 once (`run_peak_values`; `--scenarios busiest` runs only these).
 
+`--cold` (or `--cold-only`) first runs bench/cold_round.py: every default view (dashboard,
+log list, each analytics tab, the cost tab's 90-day one-model chart, the usage API, the
+operator view) through the view stack, each right after a PostgreSQL restart and a dropped
+OS page cache, its cold time beside its warm median (this restarts the server: nothing else
+may be using it).
+
 Prints a table with PASS/FAIL against issue 3's targets and writes
 bench/results/analytics-<timestamp>.json (with EXPLAIN ANALYZE of every miss).
 """
@@ -70,6 +76,13 @@ def main() -> None:
     parser.add_argument("--no-api", action="store_true")
     parser.add_argument("--api-only", action="store_true", help="only the usage API (and its raw check)")
     parser.add_argument("--no-explain", dest="explain", action="store_false", help="no EXPLAIN ANALYZE of misses")
+    parser.add_argument(
+        "--cold", action="store_true", help="first a cold round of every default view (restarts PostgreSQL)"
+    )
+    parser.add_argument("--cold-only", action="store_true", help="the cold round only")
+    parser.add_argument("--cold-no-restart", action="store_true", help="cold round without restarting PostgreSQL")
+    parser.add_argument("--cold-restart", help="the command restarting PostgreSQL (default: pg_ctlcluster)")
+    parser.add_argument("--cold-warm-runs", type=int, default=5, help="warm calls per view after the cold one")
     args = parser.parse_args()
     setup_django()
 
@@ -189,6 +202,15 @@ def main() -> None:
         "api": None,
         "plans": [],
     }
+    if args.cold or args.cold_only:
+        from bench.cold_round import run_cold_round
+
+        # First, before any warm call: the biggest account is the one an operator waits for.
+        result["cold"] = run_cold_round(Account.objects.get(pk=accounts["big"]), args)
+        if args.cold_only:
+            _write(result, started)
+            return
+        print()
     print_header()
     for s in [] if args.api_only else scenarios:
         raw = RawRunner(args.raw_runs, args.raw_budget, args.no_raw)
@@ -221,7 +243,16 @@ def main() -> None:
     result["load_average_after"] = os.getloadavg()
     result["finished_at"] = datetime.now(UTC).isoformat()
     print_summary(result)
+    if result.get("cold"):
+        failed = [line["view"] for line in result["cold"] if not line["pass"]]
+        print(f"cold round: {len(result['cold']) - len(failed)} of {len(result['cold'])} views PASS" +
+              (f"; FAIL: {', '.join(failed)}" if failed else ""))  # fmt: skip
     print(f"load average before {load_before[0]:.2f}, after {result['load_average_after'][0]:.2f}")
+    _write(result, started)
+
+
+def _write(result: dict, started: datetime) -> None:
+    result.setdefault("load_average_after", os.getloadavg())
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"analytics-{started:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=2, default=_json_default))
