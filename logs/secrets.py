@@ -50,6 +50,9 @@ CREDENTIAL_KEYS = frozenset(
      "token", "auth_token", "secret", "client_secret", "password", "x-goog-api-key", "openai_api_key"}
 )  # fmt: skip
 REDACTED = "[redacted]"
+# What mask_secret writes: kept as it is under a credential key, so scrubbing a stored or
+# re-imported value again changes nothing (scrub_secrets runs twice without a change).
+_MASKED = re.compile(r"(?:aiza|[a-z]{2,3}[-_])?…[A-Za-z0-9+/_.=\-]{4}", re.IGNORECASE)
 
 
 def _prefix_of(token: str, *, in_text: bool = False) -> str | None:
@@ -147,6 +150,8 @@ def scrub_json(value, key: str | None = None):
     under a credential key (api_key, authorization, ...) is masked or redacted whatever it is."""
     if isinstance(value, str):
         if key is not None and key.lower() in CREDENTIAL_KEYS and value.strip():
+            if _MASKED.fullmatch(value) or value == REDACTED:
+                return value
             return mask_secret(value) if looks_like_secret(value) else REDACTED
         return scrub_text(value, hex_ok=key is not None and is_identifier_key(key))
     if isinstance(value, dict):
