@@ -23,6 +23,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,7 +275,9 @@ def _maybe_cut(exc: ValueError, buf: str) -> bool:
     return getattr(exc, "msg", "").startswith("Unterminated string") or position >= len(buf) - 16
 
 
+_SPACE = re.compile(r"[ \t\r\n]*")
+
+
 def _skip_space(data: str, pos: int) -> int:
-    while pos < len(data) and data[pos] in " \t\r\n":
-        pos += 1
-    return pos
+    # A regex, not a loop over characters: a bomb's gigabyte of blanks is skipped at C speed.
+    return _SPACE.match(data, pos).end()
