@@ -210,3 +210,15 @@ def test_litellm_payload_secrets_are_scrubbed(client, acme, token):
     assert row.error_message == "AuthenticationError: key sk-…a1b2 invalid"
     stored = dump(RequestLog, ApiKey)
     assert OPENAI not in stored and SPELLINGS[8][0] not in stored and SPELLINGS[11][0] not in stored
+
+
+def test_masked_values_under_credential_keys_are_kept(client, acme, token):
+    # What an export of scrubbed rows holds, imported again (and scrub_secrets run twice).
+    params = {"api_key": "sk-…a1b2", "authorization": "…e4d3", "token": "[redacted]", "password": "…"}
+    assert post(client, token, [record(1, request_params=params)])["accepted"] == 1
+    assert RequestLog.objects.get(account=acme).request_params == {
+        "api_key": "sk-…a1b2",
+        "authorization": "…e4d3",
+        "token": "[redacted]",
+        "password": "[redacted]",  # not a mask: a value
+    }
