@@ -133,7 +133,9 @@ def login_cookies(user) -> dict:
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    # The backend that logs users in: the first one, axes' AxesStandaloneBackend, only counts
+    # failures and has no get_user (the session was refused: every upload answered 500).
+    session[BACKEND_SESSION_KEY] = next(b for b in settings.AUTHENTICATION_BACKENDS if not b.startswith("axes."))
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return {"session": session.session_key, "csrf": secrets.token_hex(16)}

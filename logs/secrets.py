@@ -9,7 +9,13 @@ user_agent it is replaced by the masked form. Recognised, after trimming and an 
   key-, Groq gsk_, Hugging Face hf_, xAI xai-, Google AIza;
 - any other token of 32+ characters of a base64/URL-safe alphabet with upper case, lower
   case and digits and a run of 24+ without separators: random tokens look like that, key
-  *names* ("prod-backend", "team-a-key-2") and hex digests (LiteLLM's hashed key) do not.
+  *names* ("prod-backend", "team-a-key-2") do not;
+- a token of 32+ hex digits alone, with a digit and a letter (Azure OpenAI's 32, 40- and
+  64-character gateway keys; LiteLLM's hashed key too, which cannot be told from them).
+  Dashed UUIDs, trace ids inside a traceparent and shorter hex (span ids, short commit
+  hashes) are not hex tokens and stay; so do long numbers. Inside request_params and
+  error_details a hex string under a key naming an identifier or a digest (`id`,
+  `request_id`, `traceId`, `sha256`, `etag`, ...) stays too: a request id is not a key.
 """
 
 import hashlib
@@ -30,6 +36,11 @@ _PREFIXED_IN_TEXT = re.compile(
 )
 _LONG_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+/_.\-])[A-Za-z0-9+/_.\-]{32,}={0,2}")
 _RUN = re.compile(r"[A-Za-z0-9+]{24,}")
+_HEX = re.compile(r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{32,}", re.IGNORECASE)
+# JSON keys whose hex strings are identifiers or digests, not keys: "id", "request_id",
+# "x-request-id", "trace.id", "sha256", "etag"; camelCase "traceId", "contentHash".
+_ID_KEY = re.compile(r"(?:^|[_\-. ])(?:id|uuid|guid|hash|digest|checksum|sha1|sha256|md5|etag)$", re.IGNORECASE)
+_ID_KEY_CAMEL = re.compile(r"[a-z](?:Id|ID|Uuid|Hash|Digest)$")
 _BEARER = re.compile(r"bearer\s+", re.IGNORECASE)
 GENERIC_MIN = 32
 MASK = "…"
@@ -39,6 +50,9 @@ CREDENTIAL_KEYS = frozenset(
      "token", "auth_token", "secret", "client_secret", "password", "x-goog-api-key", "openai_api_key"}
 )  # fmt: skip
 REDACTED = "[redacted]"
+# What mask_secret writes: kept as it is under a credential key, so scrubbing a stored or
+# re-imported value again changes nothing (scrub_secrets runs twice without a change).
+_MASKED = re.compile(r"(?:aiza|[a-z]{2,3}[-_])?…[A-Za-z0-9+/_.=\-]{4}", re.IGNORECASE)
 
 
 def _prefix_of(token: str, *, in_text: bool = False) -> str | None:
@@ -68,12 +82,15 @@ def _is_generic(token: str) -> bool:
     return any(c.isupper() for c in token) and any(c.islower() for c in token) and any(c.isdigit() for c in token)
 
 
-def _mask_token(token: str, *, in_text: bool = False) -> str | None:
-    """The masked form of `token` (trimmed, without Bearer), or None when it is no secret."""
+def _mask_token(token: str, *, in_text: bool = False, hex_ok: bool = False) -> str | None:
+    """The masked form of `token` (trimmed, without Bearer), or None when it is no secret;
+    `hex_ok`: a hex token is an identifier here (under an id or digest key)."""
     prefix = _prefix_of(token, in_text=in_text)
     if prefix is not None:
         return f"{prefix}{MASK}{token[-4:]}"
     if _is_generic(token) and _LONG_IN_TEXT.fullmatch(token):
+        return f"{MASK}{token[-4:]}"
+    if not hex_ok and _HEX.fullmatch(token):
         return f"{MASK}{token[-4:]}"
     return None
 
@@ -105,16 +122,27 @@ def key_fingerprint(raw: str) -> str:
     return fingerprint(normalize(raw) if looks_like_secret(raw) else raw)
 
 
-def _mask_match(match: re.Match) -> str:
+def _mask_match(match: re.Match, hex_ok: bool = False) -> str:
     token = match.group()
-    return _mask_token(token, in_text=True) or token
+    return _mask_token(token, in_text=True, hex_ok=hex_ok) or token
 
 
-def scrub_text(text: str) -> str:
-    """`text` with every secret in it replaced by its masked form."""
+def _mask_match_hex_ok(match: re.Match) -> str:
+    return _mask_match(match, hex_ok=True)
+
+
+def is_identifier_key(key: str) -> bool:
+    """A JSON key whose hex values are identifiers or digests (request_id, traceId, sha256)."""
+    return bool(_ID_KEY.search(key) or _ID_KEY_CAMEL.search(key))
+
+
+def scrub_text(text: str, *, hex_ok: bool = False) -> str:
+    """`text` with every secret in it replaced by its masked form; with `hex_ok` hex tokens
+    are left as they are (the text is an identifier's value)."""
     if len(text) < _BODY_MIN:
         return text
-    return _LONG_IN_TEXT.sub(_mask_match, _PREFIXED_IN_TEXT.sub(_mask_match, text))
+    long_mask = _mask_match_hex_ok if hex_ok else _mask_match
+    return _LONG_IN_TEXT.sub(long_mask, _PREFIXED_IN_TEXT.sub(_mask_match, text))
 
 
 def scrub_json(value, key: str | None = None):
@@ -122,8 +150,10 @@ def scrub_json(value, key: str | None = None):
     under a credential key (api_key, authorization, ...) is masked or redacted whatever it is."""
     if isinstance(value, str):
         if key is not None and key.lower() in CREDENTIAL_KEYS and value.strip():
+            if _MASKED.fullmatch(value) or value == REDACTED:
+                return value
             return mask_secret(value) if looks_like_secret(value) else REDACTED
-        return scrub_text(value)
+        return scrub_text(value, hex_ok=key is not None and is_identifier_key(key))
     if isinstance(value, dict):
         return {
             (scrub_text(k) if isinstance(k, str) else k): scrub_json(v, k if isinstance(k, str) else None)

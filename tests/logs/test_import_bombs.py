@@ -73,8 +73,8 @@ def test_json_array_bomb_is_checked_from_its_prefix_and_fails_in_the_worker(
     assert job.state == "failed"
     assert job.error == (
         "bomb.json.gz is larger than 30 MB once decompressed (the limit is METERLOG_IMPORT_MAX_DECOMPRESSED_BYTES); "
-        "split it into smaller files (after 0 rows, 0 accepted)"
-    )  # the name uploaded, not the stored file's
+        "split it into smaller files (after 1 rows, 0 accepted)"
+    )  # the name uploaded, not the stored file's; the array is streamed: its first row was read
     # The worker stopped at the cap: the row estimate and the import each inflate up to it,
     # and the format is checked twice (sniff, header) from the prefix, at start and in import_file.
     assert inflated["bytes"] <= 2 * 30 * MB + 4 * (readers.HEAD_BYTES + 2 * decompress.READ_SIZE)

@@ -159,7 +159,7 @@ def test_litellm_csv_sample(acme):
     assert (failure.status, failure.cost, failure.error_code, failure.latency_ms) == ("error", 0, "429", 250)
     assert failure.error_message.startswith("litellm.RateLimitError: RateLimitError")
     assert failure.error_details == {"error_class": "RateLimitError", "llm_provider": "openai"}
-    assert failure.api_key == "d4e1a8e5b9f0c3a2e7b6d5c4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4"
+    assert failure.api_key == "…f5a4"  # the hashed key, 64 hex digits: masked (logs.secrets)
     # An empty status: success, unless the metadata holds error_information.
     assert (stored["chatcmpl-9x3"].status, stored["chatcmpl-9x3"].model) == ("success", "text-embedding-3-small")
     unpriced = stored["chatcmpl-9x4"]

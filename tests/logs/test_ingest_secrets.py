@@ -3,6 +3,7 @@ error_message and user_agent (issue "Hardening"). Through the real endpoints; th
 read every column of the tables back from the database."""
 
 import copy
+import hashlib
 import json
 from pathlib import Path
 
@@ -45,7 +46,20 @@ NAMES = [
     "hf_search_team_prod",
     "production-backend-service-key-01",
     "litellm_proxy_master_key",
-    "2ab06cfadcdcc1bb1a1ff9edefb028084a837b3ed7b95f97e602b960ee127471",  # LiteLLM's hashed key
+    "prod-key-1",
+    "gpt-4o-2024-08-06",
+    "550e8400-e29b-41d4-a716-446655440000",  # a dashed UUID is an identifier
+    "0123456789abcdef0123456789abcde",  # 31 hex digits
+    "00f067aa0ba902b7",  # a span id
+    "12345678901234567890123456789012345",  # a long number
+    "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef",  # hex letters only: a word, not a random key
+]
+# Hex-only keys of 32+ digits (Azure OpenAI's 32, SHA-1 and SHA-256 sized gateway keys,
+# LiteLLM's hashed key): (as sent, stored).
+HEX_KEYS = [
+    ("9f3c2b1a8e7d6c5b4a39281706f5e4d3", "…e4d3"),
+    ("Bearer 9F3C2B1A8E7D6C5B4A39281706F5E4D3C2B1A098", "…A098"),
+    (" 2ab06cfadcdcc1bb1a1ff9edefb028084a837b3ed7b95f97e602b960ee127471 ", "…7471"),
 ]
 
 
@@ -86,6 +100,49 @@ def test_one_secret_in_several_spellings_is_one_key(client, acme, token):
     assert post(client, token, body)["accepted"] == 4
     assert set(RequestLog.objects.values_list("api_key", flat=True)) == {"sk-…a1b2"}
     assert ApiKey.objects.filter(account=acme).count() == 1
+
+
+@pytest.mark.parametrize(("sent", "masked"), HEX_KEYS)
+def test_long_hex_keys_are_stored_masked(client, acme, token, sent, masked):
+    assert post(client, token, [record(1, api_key=sent)])["accepted"] == 1
+    assert RequestLog.objects.get(account=acme).api_key == masked
+    key = ApiKey.objects.get(account=acme)
+    assert key.identifier == masked
+    secret = sent.removeprefix("Bearer ").strip()
+    assert key.fingerprint == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in dump(RequestLog, ApiKey) and secret[:16] not in dump(RequestLog, ApiKey)
+
+
+def test_hex_keys_are_scrubbed_but_hex_identifiers_stay(client, acme, token):
+    azure = HEX_KEYS[0][0]
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    params = {
+        "extra_headers": {"Ocp-Apim-Subscription-Key": azure, "x-request-id": trace},
+        "metadata": {
+            "trace_id": trace,
+            "traceId": trace,
+            "prompt_sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        },
+        "note": f"retried with {azure}",
+        "traceparent": f"00-{trace}-00f067aa0ba902b7-01",
+        "run": "550e8400-e29b-41d4-a716-446655440000",
+    }
+    body = [record(1, status="error", error_message=f"401 from https://x.openai.azure.com/?api-key={azure}",
+                   error_details={"request_id": trace, "echo": azure}, user_agent=f"gw/2 ({azure})",
+                   request_params=params)]  # fmt: skip
+    assert post(client, token, body)["accepted"] == 1
+    row = RequestLog.objects.get(account=acme)
+    assert row.request_params == {
+        "extra_headers": {"Ocp-Apim-Subscription-Key": "…e4d3", "x-request-id": trace},
+        "metadata": {"trace_id": trace, "traceId": trace, "prompt_sha256": params["metadata"]["prompt_sha256"]},
+        "note": "retried with …e4d3",
+        "traceparent": f"00-{trace}-00f067aa0ba902b7-01",
+        "run": "550e8400-e29b-41d4-a716-446655440000",
+    }
+    assert row.error_message == "401 from https://x.openai.azure.com/?api-key=…e4d3"
+    assert row.error_details == {"request_id": trace, "echo": "…e4d3"}
+    assert row.user_agent == "gw/2 (…e4d3)"
+    assert azure not in dump(RequestLog, ApiKey)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -153,3 +210,15 @@ def test_litellm_payload_secrets_are_scrubbed(client, acme, token):
     assert row.error_message == "AuthenticationError: key sk-…a1b2 invalid"
     stored = dump(RequestLog, ApiKey)
     assert OPENAI not in stored and SPELLINGS[8][0] not in stored and SPELLINGS[11][0] not in stored
+
+
+def test_masked_values_under_credential_keys_are_kept(client, acme, token):
+    # What an export of scrubbed rows holds, imported again (and scrub_secrets run twice).
+    params = {"api_key": "sk-…a1b2", "authorization": "…e4d3", "token": "[redacted]", "password": "…"}
+    assert post(client, token, [record(1, request_params=params)])["accepted"] == 1
+    assert RequestLog.objects.get(account=acme).request_params == {
+        "api_key": "sk-…a1b2",
+        "authorization": "…e4d3",
+        "token": "[redacted]",
+        "password": "[redacted]",  # not a mask: a value
+    }
