@@ -37,7 +37,14 @@ from logs.gate import request_logs
 from logs.partitions import TABLE, class_table, is_postgres
 from logs.retention import deletes
 from logs.retention.models import PurgeRun, PurgeStatus
-from logs.retention.selectors import AccountCutoff, account_cutoffs, detached_leftovers, leaves_of_account, log_leaves
+from logs.retention.selectors import (
+    AccountCutoff,
+    Leaf,
+    account_cutoffs,
+    detached_leftovers,
+    leaves_of_account,
+    log_leaves,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +131,11 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
     else:
         if slug is None and is_postgres():
             run.partitions = _drop_partitions(cutoffs, now=now, entries=entries)
+        # Read after the drops: the leaves left are the ones to delete from.
+        leaves = log_leaves() if is_postgres() else []
         for c in cutoffs:
-            done = _delete_account_rows(c, entries[c.account.pk], batch_rows=batch_rows, deadline=deadline)
+            entry = entries[c.account.pk]
+            done = _delete_account_rows(c, entry, leaves=leaves, batch_rows=batch_rows, deadline=deadline)
             finished = finished and done
     if _rollup_purge is not None:
         run.rollups = _rollup_purge(
@@ -142,15 +152,17 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
     run.status = PurgeStatus.DONE if finished else PurgeStatus.PARTIAL
 
 
-def _tables(c: AccountCutoff) -> list[str]:
+def _tables(c: AccountCutoff, leaves: list[Leaf]) -> list[str]:
     if not is_postgres():
         return [TABLE]
-    return [leaf.name for leaf in leaves_of_account(account=c.account, cutoff=c.cutoff, leaves=log_leaves())]
+    return [leaf.name for leaf in leaves_of_account(account=c.account, cutoff=c.cutoff, leaves=leaves)]
 
 
-def _delete_account_rows(c: AccountCutoff, entry: dict, *, batch_rows: int, deadline: float) -> bool:
+def _delete_account_rows(
+    c: AccountCutoff, entry: dict, *, leaves: list[Leaf], batch_rows: int, deadline: float
+) -> bool:
     finished = True
-    for table in _tables(c):
+    for table in _tables(c, leaves):
         result = deletes.delete_expired_rows(
             table=table, account_id=c.account.pk, before=c.cutoff, deadline=deadline, batch_rows=batch_rows
         )
