@@ -25,6 +25,8 @@ class BatchResult:
     batches: int = 0
     # False when the time budget ran out or a lock timed out with rows left to delete.
     finished: bool = True
+    # The longest batch (its transaction held its row locks that long).
+    max_batch_ms: float = 0.0
 
 
 def _purge_transaction(cursor) -> None:
@@ -59,6 +61,7 @@ def delete_expired_rows(*, table: str, account_id: int, before, deadline: float,
         if time.monotonic() >= deadline:
             result.finished = False
             return result
+        began = time.monotonic()
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 _purge_transaction(cursor)
@@ -73,6 +76,7 @@ def delete_expired_rows(*, table: str, account_id: int, before, deadline: float,
         if deleted:
             result.deleted += deleted
             result.batches += 1
+            result.max_batch_ms = max(result.max_batch_ms, (time.monotonic() - began) * 1000)
         if deleted < batch_rows:
             return result
 

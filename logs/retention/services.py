@@ -168,6 +168,8 @@ def _delete_account_rows(
         )
         entry["deleted"] += result.deleted
         entry["batches"] += result.batches
+        if result.batches:
+            entry["max_batch_ms"] = round(max(entry.get("max_batch_ms", 0), result.max_batch_ms), 1)
         finished = finished and result.finished
     return finished
 
@@ -195,6 +197,7 @@ def _drop_partitions(cutoffs: list[AccountCutoff], *, now: datetime, entries: di
     dropped = []
     leftovers = dict(detached_leftovers(now=now))
     for name in _droppable(cutoffs, now=now):
+        began = time.monotonic()
         if name not in leftovers:
             days = int(name.removeprefix(TABLE + "_r").split("_")[0])
             if not deletes.detach_partition(parent=class_table(days), table=name):
@@ -203,5 +206,6 @@ def _drop_partitions(cutoffs: list[AccountCutoff], *, now: datetime, entries: di
         for account_id, rows in counts.items():
             if account_id in entries:
                 entries[account_id]["deleted"] += rows
-        dropped.append({"name": name, "rows": sum(counts.values())})
+        elapsed_ms = round((time.monotonic() - began) * 1000, 1)
+        dropped.append({"name": name, "rows": sum(counts.values()), "ms": elapsed_ms})
     return dropped
