@@ -29,10 +29,11 @@ class BatchResult:
     max_batch_ms: float = 0.0
 
 
-def _purge_transaction(cursor) -> None:
+def _purge_transaction(cursor, *, lock_timeout_ms: int | None = None) -> None:
     """The settings of every purge write; the one place a deletion permission is granted."""
     if is_postgres():
-        cursor.execute(f"SET LOCAL lock_timeout = '{int(settings.METERLOG_PURGE_LOCK_TIMEOUT_MS)}ms'")
+        timeout = int(lock_timeout_ms or settings.METERLOG_PURGE_LOCK_TIMEOUT_MS)
+        cursor.execute(f"SET LOCAL lock_timeout = '{timeout}ms'")
         cursor.execute("SET LOCAL meterlog.allow_delete = 'purge'")
 
 
@@ -102,20 +103,29 @@ def rows_by_account(table: str) -> dict[int, int]:
         return dict(cursor.fetchall())
 
 
+DETACH_ATTEMPTS = 5
+
+
 def detach_partition(*, parent: str, table: str) -> bool:
-    """Detach a period partition from its class table; False on a lock timeout. DETACH
-    takes an ACCESS EXCLUSIVE lock on the class table for a catalog change only (CONCURRENTLY
-    is refused where a DEFAULT partition exists, as in every class)."""
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            _purge_transaction(cursor)
-            cursor.execute(f"ALTER TABLE {parent} DETACH PARTITION {table}")
-    except OperationalError as exc:
-        if "lock" not in str(exc).lower():
-            raise
-        log.warning("purge: lock timeout detaching %s; the next run retries", table)
-        return False
-    return True
+    """Detach a period partition from its class table; False when its lock was not had.
+
+    DETACH takes an ACCESS EXCLUSIVE lock on the class table for a catalog change only
+    (CONCURRENTLY is refused where a DEFAULT partition exists, as in every class). While it
+    waits for that lock, every ingest and read of the class queues behind it, so it waits
+    at most METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS (100 ms) at a time and tries again a few
+    times rather than once for the seconds a DELETE batch may wait."""
+    for attempt in range(DETACH_ATTEMPTS):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                _purge_transaction(cursor, lock_timeout_ms=settings.METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS)
+                cursor.execute(f"ALTER TABLE {parent} DETACH PARTITION {table}")
+            return True
+        except OperationalError as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    log.warning("purge: lock timeout detaching %s; its rows go by batched DELETEs", table)
+    return False
 
 
 def drop_detached(table: str) -> dict[int, int]:

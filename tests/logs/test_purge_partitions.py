@@ -172,3 +172,32 @@ def test_purge_writes_say_they_are_the_purge():
         cursor.execute("SELECT current_setting('meterlog.allow_delete'), current_setting('lock_timeout')")
         assert cursor.fetchone() == ("purge", "2s")
     assert request_logs  # the gate is the read path the tests check through
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_partition_whose_lock_is_busy_is_emptied_by_batches_and_dropped_next_time():
+    """A reader holding the class table keeps DETACH waiting: the purge gives up after a few
+    short waits (never queueing ingest behind it for long), deletes the rows by batches
+    instead, and the next run drops the empty partition."""
+    now = datetime.now(UTC)
+    week = period_start(30, now - timedelta(days=50))
+    name = period_table(30, week)
+    create_partitions(30, [week])
+    try:
+        std = make_account("std")
+        ingest_records(account=std, records=[rec(f"old{n}", now - timedelta(days=50, minutes=n)) for n in range(3)])
+        with _other_connection() as other:
+            other.execute("BEGIN")
+            other.execute("SELECT count(*) FROM logs_requestlog_r30")  # holds ACCESS SHARE until rollback
+            began = datetime.now(UTC)
+            run = purge_expired_logs(now=now)
+            waited = datetime.now(UTC) - began
+            other.execute("ROLLBACK")
+        assert run.partitions == [] and name in attached()
+        assert run.deleted == 3 and ids(std) == []
+        assert waited < timedelta(seconds=5)  # 5 waits of 100 ms and the pauses between
+        again = purge_expired_logs(now=now)
+        assert [(p["name"], p["rows"]) for p in again.partitions] == [(name, 0)] and not exists(name)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
