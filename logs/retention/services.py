@@ -99,10 +99,14 @@ def purge_expired_logs(
         try:
             _run(run, now=now, slug=slug, batch_rows=batch_rows, deadline=deadline)
         except Exception as exc:
+            # What was done before the failure is recorded too (run.accounts, run.partitions
+            # are filled as the run goes).
             run.status, run.error = PurgeStatus.FAILED, repr(exc)
+            _total(run)
             run.finished_at = timezone.now()
             run.save()
             raise
+        _total(run)
         run.finished_at = timezone.now()
         run.save()
     log.info("purge run %s: %s, %d rows, %d partitions", run.pk, run.status, run.deleted, len(run.partitions))
@@ -121,6 +125,7 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
         }
         for c in cutoffs
     }
+    run.accounts = list(entries.values())  # the same dicts, counted into as the run goes
     finished = True
     if run.dry_run:
         for c in cutoffs:
@@ -130,7 +135,7 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
             run.partitions = [{"name": name, "rows": None} for name in _droppable(cutoffs, now=now)]
     else:
         if slug is None and is_postgres():
-            run.partitions = _drop_partitions(cutoffs, now=now, entries=entries)
+            _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions)
         # Read after the drops: the leaves left are the ones to delete from.
         leaves = log_leaves() if is_postgres() else []
         for c in cutoffs:
@@ -146,10 +151,12 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
             deadline=deadline,
         )
         finished = finished and run.rollups.get("finished", True)
-    run.accounts = list(entries.values())
+    run.status = PurgeStatus.DONE if finished else PurgeStatus.PARTIAL
+
+
+def _total(run: PurgeRun) -> None:
     run.deleted = sum(e.get("deleted", 0) for e in run.accounts)
     run.batches = sum(e["batches"] for e in run.accounts)
-    run.status = PurgeStatus.DONE if finished else PurgeStatus.PARTIAL
 
 
 def _tables(c: AccountCutoff, leaves: list[Leaf]) -> list[str]:
@@ -193,8 +200,7 @@ def _droppable(cutoffs: list[AccountCutoff], *, now: datetime) -> list[str]:
     return names
 
 
-def _drop_partitions(cutoffs: list[AccountCutoff], *, now: datetime, entries: dict) -> list[dict]:
-    dropped = []
+def _drop_partitions(cutoffs: list[AccountCutoff], *, now: datetime, entries: dict, dropped: list) -> None:
     leftovers = dict(detached_leftovers(now=now))
     for name in _droppable(cutoffs, now=now):
         began = time.monotonic()
@@ -208,4 +214,3 @@ def _drop_partitions(cutoffs: list[AccountCutoff], *, now: datetime, entries: di
                 entries[account_id]["deleted"] += rows
         elapsed_ms = round((time.monotonic() - began) * 1000, 1)
         dropped.append({"name": name, "rows": sum(counts.values()), "ms": elapsed_ms})
-    return dropped

@@ -167,6 +167,24 @@ def test_a_run_that_died_is_marked_interrupted(side_by_side):
 
 
 @pytest.mark.django_db
+def test_a_failed_run_records_what_it_did_and_the_next_finishes(side_by_side, monkeypatch):
+    from logs.retention import services
+
+    def broken_rollup_purge(*args, **kwargs):
+        raise RuntimeError("rollup tables unreachable")
+
+    monkeypatch.setattr(services, "_rollup_purge", broken_rollup_purge)
+    with pytest.raises(RuntimeError):
+        purge_expired_logs()
+    failed = PurgeRun.objects.get()
+    assert failed.status == PurgeStatus.FAILED and "rollup tables unreachable" in failed.error
+    assert failed.deleted == 8 and {e["slug"]: e["deleted"] for e in failed.accounts}["std"] == 2
+    monkeypatch.undo()
+    again = purge_expired_logs()
+    assert again.status == PurgeStatus.DONE and again.deleted == 0 and again.rollups["tables"]
+
+
+@pytest.mark.django_db
 def test_batches_are_bounded(db):
     now = datetime.now(UTC)
     account = make_account("bulk")
