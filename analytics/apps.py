@@ -8,9 +8,11 @@ class AnalyticsConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         from analytics.log_totals import rollup_totals
+        from analytics.rollups.retention import purge_old_rollups
         from analytics.sqlite_functions import register
         from analytics.tasks import on_account_zone_changed
         from console.signals import account_zone_changed
+        from logs.retention.services import register_rollup_purge
         from logs.selectors import register_rollup_totals
 
         connection_created.connect(register, dispatch_uid="analytics.sqlite_functions")
@@ -19,3 +21,5 @@ class AnalyticsConfig(AppConfig):
         account_zone_changed.connect(on_account_zone_changed, dispatch_uid="analytics.zone_changed")
         # The log list's totals bar (logs) reads the rollups past its cap through this reader.
         register_rollup_totals(rollup_totals)
+        # The retention purge (logs) purges the rollups by their own period in the same run.
+        register_rollup_purge(purge_old_rollups)

@@ -218,12 +218,31 @@ CELERY_BEAT_SCHEDULE = {
     "fail-stale-jobs": {"task": "logs.tasks.fail_stale_jobs", "schedule": 5 * 60},
     # Per-minute counts only serve ingest's busiest-minute upkeep for recent minutes.
     "purge-old-minutes": {"task": "analytics.tasks.purge_old_minutes", "schedule": 60 * 60},
+    # The retention purge (logs.retention): rows past each account's period, and rollups
+    # older than ROLLUP_RETENTION_MONTHS. Daily, at a quiet hour; `manage.py purge_logs`
+    # does the same by hand. Runs never overlap (an advisory lock).
+    "purge-expired-logs": {
+        "task": "logs.tasks.purge_expired_logs",
+        "schedule": crontab(hour="2", minute="15"),
+    },
     # A finished month's slices and daily rows in value order (analytics.rollups.compact_month).
     "compact-rollups": {
         "task": "analytics.tasks.compact_last_month",
         "schedule": crontab(day_of_month="3", hour="3", minute="30"),
     },
 }
+# The retention purge (logs/retention/): rows per DELETE batch (each batch is its own short
+# transaction; 5,000 keeps one under ~100 ms and its WAL small), the seconds one run may
+# spend before it stops and leaves the rest to the next run, and how long a purge
+# statement waits for a lock before giving up (so ingest and readers never queue behind it).
+METERLOG_PURGE_BATCH_ROWS = env_int("METERLOG_PURGE_BATCH_ROWS", 5000)
+METERLOG_PURGE_TIME_BUDGET_SECONDS = env_int("METERLOG_PURGE_TIME_BUDGET_SECONDS", 1800)
+METERLOG_PURGE_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_LOCK_TIMEOUT_MS", 2000)
+# A partition DETACH queues every ingest and read of its class while it waits: short waits.
+METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS", 100)
+# Rollups outlive raw rows: whole UTC months older than this many go (never before an
+# account's raw rows), so a standard account still sees two years of trend.
+ROLLUP_RETENTION_MONTHS = env_int("ROLLUP_RETENTION_MONTHS", 25)
 # How long analytics.UsageMinute keeps a minute (older late records are counted from raw rows).
 METERLOG_MINUTE_ROLLUP_HOURS = env_int("METERLOG_MINUTE_ROLLUP_HOURS", 48)
 

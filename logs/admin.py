@@ -16,6 +16,7 @@ from console.admin import ImportExportPermissions
 from logs.admin_resources import ApiKeyResource, ModelPriceResource, RequestLogResource
 from logs.models import AccountModel, ApiKey, ModelPrice, PriceSource, RequestLog
 from logs.prices.book import UNIT_PRICE_FIELDS
+from logs.retention import admin as retention_admin  # noqa: F401  (PurgeRun, read-only)
 
 # Attributes whose edit makes a price the operator's (so sync_prices leaves the name alone).
 PRICE_FIELDS = ("model", "match", *UNIT_PRICE_FIELDS, "valid_from", "account_id")

@@ -12,6 +12,7 @@ from console.models import TIER_RETENTION_DAYS, Account
 from logs.exports import jobs as export_jobs
 from logs.imports import jobs as import_jobs
 from logs.partitions import default_partition_rows, ensure_upcoming_partitions
+from logs.retention import services as retention
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,18 @@ def check_default_partitions() -> dict[str, int]:
             name,
         )
     return rows
+
+
+@shared_task
+def purge_expired_logs() -> dict:
+    """Beat, daily: the retention purge (logs.retention.services); a run that finds another
+    under way does nothing."""
+    try:
+        run = retention.purge_expired_logs()
+    except retention.PurgeBusy as exc:
+        log.info("purge: %s", exc)
+        return {"status": "busy"}
+    return {"run": run.pk, "status": run.status, "deleted": run.deleted, "partitions": len(run.partitions)}
 
 
 # Exports and imports (issue 4): thin wrappers that take ids and call the services.

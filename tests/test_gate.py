@@ -14,11 +14,12 @@ from console.models import Account
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("console", "logs", "analytics", "alerts")
 # The gate itself, and the writers: ingest, the rollup writes (at ingest, rebuild, compact),
-# partition management (creating and dropping partitions is the purge) and the admin.
+# partition management, the retention purge (logs/retention/) and the admin.
 ALLOWED = (
     "logs/gate.py",
     "logs/ingest/",
     "logs/partitions.py",
+    "logs/retention/",
     "logs/admin.py",
     "logs/admin_resources.py",
     "analytics/rollups",

@@ -1,0 +1,51 @@
+"""Purge the log rows past each account's retention, as the daily beat task does.
+
+Prints, for every account looked at, its period, its cutoff and the rows deleted (or, with
+--dry-run, the rows that would be); then the partitions dropped and the rollup rows past
+ROLLUP_RETENTION_MONTHS. Each run is recorded (admin: Purge runs).
+"""
+
+from datetime import datetime
+
+from django.core.management.base import BaseCommand, CommandError
+
+from console.models import Account
+from logs.retention.models import PurgeStatus
+from logs.retention.services import PurgeBusy, purge_expired_logs
+
+
+class Command(BaseCommand):
+    help = "Delete the request log rows older than each account's retention period (and old rollups)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
+        parser.add_argument(
+            "--account", metavar="SLUG", help="Only this account's rows (batched DELETEs; no partition is dropped)."
+        )
+
+    def handle(self, *args, dry_run, account, **options):
+        if account is not None and not Account.objects.filter(slug=account).exists():
+            raise CommandError(f"no account with slug {account!r}")
+        try:
+            run = purge_expired_logs(dry_run=dry_run, slug=account)
+        except PurgeBusy as exc:
+            self.stdout.write(f"Nothing done: {exc}.")
+            return
+        verb = "would delete" if dry_run else "deleted"
+        self.stdout.write(f"Purge run {run.pk}{' (dry run)' if dry_run else ''}:")
+        for entry in run.accounts:
+            cutoff = datetime.fromisoformat(entry["cutoff"]).strftime("%Y-%m-%d %H:%M:%S UTC")
+            rows = entry["would_delete"] if dry_run else entry["deleted"]
+            self.stdout.write(f"  {entry['slug']}: {entry['retention_days']} days, cutoff {cutoff}, {verb} {rows} rows")
+        for part in run.partitions:
+            rows = "" if part["rows"] is None else f" ({part['rows']} rows)"
+            self.stdout.write(f"  partition {'to drop' if dry_run else 'dropped'}: {part['name']}{rows}")
+        if run.rollups:
+            tables = ", ".join(f"{name} {rows}" for name, rows in run.rollups["tables"].items())
+            self.stdout.write(
+                f"  rollups before {run.rollups['cutoff']} ({run.rollups['months']} months), {verb}: {tables}"
+            )
+        if run.status == PurgeStatus.PARTIAL:
+            self.stdout.write("  Stopped early (time budget or a lock timeout): the next run continues.")
+        total = sum(e["would_delete"] for e in run.accounts) if dry_run else run.deleted
+        self.stdout.write(f"Total {verb}: {total} rows.")
