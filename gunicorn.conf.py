@@ -6,11 +6,12 @@ at start-up instead of falling back. gunicorn also reads this file by itself whe
 from the repository root without --config.
 
 Why threads: a sync worker serves one request at a time, so with 3 sync workers a 4th client
-waits for a whole request to end (log list p50 ~0.9 s at 16 clients against 12-103 ms for one
-client alone). A gthread worker serves GUNICORN_THREADS requests at once; most of a request's
-time is spent waiting on PostgreSQL, which releases the GIL. The defaults are chosen from
-bench/load_bench.py (figures in bench/README.md, "Load (issue 14)"). Each thread keeps its own
-database connection: at most WEB_CONCURRENCY x GUNICORN_THREADS per web container.
+waits for a whole request to end. A gthread worker serves GUNICORN_THREADS requests at once;
+much of a request's time is spent waiting on PostgreSQL, which releases the GIL. Measured by
+bench/load_bench.py (bench/README.md, "Load (issue 14)"; 1 M rows, 2-core shared machine): the
+read mix at 16 clients, p50 1.4-2.4 s with 3 sync workers, 0.50-0.98 s with 3 workers x 4
+threads (2 x 8 within the noise of 3 x 4; one client alone 64-107 ms either way). Each thread
+keeps its own database connection: at most WEB_CONCURRENCY x GUNICORN_THREADS per web process.
 """
 
 import os
