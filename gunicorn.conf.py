@@ -10,7 +10,7 @@ waits for a whole request to end. A gthread worker serves GUNICORN_THREADS reque
 much of a request's time is spent waiting on PostgreSQL, which releases the GIL. Measured by
 bench/load_bench.py (bench/README.md, "Load (issue 14)"; 1 M rows, 2-core shared machine): the
 read mix at 16 clients, p50 1.4-2.4 s with 3 sync workers, 0.50-0.98 s with 3 workers x 4
-threads (2 x 8 within the noise of 3 x 4; one client alone 64-107 ms either way). Each thread
+threads (2 x 8 within the noise of 3 x 4; one client alone 64-121 ms p50 with any). Each thread
 keeps its own database connection: at most WEB_CONCURRENCY x GUNICORN_THREADS per web process.
 """
 
