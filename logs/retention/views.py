@@ -57,7 +57,7 @@ def retention(request):
 def retention_operator(request):
     runs = selectors.recent_purge_runs(limit=OPERATOR_RUNS)
     last = selectors.last_purges_by_slug(runs)
-    accounts = [(account, last.get(account.slug)) for account in Account.objects.order_by("slug")]
+    accounts = [(account, last.get(account.slug)) for account in Account.objects.order_by("name", "slug")]
     context = {
         "accounts": accounts,
         "runs": [(run, [selectors.AccountPurge.of(run, entry) for entry in run.accounts]) for run in runs],

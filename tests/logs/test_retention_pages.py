@@ -199,7 +199,7 @@ def test_operator_page_lists_every_account_and_the_purge_runs(client, four_accou
     assert cells["cust"][1:5] == ["Professional", "90 days", "180 days", "180 days (custom)"]
     assert cells["std"][6] == "2" and cells["pro"][6] == "0"
 
-    runs = re.findall(r'<tr data-run="(\d+)">', body)
+    runs = re.findall(r'<tr class="row-top" data-run="(\d+)">', body)
     assert runs == [str(real.pk), str(dry.pk)]  # newest first
     real_row = body[body.index(f'data-run="{real.pk}"') : body.index(f'data-run="{dry.pk}"')]
     assert "Done" in real_row and "<td>purge</td>" in real_row
