@@ -267,3 +267,28 @@ def test_oldest_kept_log_plan_is_an_index_probe_per_partition(acme, globex):
     assert selectors.oldest_kept_log(account=acme) == min(
         request_logs(account=acme).values_list("timestamp", flat=True)
     )
+
+
+@pytest.mark.django_db
+def test_retention_page_queries_do_not_grow_with_runs_or_rows(client, acme, alice):
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(alice)
+    now = timezone.now()
+    make_log(acme, timestamp=now - timedelta(days=1))
+    purge_expired_logs(now=now - timedelta(days=1))
+    client.get("/retention/")  # the first view stores the current account in the session
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/retention/").status_code == 200
+    for i in range(12):
+        make_log(acme, timestamp=now - timedelta(days=2, minutes=i))
+        purge_expired_logs(now=now - timedelta(hours=20 - i), dry_run=i % 2 == 0)
+    with CaptureQueriesContext(connection) as many:
+        body = client.get("/retention/").content.decode()
+    assert len(many) == len(few)
+    # The newest real run is the one shown (dry runs are skipped).
+    newest_real = now - timedelta(hours=20 - 11)
+    assert section(body, "last-purge").startswith(timezone.localtime(newest_real).strftime("%Y-%m-%d %H:%M"))
+    # One read of the log (the oldest row) and one of the runs.
+    assert sum('"logs_requestlog"' in q["sql"] for q in many.captured_queries) == 1
+    assert sum('"logs_purgerun"' in q["sql"] for q in many.captured_queries) == 1
