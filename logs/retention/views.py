@@ -39,7 +39,6 @@ def retention(request):
     oldest = selectors.oldest_kept_log(account=account)
     context = {
         "account": account,
-        "now": now,
         "cutoff": cutoff,
         "oldest": oldest,
         "oldest_age_days": (now - oldest).days if oldest else None,
