@@ -153,11 +153,13 @@ class NewestRowsPaginator(Paginator):
 
     row_cap = ROW_CAP
 
-    def __init__(self, object_list, per_page, *args, oldest: datetime | None = None, now=None, **kwargs):
+    def __init__(self, object_list, per_page, *args, oldest=None, now=None, narrow=True, **kwargs):
         super().__init__(object_list, per_page, *args, **kwargs)
-        # Spans that reach no further back than the selection does would read it all again.
+        # Spans reaching no further back than the selection would read it all again; and one
+        # account's rows are read through its (account, timestamp) index, newest first, so
+        # its counts stop after row_cap entries without any narrowing.
         self.now = now or timezone.now()
-        self.spans = [s for s in NARROWER if oldest is None or self.now - s > oldest]
+        self.spans = [s for s in NARROWER if narrow and (oldest is None or self.now - s > oldest)]
 
     @cached_property
     def count(self) -> int:
