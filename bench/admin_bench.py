@@ -13,7 +13,7 @@ Read-only apart from the run's user, its session and its login record, all delet
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -63,7 +63,8 @@ def changelist_of(admin, query: dict):
 
 
 def pick(cursor) -> dict:
-    """The largest account and a request id of the largest account from 3 days ago."""
+    """The largest account (by the last day's rows), one of its request ids from 3 days ago,
+    and the last day of last week."""
     cursor.execute(
         "SELECT account_id FROM logs_requestlog WHERE timestamp > now() - interval '1 day' "
         "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
@@ -75,11 +76,19 @@ def pick(cursor) -> dict:
         [big],
     )
     row = cursor.fetchone()
-    return {"big": big, "request_id": row[0] if row else "none"}
+    today = datetime.now(UTC).date()
+    sunday = today - timedelta(days=today.weekday() + 1)  # the last day of last week's partition
+    return {"big": big, "request_id": row[0] if row else "none", "full_day": sunday}
 
 
 def cases(values: dict, last_page: int) -> list[tuple[str, dict, object]]:
-    big = values["big"]
+    big, day = values["big"], values["full_day"]
+    day_name = f"{day:%a %d %b}"
+    full_day = {
+        "window": "all",
+        "timestamp__gte": f"{day}T00:00:00Z",
+        "timestamp__lt": f"{day + timedelta(days=1)}T00:00:00Z",
+    }
     return [
         ("page 1, default (last 24 h)", {}, old_changelist()),
         (f"page {last_page} (last), default", {"p": last_page}, old_changelist(page=OLD_DEEP_PAGE)),
@@ -103,6 +112,10 @@ def cases(values: dict, last_page: int) -> list[tuple[str, dict, object]]:
             {"window": "all", "account__id__exact": big, "p": last_page},
             old_changelist(big, page=OLD_DEEP_PAGE),
         ),
+        # The 24 h window's worst case: a whole day whose partitions are full (the last day
+        # of a week; a monthly partition near its end too).
+        (f"page 1, {day_name} (full partitions)", full_day, None),
+        (f"page {last_page}, {day_name} (full partitions)", {**full_day, "p": last_page}, None),
         ("request_id search, no account", {"q": values["request_id"]}, None),
         ("request_id search, largest account", {"q": values["request_id"], "account__id__exact": big}, None),
         ("page 999999 (past the end)", {"p": 999999}, None),
@@ -160,7 +173,8 @@ def main() -> None:
     )
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"admin-{now:%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps({"started_at": now.isoformat(), "values": values, "lines": lines}, indent=1))
+    result = {"started_at": now.isoformat(), "values": values, "lines": lines}
+    path.write_text(json.dumps(result, indent=1, default=str))
     print(f"saved {path.relative_to(RESULTS_DIR.parent.parent)}")
 
 

@@ -97,8 +97,12 @@ class RequestLogAdmin(ImportExportPermissions, ExportMixin, ReadOnlyAdmin):
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         now = timezone.now()
-        # An account's rows and a request id are read through their indexes: nothing to narrow.
-        narrow = request.GET.get(AccountFilter.parameter_name) is None and not request.GET.get(SEARCH_VAR, "").strip()
+        # An account's rows and a request id are read through their indexes, and a range with
+        # an end (?timestamp__lt=) is not the newest rows: nothing to narrow.
+        given = request.GET
+        narrow = not (
+            given.get(AccountFilter.parameter_name) or given.get(SEARCH_VAR, "").strip() or "timestamp__lt" in given
+        )
         oldest = oldest_needed(request, now)
         return self.paginator(
             queryset, per_page, orphans, allow_empty_first_page, oldest=oldest, now=now, narrow=narrow
