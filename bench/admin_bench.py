@@ -26,7 +26,9 @@ OLD_COUNT_CAP = 100_000  # the old CappedCountPaginator's cap
 OLD_DEEP_PAGE = 2_000  # the issue's deep page
 
 
-def old_changelist(account_id: int | None = None, status: str | None = None, page: int = 1, per_page: int = 50):
+def old_changelist(
+    account_id: int | None = None, status: str | None = None, page: int = 1, per_page: int = 50, request_id=None
+):
     """What the old admin ran for a changelist page: the capped count and the page, newest
     first over every partition (no window, no retention classes)."""
     from logs import gate
@@ -36,6 +38,8 @@ def old_changelist(account_id: int | None = None, status: str | None = None, pag
         queryset = queryset.filter(account_id=account_id)
     if status is not None:
         queryset = queryset.filter(status=status)
+    if request_id is not None:
+        queryset = queryset.filter(request_id=request_id)  # the old exact search
     queryset = queryset.select_related("account").order_by("-timestamp", "-id")
 
     def run():
@@ -63,12 +67,9 @@ def changelist_of(admin, query: dict):
 
 
 def pick(cursor) -> dict:
-    """The largest account (by the last day's rows), one of its request ids from 3 days ago,
-    and the last day of last week."""
-    cursor.execute(
-        "SELECT account_id FROM logs_requestlog WHERE timestamp > now() - interval '1 day' "
-        "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
-    )
+    """The largest account, one of its request ids from 3 days ago, and the last day of last
+    week (set-up, not timed)."""
+    cursor.execute("SELECT account_id FROM logs_requestlog GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
     (big,) = cursor.fetchone()
     cursor.execute(
         "SELECT request_id FROM logs_requestlog WHERE account_id = %s "
@@ -116,8 +117,12 @@ def cases(values: dict, last_page: int) -> list[tuple[str, dict, object]]:
         # of a week; a monthly partition near its end too).
         (f"page 1, {day_name} (full partitions)", full_day, None),
         (f"page {last_page}, {day_name} (full partitions)", {**full_day, "p": last_page}, None),
-        ("request_id search, no account", {"q": values["request_id"]}, None),
-        ("request_id search, largest account", {"q": values["request_id"], "account__id__exact": big}, None),
+        ("request_id search, no account", {"q": values["request_id"]}, old_changelist(request_id=values["request_id"])),
+        (
+            "request_id search, largest account",
+            {"q": values["request_id"], "account__id__exact": big},
+            old_changelist(big, request_id=values["request_id"]),
+        ),
         ("page 999999 (past the end)", {"p": 999999}, None),
     ]
 

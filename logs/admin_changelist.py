@@ -17,9 +17,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 
+from console.errors import QueryTimeout
 from console.models import Account
 from logs import gate
 from logs.models import Status
+from logs.selectors import statement_timeout
 
 # The newest rows of a selection the admin lists: 200 pages of 50. Page 200 is an OFFSET of
 # 9,950 rows, which PostgreSQL reads through the index (with an account) or sorts in memory.
@@ -178,6 +180,22 @@ class NewestRowsPaginator(Paginator):
             needed = span * self.row_cap / max(found, 1)
         return capped_count(self.object_list, self.row_cap)
 
+    def page(self, number):
+        """The page's keys first, then its rows: (timestamp, id) are in every partition's
+        primary key, so PostgreSQL finds them with an index-only scan (without an account,
+        half the time of reading the rows from the heap at 10 M rows) and then fetches 50
+        rows by id in the partitions of the page's time span."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        keys = list(self.object_list.values_list("timestamp", "id")[bottom : bottom + self.per_page])
+        rows = self.object_list.none()
+        if keys:
+            times = [ts for ts, _ in keys]
+            rows = self.object_list.filter(
+                id__in=[pk for _, pk in keys], timestamp__gte=min(times), timestamp__lte=max(times)
+            )
+        return self._get_page(list(rows), number, self)
+
     def validate_number(self, number) -> int:
         try:
             number = int(number)
@@ -193,7 +211,16 @@ class RequestLogChangeList(ChangeList):
         return list(ORDERING)
 
     def get_results(self, request):
-        super().get_results(request)
+        try:
+            # JIT off (compiling cost more than these queries), and a runaway query ends
+            # with a message instead of hanging.
+            with statement_timeout():
+                super().get_results(request)
+                self.result_list = list(self.result_list)
+        except QueryTimeout:
+            messages.error(request, f"{QueryTimeout.message} Choose an account or a shorter time window.")
+            self.queryset = self.queryset.none()
+            super().get_results(request)
         asked = self.page_num
         self.page_num = self.paginator.validate_number(asked)
         if asked > self.page_num and self.multi_page:
