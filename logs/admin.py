@@ -23,6 +23,7 @@ from logs.admin_changelist import (
     RequestLogChangeList,
     StatusFilter,
     TimeWindowFilter,
+    is_moment,
     oldest_needed,
 )
 from logs.admin_resources import ApiKeyResource, ModelPriceResource, RequestLogResource
@@ -112,6 +113,8 @@ class RequestLogAdmin(ImportExportPermissions, ExportMixin, ReadOnlyAdmin):
         # A value with a NUL would reach PostgreSQL, which refuses it with an error (a 500).
         if "\x00" in (value or ""):
             return False
+        if lookup.startswith("timestamp__") and not is_moment(value):
+            return False  # 400, rather than the admin's "database error" page
         return lookup in self.extra_lookups or lookup in {f.parameter_name for f in self.list_filter}
 
     def changelist_view(self, request, extra_context=None):

@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.functional import cached_property
 
 from console.errors import QueryTimeout
@@ -61,6 +61,16 @@ def oldest_needed(request, now: datetime) -> datetime | None:
     if gte is not None and gte.tzinfo is not None:
         bounds.append(gte)
     return max(bounds, default=None)
+
+
+def is_moment(value: str | None) -> bool:
+    """A date or date-time between the years 0002 and 9998 (as the log list's start / end):
+    near year 1 or 9999 a UTC offset overflows Python's datetime (a 500 on SQLite)."""
+    try:
+        moment = parse_datetime(value or "") or parse_date(value or "")
+    except ValueError:
+        return False
+    return moment is not None and 2 <= moment.year <= 9998
 
 
 class TimeWindowFilter(admin.SimpleListFilter):

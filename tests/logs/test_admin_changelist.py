@@ -183,6 +183,9 @@ def test_junk_parameters_are_never_a_server_error(admin_client, spread, query):
     "query",
     [
         {"timestamp__gte": "junk"},
+        {"timestamp__lt": "2026-13-45T00:00:00"},
+        {"timestamp__gte": "0001-01-01T00:00:00+05:00"},
+        {"timestamp__lt": "9999-12-31T23:59:59-05:00"},
         {"timestamp__gte": "\x00"},
         {"model__exact": "\x00"},
         {"window": "\x00"},
@@ -192,11 +195,8 @@ def test_junk_parameters_are_never_a_server_error(admin_client, spread, query):
         {"tags__team": "a"},
     ],
 )
-def test_bad_lookups_answer_a_client_error_or_the_admin_error_page(admin_client, spread, query):
-    response = admin_client.get(URL, query, follow=True)
-    assert response.status_code in (200, 400)
-    if response.status_code == 200:  # the admin's own "?e=1" page for a value it cannot use
-        assert response.redirect_chain and response.redirect_chain[-1][0].endswith("?e=1")
+def test_bad_lookups_answer_400(admin_client, spread, query):
+    assert admin_client.get(URL, query).status_code == 400
 
 
 @pytest.mark.django_db
