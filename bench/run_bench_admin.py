@@ -7,8 +7,9 @@ ADMIN_RATIO = 20.0  # the keyset page must be at least 20x faster than the admin
 
 def admin_query(account_id: int, params: dict) -> dict:
     """The admin changelist's query string for the same filters: the admin takes lookups on
-    the model's own fields (`?model__in=a,b`), `p` for its 1-based page."""
-    query = {"account__id__exact": account_id}
+    the model's own fields (`?model__in=a,b`), `p` for its 1-based page; `window=all` leaves
+    the time bound to `timestamp__gte` (the admin's default window is the last 24 hours)."""
+    query = {"account__id__exact": account_id, "window": "all"}
     for name, value in params.items():
         if name == "start":
             query["timestamp__gte"] = value
@@ -41,7 +42,7 @@ class AdminClient:
         from logs.admin import RequestLogAdmin
 
         self.per_page = RequestLogAdmin.list_per_page
-        self.max_rows = RequestLogAdmin.paginator.COUNT_CAP  # the admin pages no deeper than its capped count
+        self.max_rows = RequestLogAdmin.paginator.row_cap  # the admin lists the newest row_cap rows only
 
     def page_for(self, depth: int, matching: int) -> int:
         """The admin page holding row `depth`, or its last reachable page."""

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from console.models import Account
 from logs.admin import RequestLogAdmin
@@ -94,7 +95,7 @@ def logs(acme, globex):
 
 @pytest.mark.django_db
 def test_request_log_export_is_the_filtered_changelist(client, logs):
-    rows = _export_csv(client, "admin:logs_requestlog_export", "?status__exact=error")
+    rows = _export_csv(client, "admin:logs_requestlog_export", "?window=all&status__exact=error")
     assert [row["request_id"] for row in rows] == ["acme-3", "acme-1"]
     assert list(rows[0]) == [*EXPORT_FIELDS, "account"]
     assert rows[0]["timestamp"] == "2026-11-20T12:03:00.000000Z"
@@ -108,17 +109,31 @@ def test_request_log_export_is_the_filtered_changelist(client, logs):
 
 @pytest.mark.django_db
 def test_request_log_export_unfiltered_and_searched(client, logs):
-    everything = _export_csv(client, "admin:logs_requestlog_export")
+    everything = _export_csv(client, "admin:logs_requestlog_export", "?window=all")
     assert [row["request_id"] for row in everything] == ["globex-1", "acme-3", "acme-2", "acme-1", "acme-0"]
     assert [row["account"] for row in everything] == ["globex", "acme", "acme", "acme", "acme"]
+    # A request-id search looks at any time unless a window is chosen.
     searched = _export_csv(client, "admin:logs_requestlog_export", "?q=acme-2")
     assert [row["request_id"] for row in searched] == ["acme-2"]
+    assert _export_csv(client, "admin:logs_requestlog_export", "?q=acme-2&window=7d") == []
+    globex = _export_csv(
+        client, "admin:logs_requestlog_export", f"?window=all&account__id__exact={logs[-1].account_id}"
+    )
+    assert [row["request_id"] for row in globex] == ["globex-1"]
+
+
+@pytest.mark.django_db
+def test_request_log_export_without_a_window_is_the_default_page_last_24_hours(client, logs, acme):
+    # The export is what the changelist shows, and the changelist shows the last 24 hours.
+    make_log(acme, request_id="acme-recent", timestamp=timezone.now() - timedelta(hours=2))
+    rows = _export_csv(client, "admin:logs_requestlog_export")
+    assert [row["request_id"] for row in rows] == ["acme-recent"]
 
 
 @pytest.mark.django_db
 def test_request_log_export_over_the_cap_is_refused(client, logs, monkeypatch):
     monkeypatch.setattr(RequestLogAdmin, "EXPORT_ROW_CAP", 3)
-    url = reverse("admin:logs_requestlog_export")
+    url = reverse("admin:logs_requestlog_export") + "?window=all"
     form = client.get(url).context["form"]
     response = client.post(url, {"format": _format_index(form), "resource": "0"})
     assert response.status_code == 200
@@ -126,7 +141,7 @@ def test_request_log_export_over_the_cap_is_refused(client, logs, monkeypatch):
     html = response.content.decode()
     assert "more than 3 rows" in html and "/logs/export/" in html and "/api/v1/export" in html
     # Within the cap it exports.
-    assert len(_export_csv(client, "admin:logs_requestlog_export", "?status__exact=error")) == 2
+    assert len(_export_csv(client, "admin:logs_requestlog_export", "?window=all&status__exact=error")) == 2
 
 
 @pytest.mark.django_db
