@@ -176,9 +176,18 @@ def last_purge(*, account: Account) -> AccountPurge | None:
     )
     for run in runs:
         for entry in run.accounts:
-            if entry.get("slug") == account.slug:
+            if _entry_key(entry) == _account_key(account):
                 return AccountPurge.of(run, entry)
     return None
+
+
+def _entry_key(entry: dict):
+    # Runs recorded before entries named the account id match by slug.
+    return ("id", entry["account_id"]) if "account_id" in entry else ("slug", entry["slug"])
+
+
+def _account_key(account: Account, *, by_slug: bool = False):
+    return ("slug", account.slug) if by_slug else ("id", account.pk)
 
 
 def recent_purge_runs(*, limit: int) -> list[PurgeRun]:
@@ -186,12 +195,16 @@ def recent_purge_runs(*, limit: int) -> list[PurgeRun]:
     return list(PurgeRun.objects.order_by("-started_at", "-pk")[:limit])
 
 
-def last_purges_by_slug(runs: list[PurgeRun]) -> dict[str, AccountPurge]:
-    """Each account's newest real purge among `runs` (newest first), by slug."""
-    found: dict[str, AccountPurge] = {}
+def last_purges(runs: list[PurgeRun], accounts: list[Account]) -> dict[int, AccountPurge]:
+    """Each account's newest real purge among `runs` (newest first), by account id."""
+    keys = {_account_key(account): account.pk for account in accounts}
+    keys.update({_account_key(account, by_slug=True): account.pk for account in accounts})
+    found: dict[int, AccountPurge] = {}
     for run in runs:
         if run.dry_run or run.status in (PurgeStatus.RUNNING, PurgeStatus.INTERRUPTED):
             continue
         for entry in run.accounts:
-            found.setdefault(entry["slug"], AccountPurge.of(run, entry))
+            pk = keys.get(_entry_key(entry))
+            if pk is not None:
+                found.setdefault(pk, AccountPurge.of(run, entry))
     return found

@@ -117,6 +117,7 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
     cutoffs = account_cutoffs(now=now, slug=slug)
     entries = {
         c.account.pk: {
+            "account_id": c.account.pk,  # the slug can change; the id names the account
             "slug": c.account.slug,
             "retention_days": c.retention_days,
             "cutoff": c.cutoff.isoformat(),

@@ -55,8 +55,9 @@ def retention(request):
 @require_operator
 def retention_operator(request):
     runs = selectors.recent_purge_runs(limit=OPERATOR_RUNS)
-    last = selectors.last_purges_by_slug(runs)
-    accounts = [(account, last.get(account.slug)) for account in Account.objects.order_by("name", "slug")]
+    accounts = list(Account.objects.order_by("name", "slug"))
+    last = selectors.last_purges(runs, accounts)
+    accounts = [(account, last.get(account.pk)) for account in accounts]
     context = {
         "accounts": accounts,
         "runs": [(run, [selectors.AccountPurge.of(run, entry) for entry in run.accounts]) for run in runs],

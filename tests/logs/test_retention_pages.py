@@ -154,6 +154,12 @@ def test_last_purge_shows_this_accounts_count_and_an_expired_oldest_log(client, 
     body = tokyo_client(client, alice).get("/retention/").content.decode()
     assert section(body, "last-purge").startswith(now.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M JST"))
 
+    # Runs name the account by id: a new slug keeps its last purge.
+    acme.slug = "acme-renamed"
+    acme.save()
+    body = tokyo_client(client, alice).get("/retention/").content.decode()
+    assert section(body, "last-purge").startswith(now.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M JST"))
+
 
 @pytest.mark.django_db
 def test_every_member_may_read_it_and_anonymous_users_log_in(client, acme, alice, charlie):
@@ -198,6 +204,11 @@ def test_operator_page_lists_every_account_and_the_purge_runs(client, four_accou
     assert cells["ent"][1:5] == ["Enterprise", "365 days", "none", "365 days (enterprise)"]
     assert cells["cust"][1:5] == ["Professional", "90 days", "180 days", "180 days (custom)"]
     assert cells["std"][6] == "2" and cells["pro"][6] == "0"
+    std.slug = "std-renamed"  # runs name the account by id: a new slug keeps its last purge
+    std.save()
+    renamed = client.get("/operator/retention/").content.decode()
+    row = re.search(r'<tr data-account="std-renamed">(.*?)</tr>', renamed, re.S).group(1)
+    assert [re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)][6] == "2"
 
     runs = re.findall(r'<tr class="row-top" data-run="(\d+)">', body)
     assert runs == [str(real.pk), str(dry.pk)]  # newest first
