@@ -145,6 +145,10 @@ def create_partitions(retention_days: int, starts) -> list[str]:
                     [start, end],
                 )
             created.append(name)
+        if created:
+            # Statement-level triggers are not cloned to new partitions: guard them in the
+            # transaction that creates them (logs/migrations/0010_no_hand_writes.py).
+            cursor.execute("SELECT logs_guard_log_partitions()")
         # Remember only once committed: a rolled-back creation must be asked about again.
         names = [name for name, _ in needed]
         transaction.on_commit(lambda: _remember(names))
