@@ -75,13 +75,15 @@ $$
 def forward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         for statement in FORWARD:
-            schema_editor.execute(statement)
+            # No parameters: the SQL holds format() placeholders (%s) that are not psycopg's.
+            schema_editor.execute(statement, params=None)
 
 
 def backward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         for statement in BACKWARD:
-            schema_editor.execute(statement)
+            # No parameters: the SQL holds format() placeholders (%s) that are not psycopg's.
+            schema_editor.execute(statement, params=None)
 
 
 class Migration(migrations.Migration):
