@@ -56,8 +56,10 @@ def _kept_rows(account: Account) -> list[str]:
     EXISTS per relation (the request log's leads with account_id in every index). Found from
     the model's relations rather than by name: the console does not import the logs app."""
     messages = []
-    for relation in Account._meta.related_objects:
-        if relation.on_delete is not models.PROTECT:
+    # include_hidden: the request log's relation has related_name="+", which related_objects
+    # leaves out (Django's deletion collector does not).
+    for relation in Account._meta.get_fields(include_hidden=True):
+        if not relation.auto_created or relation.concrete or getattr(relation, "on_delete", None) is not models.PROTECT:
             continue
         rows = relation.related_model._base_manager.filter(**{relation.field.name: account})
         if rows.exists():
