@@ -157,6 +157,20 @@ def create_partitions(retention_days: int, starts) -> list[str]:
     return created
 
 
+def guard_partitions() -> int:
+    """Give the no-hand-writes trigger (logs/migrations/0010_no_hand_writes.py) to every table
+    of the log's partition tree that lacks it, e.g. one created or attached by hand in psql;
+    returns how many got it. create_partitions guards what it creates itself."""
+    if not is_postgres():
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT logs_guard_log_partitions()")
+        added = cursor.fetchone()[0]
+    if added:
+        log.warning("gave the no-hand-writes trigger to %d log partitions that lacked it", added)
+    return added
+
+
 def ensure_upcoming_partitions(retention_classes, now: datetime | None = None, periods_ahead: int = 2) -> list[str]:
     """Create the current and the next `periods_ahead` periods for each retention class."""
     now = now or datetime.now(UTC)

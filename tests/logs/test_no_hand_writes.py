@@ -174,3 +174,17 @@ def test_the_migration_reverses(acme):
         migration.forward(None, editor)
     assert _unguarded() == []
     assert RULE in _refused("DELETE FROM logs_requestlog")
+
+
+def test_a_partition_made_by_hand_is_guarded_by_the_hourly_upkeep(acme):
+    from logs.tasks import create_upcoming_partitions
+
+    create_partitions(30, [])
+    _sql(
+        "CREATE TABLE logs_requestlog_r30_by_hand PARTITION OF logs_requestlog_r30 "
+        "FOR VALUES FROM ('2020-01-01') TO ('2020-01-08')"
+    )
+    assert _unguarded() == ["logs_requestlog_r30_by_hand"]
+    create_upcoming_partitions()
+    assert _unguarded() == []
+    assert RULE in _refused("DELETE FROM logs_requestlog_r30_by_hand")
