@@ -47,6 +47,8 @@ def allow_log_writes(reason: str) -> Iterator[None]:
             previous = cursor.fetchone()[0] or ""
             cursor.execute("SELECT set_config(%s, %s, true)", [SETTING, reason])
         yield
-        # Not reached on an exception: rolling back the block undoes the SET LOCAL anyway.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config(%s, %s, true)", [SETTING, previous])
+        # On an exception, or a block marked for rollback (set_rollback), rolling the block
+        # back undoes the SET LOCAL anyway, and no query may run before it.
+        if not connection.needs_rollback:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config(%s, %s, true)", [SETTING, previous])

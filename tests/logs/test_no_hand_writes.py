@@ -116,6 +116,19 @@ def test_allowed_writers_may_and_the_flag_does_not_outlive_the_block(acme):
     assert set(ALLOWED_WRITERS) == {"purge", "move", "deletion", "scrub"}
 
 
+def test_a_block_rolled_back_takes_its_rows_and_its_flag_with_it(acme):
+    _where(acme)
+    with transaction.atomic():
+        with allow_log_writes("purge"):
+            assert _sql("DELETE FROM logs_requestlog WHERE request_id = 'old'") == 1
+            transaction.set_rollback(True)
+        with pytest.raises(RuntimeError), allow_log_writes("purge"):
+            _sql("DELETE FROM logs_requestlog WHERE request_id = 'recent'")
+            raise RuntimeError("stop")
+        assert RULE in _refused("DELETE FROM logs_requestlog")
+    assert sorted(RequestLog.objects.values_list("request_id", flat=True)) == ["old", "recent"]
+
+
 def test_a_class_move_is_an_update_across_partitions_and_needs_move(acme):
     make_log(acme, request_id="moving", timestamp=NOW - timedelta(days=2))
     create_partitions(90, [period_start(90, NOW - timedelta(days=2))])
