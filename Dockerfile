@@ -25,11 +25,14 @@ RUN DEBUG=0 SECRET_KEY=build-only STATIC_ROOT=/app/staticfiles METERLOG_VAR_DIR=
     && rm -rf /tmp/build-var \
     && chmod +x docker/entrypoint.sh
 
+# gunicorn's settings live in gunicorn.conf.py (WEB_CONCURRENCY, GUNICORN_THREADS,
+# GUNICORN_TIMEOUT); in a container it listens on every interface of the container.
 ENV STATIC_ROOT=/app/staticfiles \
-    METERLOG_VAR_DIR=/data
+    METERLOG_VAR_DIR=/data \
+    GUNICORN_BIND=0.0.0.0:8000
 USER meterlog
 VOLUME ["/data"]
 EXPOSE 8000
 
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
-CMD ["gunicorn", "console.wsgi:application", "--bind=0.0.0.0:8000", "--workers=3", "--access-logfile=-"]
+CMD ["gunicorn", "--config=/app/gunicorn.conf.py", "console.wsgi:application"]

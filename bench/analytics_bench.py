@@ -24,9 +24,9 @@ once (`run_peak_values`; `--scenarios busiest` runs only these).
 
 `--cold` (or `--cold-only`) first runs bench/cold_round.py: every default view (dashboard,
 log list, each analytics tab, the cost tab's 90-day one-model chart, the usage API, the
-operator view) through the view stack, each right after a PostgreSQL restart and a dropped
-OS page cache, its cold time beside its warm median (this restarts the server: nothing else
-may be using it).
+operator view) through the view stack, each right after PostgreSQL's shared buffers are
+swept of the bench database's pages and the OS page cache is dropped, its cold time beside
+its warm median.
 
 Prints a table with PASS/FAIL against issue 3's targets and writes
 bench/results/analytics-<timestamp>.json (with EXPLAIN ANALYZE of every miss).
@@ -77,10 +77,10 @@ def main() -> None:
     parser.add_argument("--api-only", action="store_true", help="only the usage API (and its raw check)")
     parser.add_argument("--no-explain", dest="explain", action="store_false", help="no EXPLAIN ANALYZE of misses")
     parser.add_argument(
-        "--cold", action="store_true", help="first a cold round of every default view (restarts PostgreSQL)"
+        "--cold", action="store_true", help="first a cold round of every default view (cold buffers and page cache)"
     )
     parser.add_argument("--cold-only", action="store_true", help="the cold round only")
-    parser.add_argument("--cold-no-restart", action="store_true", help="cold round without restarting PostgreSQL")
+    parser.add_argument("--cold-restart-pg", action="store_true", help="restart PostgreSQL instead of sweeping")
     parser.add_argument("--cold-restart", help="the command restarting PostgreSQL (default: pg_ctlcluster)")
     parser.add_argument("--cold-warm-runs", type=int, default=5, help="warm calls per view after the cold one")
     args = parser.parse_args()

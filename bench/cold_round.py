@@ -3,10 +3,12 @@ first on a cold cache and then warm, through the real view stack (django.test.Cl
 session, the tenant gate, the page's own queries and its template).
 
 Each view is called once first, so Python's side is warm (imports, templates); then, before
-each cold call, PostgreSQL is restarted (its shared buffers are emptied) and the
-operating system's page cache is dropped, where the bench may (`--cold-restart` names the
-restart command; without root, or with `--cold-no-restart`, only what can be done is done
-and the line says which). Then the same GET is repeated warm (median of `--cold-warm-runs`).
+each cold call, PostgreSQL's shared buffers are emptied of the bench database's pages and the
+operating system's page cache is dropped (root only; the line says what was done). By
+default the buffers are swept by reading a filler table of another database into them
+(pg_prewarm; pg_buffercache counts what is left), so other clients of the server are not
+cut off; `--cold-restart-pg` restarts PostgreSQL instead (`--cold-restart` names the
+command). Then the same GET is repeated warm (median of `--cold-warm-runs`).
 
 A view passes when its cold answer is a 200 that is not "The search took too long" and
 comes within the read timeout (LOG_SEARCH_TIMEOUT_MS) -- what an operator sees after a
@@ -21,7 +23,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import median
+from bench.common import bench_database_url, median
 
 TOO_LONG = b"took too long"
 
@@ -56,7 +58,56 @@ def _restart_command() -> list[str]:
     return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]
 
 
-def make_cold(restart: list[str] | None) -> str:
+FILLER_DATABASE = "cold_filler_bench"
+FILLER_SHARE = 8  # the filler is this many times shared_buffers: every hot page is swept out
+
+
+class Evictor:
+    """Empties PostgreSQL's shared buffers of the bench database without a restart (which
+    would cut every other client of the server): pg_prewarm reads a filler table of a
+    database of its own, FILLER_SHARE times shared_buffers, into the buffers, and the clock
+    sweep evicts what was there. pg_buffercache then counts the bench database's pages still
+    in shared buffers, printed on each line."""
+
+    def __init__(self, bench_url: str):
+        import psycopg
+
+        from bench.common import database_name, maintenance_url
+
+        self.bench_name = database_name(bench_url)
+        url = maintenance_url(bench_url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [FILLER_DATABASE]).fetchone():
+                conn.execute(f"CREATE DATABASE {FILLER_DATABASE}")
+        self.url = url.rsplit("/", 1)[0] + "/" + FILLER_DATABASE
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_buffercache")
+            buffers = int(conn.execute("SELECT setting FROM pg_settings WHERE name = 'shared_buffers'").fetchone()[0])
+            pages = conn.execute("SELECT coalesce((SELECT relpages FROM pg_class WHERE relname = 'filler'), 0)")
+            if pages.fetchone()[0] < FILLER_SHARE * buffers:
+                conn.execute("DROP TABLE IF EXISTS filler")
+                # ~14 rows of 500 bytes a page.
+                rows = FILLER_SHARE * buffers * 14
+                conn.execute(
+                    f"CREATE TABLE filler AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, {rows}) g"
+                )
+                conn.execute("VACUUM ANALYZE filler")
+
+    def evict(self) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("SELECT pg_prewarm('filler', 'buffer')")
+            left = conn.execute(
+                "SELECT count(*) FROM pg_buffercache "
+                "WHERE reldatabase = (SELECT oid FROM pg_database WHERE datname = %s)",
+                [self.bench_name],
+            ).fetchone()[0]
+        return f"shared buffers evicted ({left} bench pages left)"
+
+
+def make_cold(restart: list[str] | None, evictor: Evictor | None) -> str:
     """Empty what caches the bench can empty; returns what was done (printed on the line)."""
     from django.db import connection
 
@@ -65,6 +116,8 @@ def make_cold(restart: list[str] | None) -> str:
     if restart:
         result = subprocess.run(restart, capture_output=True, text=True)
         done.append("PostgreSQL restarted" if result.returncode == 0 else f"restart failed: {result.stderr.strip()}")
+    if evictor:
+        done.append(evictor.evict())
     try:
         subprocess.run(["sync"], check=True)
         Path("/proc/sys/vm/drop_caches").write_text("3\n")
@@ -102,9 +155,11 @@ def run_cold_round(account, args) -> list[dict]:
             [account.pk],
         )
         (top_model,) = cursor.fetchone()
-    restart = None
-    if not args.cold_no_restart:
+    restart, evictor = None, None
+    if args.cold_restart_pg:
         restart = shlex.split(args.cold_restart) if args.cold_restart else _restart_command()
+    else:
+        evictor = Evictor(bench_database_url())
     budget_ms = settings.LOG_SEARCH_TIMEOUT_MS
     users = get_user_model().objects
     stamp = f"{time.time_ns()}"
@@ -128,7 +183,7 @@ def run_cold_round(account, args) -> list[dict]:
             _get(clients[view.label], view)
         for view in views:
             client = clients[view.label]
-            caches = make_cold(restart)
+            caches = make_cold(restart, evictor)
             cold_ms, cold_ok, status = _get(client, view)
             warm = [_get(client, view)[0] for _ in range(args.cold_warm_runs)]
             line = {

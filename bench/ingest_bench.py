@@ -60,8 +60,11 @@ def start_server(port: int) -> subprocess.Popen:
         PYTHONWARNINGS="ignore::UserWarning",  # "No directory at STATIC_ROOT": no static files here
     )
     gunicorn = Path(sys.executable).parent / "gunicorn"
-    cmd = [str(gunicorn), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--timeout", "120",
-           "--log-level", "warning", "console.wsgi:application"]  # fmt: skip
+    # gunicorn reads ./gunicorn.conf.py by itself (4 gthread threads, access log): this bench's
+    # figures are of sync workers, without the access log, so the command line says so.
+    cmd = [str(gunicorn), "--workers", "2", "--worker-class", "sync", "--threads", "1", "--bind", f"127.0.0.1:{port}",
+           "--timeout", "120", "--log-level", "warning", "--access-logfile", os.devnull,
+           "console.wsgi:application"]  # fmt: skip
     return wait_for_gunicorn(subprocess.Popen(cmd, cwd=REPO_DIR, env=env), port)
 
 

@@ -58,7 +58,17 @@ class Account(models.Model):
     @property
     def retention_days(self) -> int:
         """The retention class stamped on every row at ingest (also the partition key)."""
-        return self.retention_days_override or TIER_RETENTION_DAYS[Tier(self.tier)]
+        return self.retention_days_override or self.tier_retention_days
+
+    @property
+    def tier_retention_days(self) -> int:
+        return TIER_RETENTION_DAYS[Tier(self.tier)]
+
+    @property
+    def retention_label(self) -> str:
+        """The period in force and where it comes from: "90 days (professional)", "180 days (custom)"."""
+        source = "custom" if self.retention_days_override else Tier(self.tier).label.lower()
+        return f"{self.retention_days} days ({source})"
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:

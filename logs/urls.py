@@ -3,6 +3,7 @@ from django.urls import path
 from logs import views
 from logs.exports import views as export_views
 from logs.imports import views as import_views
+from logs.retention import views as retention_views
 
 app_name = "logs"
 urlpatterns = [
@@ -18,4 +19,7 @@ urlpatterns = [
     path("imports/", import_views.import_list, name="imports"),
     path("imports/<int:pk>/", import_views.import_detail, name="import_detail"),
     path("imports/<int:pk>/progress/", import_views.import_progress, name="import_progress"),
+    path("retention/", retention_views.retention, name="retention"),
+    # Staff only: every account's period and the recent purge runs.
+    path("operator/retention/", retention_views.retention_operator, name="retention_operator"),
 ]

@@ -1,4 +1,5 @@
-"""Reads of the retention purge: each account's cutoff and the request log's partitions.
+"""Reads of the retention purge: each account's cutoff and the request log's partitions;
+for the retention pages, an account's oldest kept log, its last purge and the recent runs.
 
 An account's cutoff is one moment, now minus its current retention period: every row of
 the account older than it is past retention, whichever retention class it was stamped with
@@ -9,11 +10,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 
 from console.models import Account
-from logs.gate import retention_classes
+from logs.gate import request_logs, retention_classes
 from logs.partitions import TABLE, class_table, is_postgres, list_partitions, next_period_start
+from logs.retention.models import PurgeRun, PurgeStatus
 
 
 @dataclass(frozen=True)
@@ -112,3 +115,83 @@ def detached_leftovers(*, now: datetime) -> list[tuple[str, int]]:
         ):
             leftovers.append((name, days))
     return leftovers
+
+
+# --- the retention pages ------------------------------------------------------------------
+
+
+def oldest_kept_log(*, account: Account) -> datetime | None:
+    """The time of the account's oldest stored log row, None when it has none.
+
+    Through the gate, so on PostgreSQL the query names the account's retention classes and
+    only their partitions are planned. Every log index leads with account_id and ends with
+    (timestamp DESC, id DESC): read backwards, reqlog_acct_time gives a leaf's oldest row of
+    the account first, so this is a Merge Append of one short index probe per leaf, LIMIT 1,
+    whatever the table's size (tests/logs/test_retention_pages.py checks the plan)."""
+    rows = request_logs(account=account).order_by("timestamp", "id").values_list("timestamp", flat=True)
+    return rows.first()
+
+
+def purge_time_utc() -> tuple[int, int] | None:
+    """(hour, minute) UTC of the daily purge, read from its one place in settings (the beat
+    schedule's crontab); None when the schedule has no such daily entry."""
+    entry = settings.CELERY_BEAT_SCHEDULE.get("purge-expired-logs") or {}
+    schedule = entry.get("schedule")
+    hours, minutes = getattr(schedule, "hour", None), getattr(schedule, "minute", None)
+    if not hours or not minutes or len(hours) != 1 or len(minutes) != 1:
+        return None
+    return next(iter(hours)), next(iter(minutes))
+
+
+@dataclass(frozen=True)
+class AccountPurge:
+    """What one purge run did to one account (an entry of PurgeRun.accounts)."""
+
+    run: PurgeRun
+    slug: str
+    retention_days: int
+    cutoff: datetime
+    # Rows deleted; in a dry run, the rows it would have deleted.
+    rows: int
+
+    @classmethod
+    def of(cls, run: PurgeRun, entry: dict) -> "AccountPurge":
+        rows = entry.get("would_delete" if run.dry_run else "deleted", 0)
+        return cls(run, entry["slug"], entry["retention_days"], datetime.fromisoformat(entry["cutoff"]), rows)
+
+
+# Runs read to find an account's last purge: daily runs plus a few by hand (`--account`,
+# dry runs are skipped by the query); a run over every account names each account that
+# existed then, so the newest such run is found in the first rows.
+_LAST_PURGE_SCAN = 20
+
+
+def last_purge(*, account: Account) -> AccountPurge | None:
+    """The newest finished (or failed, or partial) purge run, not a dry run, that looked at
+    the account, with its cutoff and the account's deleted rows; None before any."""
+    runs = (
+        PurgeRun.objects.filter(dry_run=False, only_account__in=["", account.slug])
+        .exclude(status__in=[PurgeStatus.RUNNING, PurgeStatus.INTERRUPTED])
+        .order_by("-started_at", "-pk")[:_LAST_PURGE_SCAN]
+    )
+    for run in runs:
+        for entry in run.accounts:
+            if entry.get("slug") == account.slug:
+                return AccountPurge.of(run, entry)
+    return None
+
+
+def recent_purge_runs(*, limit: int) -> list[PurgeRun]:
+    """The newest purge runs of every kind (dry, one account, running), newest first."""
+    return list(PurgeRun.objects.order_by("-started_at", "-pk")[:limit])
+
+
+def last_purges_by_slug(runs: list[PurgeRun]) -> dict[str, AccountPurge]:
+    """Each account's newest real purge among `runs` (newest first), by slug."""
+    found: dict[str, AccountPurge] = {}
+    for run in runs:
+        if run.dry_run or run.status in (PurgeStatus.RUNNING, PurgeStatus.INTERRUPTED):
+            continue
+        for entry in run.accounts:
+            found.setdefault(entry["slug"], AccountPurge.of(run, entry))
+    return found

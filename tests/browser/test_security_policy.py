@@ -1,7 +1,7 @@
 """The console's pages under its Content-Security-Policy in a real headless Chromium: no
 `securitypolicyviolation` event and no console error or warning on the dashboard, the log
-list and a log detail, every analytics tab, the exports page, the operator page and the
-API docs, and the charts drew (an SVG in each chart container).
+list and a log detail, every analytics tab, the exports page, the retention page, the
+operator page, the operators' retention page and the API docs, and the charts drew (an SVG in each chart container).
 
 The gateway's strings reach the charts as plain text: a model, API key, error code or
 account name written as HTML shows literally and never becomes a link or markup inside
@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from logs.ingest.services import ingest_records
 from logs.partitions import forget_known_partitions
+from logs.retention.services import purge_expired_logs
 from tests.browser.test_log_pages import _login, chromium_context
 
 pytestmark = pytest.mark.browser
@@ -98,6 +99,7 @@ def test_pages_run_under_the_policy_and_user_strings_stay_text(live_server, acme
     assert ingest_records(account=globex, records=_records("globex", 4, now)).accepted == 4
     globex.name = EVIL_ACCOUNT
     globex.save(update_fields=["name"])
+    purge_expired_logs()  # a run for the retention pages to show
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     base = live_server.url
@@ -154,6 +156,11 @@ def test_pages_run_under_the_policy_and_user_strings_stay_text(live_server, acme
         assert page.locator("h1").inner_text() != ""
         _assert_clean(page, console, "exports")
 
+        _visit(page, f"{base}/retention/", console)
+        assert page.locator("#retention-period").inner_text() == "30 days (standard)"
+        assert page.locator("#last-purge-rows").inner_text() == "0"
+        _assert_clean(page, console, "retention")
+
         _visit(page, f"{base}/api/v1/docs/", console)
         page.wait_for_selector(".swagger-ui .info .title")
         assert "Meterlog API" in page.locator(".swagger-ui .info .title").inner_text()
@@ -171,4 +178,14 @@ def test_pages_run_under_the_policy_and_user_strings_stay_text(live_server, acme
         _no_links_in_charts(page)
         assert EVIL_ACCOUNT in _tick_texts(page, "#fig-top-accounts-chart")
         _assert_clean(page, console, "operator")
+
+        _visit(page, f"{base}/operator/retention/", console)
+        assert page.locator("#retention-accounts tbody tr").count() == 2
+        name_cell = page.locator('#retention-accounts tr[data-account="globex"] td').first
+        assert name_cell.inner_text().startswith(EVIL_ACCOUNT)  # the name as text, not a link
+        assert page.locator('a[href^="https://evil.example"]').count() == 0
+        assert page.locator("#purge-runs tbody tr[data-run]").count() == 1
+        page.locator("#purge-runs details summary").first.click()
+        assert page.locator('#purge-runs [data-run-account="acme"]').is_visible()
+        _assert_clean(page, console, "operator retention")
     assert problems == []

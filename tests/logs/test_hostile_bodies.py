@@ -135,13 +135,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def gunicorn_port(tmp_path):
-    """gunicorn (1 sync worker, as shipped) on a free port, against the test database."""
+@pytest.fixture(params=["4", "1"], ids=["gthread", "sync"])
+def gunicorn_port(request, tmp_path):
+    """gunicorn with the shipped gunicorn.conf.py (1 worker; 4 threads as shipped, or 1: a sync
+    worker) on a free port, against the test database."""
     port = _free_port()
     env = {**os.environ, "DEBUG": "1", "DATABASE_URL": subprocess_database_url(), "METERLOG_VAR_DIR": str(tmp_path)}
-    env["PYTHONWARNINGS"] = "ignore::UserWarning"
-    argv = [sys.executable, "-m", "gunicorn", "console.wsgi:application", f"--bind=127.0.0.1:{port}", "--workers=1"]
+    env.update(PYTHONWARNINGS="ignore::UserWarning", WEB_CONCURRENCY="1", GUNICORN_THREADS=request.param)
+    config = f"--config={settings.BASE_DIR / 'gunicorn.conf.py'}"
+    argv = [sys.executable, "-m", "gunicorn", config, "console.wsgi:application", f"--bind=127.0.0.1:{port}"]
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT)

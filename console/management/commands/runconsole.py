@@ -61,7 +61,12 @@ class Command(BaseCommand):
             default="auto",
             help="Web server: runserver with DEBUG on, gunicorn otherwise (auto).",
         )
-        parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="gunicorn worker processes (default: gunicorn.conf.py's, WEB_CONCURRENCY or 3)",
+        )
         parser.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker.")
         parser.add_argument("--no-beat", action="store_true", help="Do not start Celery beat.")
 
@@ -97,15 +102,19 @@ class Command(BaseCommand):
             return [sys.executable, "manage.py", "runserver", addrport, "--noreload"]
         if not shutil.which("gunicorn", path=os.path.dirname(sys.executable)) and not shutil.which("gunicorn"):
             raise CommandError("gunicorn is not installed; pip install -r requirements.txt")
-        return [
+        # The shipped settings (workers, threads, timeout, access log) come from gunicorn.conf.py,
+        # as in the Docker image; the command line only says where to listen.
+        argv = [
             sys.executable,
             "-m",
             "gunicorn",
+            f"--config={settings.BASE_DIR / 'gunicorn.conf.py'}",
             "console.wsgi:application",
             f"--bind={addrport}",
-            f"--workers={options['workers']}",
-            "--access-logfile=-",
         ]
+        if options["workers"] is not None:
+            argv.append(f"--workers={options['workers']}")
+        return argv
 
     def _celery_argv(self, role: str, *extra: str) -> list[str]:
         # -q drops celery's start-up banner; log lines still come through.
