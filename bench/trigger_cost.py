@@ -17,8 +17,11 @@ import re
 import statistics
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
-from common import bench_database_url, database_name, setup_django
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import bench_database_url, database_name, setup_django
 
 DAYS = 2  # a retention class no account uses
 TRIGGER = "logs_requestlog_no_hand_writes"
