@@ -4,6 +4,7 @@ period and DEFAULT partitions, partitions created later) unless the transaction 
 allowed writer through logs.guard.allow_log_writes; inserts are not affected."""
 
 import importlib
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -201,3 +202,18 @@ def test_a_partition_made_by_hand_is_guarded_by_the_hourly_upkeep(acme):
     create_upcoming_partitions()
     assert _unguarded() == []
     assert RULE in _refused("DELETE FROM logs_requestlog_r30_by_hand")
+
+
+def test_the_trigger_and_the_guard_name_the_same_writers(acme):
+    """logs.guard.ALLOWED_WRITERS and the trigger's list are written twice (Python, SQL):
+    every writer the guard allows gets through, and the trigger allows nothing else."""
+    make_log(acme, request_id="r", latency_ms=0)
+    for n, reason in enumerate(ALLOWED_WRITERS, start=1):
+        with allow_log_writes(reason):
+            assert _sql("UPDATE logs_requestlog SET latency_ms = %s WHERE request_id = 'r'", [n]) == 1
+    assert RequestLog.objects.get(request_id="r").latency_ms == len(ALLOWED_WRITERS)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_functiondef('logs_refuse_hand_writes'::regproc)")
+        source = cursor.fetchone()[0]
+    listed = re.search(r"IN \(([^)]*)\)", source).group(1)
+    assert sorted(re.findall(r"'(\w+)'", listed)) == sorted(ALLOWED_WRITERS)
