@@ -1,7 +1,7 @@
 """No console view or API endpoint deletes or edits a stored log: every route of the
-project (the Django admin and the auth views aside, tested in test_admin.py) answers DELETE,
+project (the Django admin and the auth views aside, tested in test_admin*.py) answers DELETE,
 PUT and PATCH with 405, for a signed-in owner and for API tokens of both scopes, and the
-log is unchanged afterwards."""
+log is unchanged afterwards, also after a POST to every route."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -74,6 +74,15 @@ def test_no_route_deletes_or_edits_a_log(acme, alice):
     wrong = {key: status for key, status in answers.items() if status != 405}
     assert wrong == {}
     assert len(answers) >= 3 * 3 * 7
+    assert _snapshot() == before
+    # POST is how the console and ingest write: posted to every route, with a form and
+    # with JSON, by each client, it changes no stored log (ingest's POST adds rows; none
+    # here, the body is no valid record).
+    for pattern, _name in routes:
+        url = _concrete(pattern, request_id=rows[0].request_id, pk=1)
+        for client, headers in clients.values():
+            client.post(url, {"model": "tampered", "action": "delete"}, **headers)
+            client.post(url, '{"model": "tampered"}', content_type="application/json", **headers)
     assert _snapshot() == before
 
 
