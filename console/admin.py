@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from import_export.admin import ImportExportModelAdmin
 
 from console.admin_resources import AccountResource
@@ -37,6 +38,37 @@ class AccountAdmin(ImportExportPermissions, ImportExportModelAdmin):
     list_filter = ["tier", "privacy_mode"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
+
+    def get_deleted_objects(self, objs, request):
+        """An account that still has rows its deletion would have to delete first (the request
+        log, on_delete=PROTECT: logs are kept for audit and billing and go only by the
+        retention purge) is refused here, before Django's collector runs: to list protected
+        rows it loads every one of them into memory, millions for a busy account. Serves the
+        delete page and the "delete selected" action alike."""
+        protected = [message for account in objs for message in _kept_rows(account)]
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)
+
+
+def _kept_rows(account: Account) -> list[str]:
+    """Why `account` cannot be deleted: a message per PROTECT relation that has rows. One
+    EXISTS per relation (the request log's leads with account_id in every index). Found from
+    the model's relations rather than by name: the console does not import the logs app."""
+    messages = []
+    # include_hidden: the request log's relation has related_name="+", which related_objects
+    # leaves out (Django's deletion collector does not).
+    for relation in Account._meta.get_fields(include_hidden=True):
+        if not relation.auto_created or relation.concrete or getattr(relation, "on_delete", None) is not models.PROTECT:
+            continue
+        rows = relation.related_model._base_manager.filter(**{relation.field.name: account})
+        if rows.exists():
+            name = relation.related_model._meta.verbose_name_plural
+            messages.append(
+                f"Account “{account.slug}” still has {name}: they are kept for their retention period (audit and "
+                "billing) and nobody deletes them by hand, so the account cannot be deleted."
+            )
+    return messages
 
 
 @admin.register(ApiToken)

@@ -1,6 +1,7 @@
 import zoneinfo
 from urllib.parse import unquote
 
+from django.http import HttpResponseNotAllowed, JsonResponse
 from django.utils import timezone
 
 from console.models import validate_timezone_name
@@ -44,3 +45,30 @@ class ViewerTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+# No route deletes or edits anything over HTTP: the console's writes are POSTed forms and the
+# API's are POSTs (ingest); stored logs are never deleted or edited by hand at all (README,
+# Retention). A route that needs one of these methods must be exempted here, on purpose.
+REFUSED_METHODS = frozenset({"DELETE", "PUT", "PATCH"})
+ALLOWED_METHODS = "GET, HEAD, POST, OPTIONS"
+
+
+class RefuseEditMethodsMiddleware:
+    """DELETE, PUT and PATCH answer 405 on every route, before authentication: otherwise a
+    function view renders its page for them as for a GET (200) and an API view answers 401
+    or 403, which reads as "you may not, but someone may"."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method not in REFUSED_METHODS:
+            return self.get_response(request)
+        detail = f'Method "{request.method}" not allowed: nothing in Meterlog is deleted or edited over HTTP.'
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": detail}, status=405)
+        else:
+            response = HttpResponseNotAllowed(ALLOWED_METHODS.split(", "), detail, content_type="text/plain")
+        response["Allow"] = ALLOWED_METHODS
+        return response

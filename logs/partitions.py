@@ -145,12 +145,30 @@ def create_partitions(retention_days: int, starts) -> list[str]:
                     [start, end],
                 )
             created.append(name)
+        if created:
+            # Statement-level triggers are not cloned to new partitions: guard them in the
+            # transaction that creates them (logs/migrations/0010_no_hand_writes.py).
+            cursor.execute("SELECT logs_guard_log_partitions()")
         # Remember only once committed: a rolled-back creation must be asked about again.
         names = [name for name, _ in needed]
         transaction.on_commit(lambda: _remember(names))
     if created:
         log.info("created log partitions: %s", ", ".join(created))
     return created
+
+
+def guard_partitions() -> int:
+    """Give the no-hand-writes trigger (logs/migrations/0010_no_hand_writes.py) to every table
+    of the log's partition tree that lacks it, e.g. one created or attached by hand in psql;
+    returns how many got it. create_partitions guards what it creates itself."""
+    if not is_postgres():
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT logs_guard_log_partitions()")
+        added = cursor.fetchone()[0]
+    if added:
+        log.warning("gave the no-hand-writes trigger to %d log partitions that lacked it", added)
+    return added
 
 
 def ensure_upcoming_partitions(retention_classes, now: datetime | None = None, periods_ahead: int = 2) -> list[str]:

@@ -11,7 +11,7 @@ from celery import shared_task
 from console.models import TIER_RETENTION_DAYS, Account
 from logs.exports import jobs as export_jobs
 from logs.imports import jobs as import_jobs
-from logs.partitions import default_partition_rows, ensure_upcoming_partitions
+from logs.partitions import default_partition_rows, ensure_upcoming_partitions, guard_partitions
 from logs.retention import services as retention
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ def create_upcoming_partitions(periods_ahead: int = 2) -> list[str]:
     rarely pays for DDL and rows never fall into a default partition."""
     classes = retention_classes_in_use()
     created = ensure_upcoming_partitions(classes, periods_ahead=periods_ahead)
+    # A catalog query: repairs a partition made by hand without the trigger.
+    guard_partitions()
     log.info("partition upkeep: %d retention classes %s, created %d", len(classes), classes, len(created))
     return created
 

@@ -1,8 +1,8 @@
 """The purge's writes to the request log: bounded batched DELETEs and partition drops.
 
 Every write runs in its own short transaction that says it is the purge
-(`SET LOCAL meterlog.allow_delete = 'purge'`): today nothing reads that flag; the trigger
-that refuses any other DELETE on the log (issue 15) will. Each transaction also sets a
+(`logs.guard.allow_log_writes("purge")`): the trigger on the log refuses any DELETE or
+UPDATE without it (logs/migrations/0010_no_hand_writes.py). Each transaction also sets a
 `lock_timeout`, so a purge waiting for a lock never queues ingest and readers behind it
 for long: on a timeout the batch is given up and the next run tries again.
 """
@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection
 
+from logs.guard import allow_log_writes
 from logs.partitions import TABLE, forget_known_partitions, is_postgres
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,10 @@ class BatchResult:
 
 
 def _purge_transaction(cursor, *, lock_timeout_ms: int | None = None) -> None:
-    """The settings of every purge write; the one place a deletion permission is granted."""
+    """The lock timeout of every purge write (each runs inside allow_log_writes("purge"))."""
     if is_postgres():
         timeout = int(lock_timeout_ms or settings.METERLOG_PURGE_LOCK_TIMEOUT_MS)
         cursor.execute(f"SET LOCAL lock_timeout = '{timeout}ms'")
-        cursor.execute("SET LOCAL meterlog.allow_delete = 'purge'")
 
 
 def _delete_sql(table: str) -> str:
@@ -64,7 +64,7 @@ def delete_expired_rows(*, table: str, account_id: int, before, deadline: float,
             return result
         began = time.monotonic()
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
+            with allow_log_writes("purge"), connection.cursor() as cursor:
                 _purge_transaction(cursor)
                 cursor.execute(sql, [account_id, value, batch_rows])
                 deleted = cursor.rowcount
@@ -116,7 +116,7 @@ def detach_partition(*, parent: str, table: str) -> bool:
     times rather than once for the seconds a DELETE batch may wait."""
     for attempt in range(DETACH_ATTEMPTS):
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
+            with allow_log_writes("purge"), connection.cursor() as cursor:
                 _purge_transaction(cursor, lock_timeout_ms=settings.METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS)
                 cursor.execute(f"ALTER TABLE {parent} DETACH PARTITION {table}")
             return True
@@ -135,7 +135,7 @@ def drop_detached(table: str) -> dict[int, int]:
     if not table.startswith(TABLE + "_r"):
         raise ValueError(f"not a log partition: {table}")
     counts = rows_by_account(table)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with allow_log_writes("purge"), connection.cursor() as cursor:
         _purge_transaction(cursor)
         cursor.execute(f"DROP TABLE {table}")
     # This process may have remembered the partition as present (logs.partitions).

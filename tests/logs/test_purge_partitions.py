@@ -160,17 +160,26 @@ def test_a_second_run_exits_while_one_holds_the_lock():
 
 
 def test_purge_writes_say_they_are_the_purge():
-    """The flag a DELETE-refusing trigger will check (issue 15) is set in the purge's
-    transactions only."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('meterlog.allow_delete', true)")
-        assert cursor.fetchone()[0] in (None, "")
+    """The flag the trigger checks (logs.guard, migration 0010) is set in the purge's
+    transactions only, and put back when the block ends inside a longer transaction."""
     from django.db import transaction
 
-    with transaction.atomic(), connection.cursor() as cursor:
+    from logs.guard import allow_log_writes
+
+    def flag(cursor):
+        cursor.execute("SELECT current_setting('meterlog.allow_delete', true)")
+        return cursor.fetchone()[0] or ""
+
+    with connection.cursor() as cursor:
+        assert flag(cursor) == ""
+    with allow_log_writes("purge"), connection.cursor() as cursor:
         deletes._purge_transaction(cursor)
         cursor.execute("SELECT current_setting('meterlog.allow_delete'), current_setting('lock_timeout')")
         assert cursor.fetchone() == ("purge", "2s")
+    with transaction.atomic(), connection.cursor() as cursor:
+        with allow_log_writes("purge"):
+            assert flag(cursor) == "purge"
+        assert flag(cursor) == ""
     assert request_logs  # the gate is the read path the tests check through
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -155,17 +156,18 @@ def test_ensure_partitions_command_reports_and_can_fail(capsys):
     assert "ALARM: 1 rows in default partition logs_requestlog_default" in capsys.readouterr().err
 
 
-@pytest.fixture
-def celery_worker_process(tmp_path):
-    """A real `celery -A console worker` on its own queue, using Redis and the test database."""
+@contextmanager
+def celery_worker(tmp_path, redis_url: str = TEST_REDIS_URL):
+    """A real `celery -A console worker` on its own queue, using Redis (`redis_url`) and the
+    test database; yields (queue, log path)."""
     queue = f"meterlog-test-{uuid.uuid4().hex[:10]}"
     env = {
         **os.environ,
         "DEBUG": "1",
         "DATABASE_URL": subprocess_database_url(),
-        "REDIS_URL": TEST_REDIS_URL,
-        "CELERY_BROKER_URL": TEST_REDIS_URL,
-        "CELERY_RESULT_BACKEND": TEST_REDIS_URL,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_RESULT_BACKEND": redis_url,
         "METERLOG_VAR_DIR": str(tmp_path),
         "PYTHONUNBUFFERED": "1",
     }
@@ -191,6 +193,12 @@ def celery_worker_process(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def celery_worker_process(tmp_path):
+    with celery_worker(tmp_path) as worker:
+        yield worker
 
 
 @pytest.mark.postgres_only
