@@ -227,6 +227,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "logs.tasks.purge_expired_logs",
         "schedule": crontab(hour="2", minute="15"),
     },
+    # After an account's period changed (tier, custom period), its older rows move to the
+    # new class in batches (logs.retention.moves), so the purge and partition drops follow it.
+    "move-retention-classes": {"task": "logs.tasks.move_retention_classes", "schedule": 60 * 60},
     # A finished month's slices and daily rows in value order (analytics.rollups.compact_month).
     "compact-rollups": {
         "task": "analytics.tasks.compact_last_month",

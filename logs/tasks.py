@@ -12,6 +12,7 @@ from console.models import TIER_RETENTION_DAYS, Account
 from logs.exports import jobs as export_jobs
 from logs.imports import jobs as import_jobs
 from logs.partitions import default_partition_rows, ensure_upcoming_partitions, guard_partitions
+from logs.retention import moves as retention_moves
 from logs.retention import services as retention
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,13 @@ def purge_expired_logs() -> dict:
         log.info("purge: %s", exc)
         return {"status": "busy"}
     return {"run": run.pk, "status": run.status, "deleted": run.deleted, "partitions": len(run.partitions)}
+
+
+@shared_task
+def move_retention_classes() -> dict:
+    """Beat, hourly: rows of accounts whose period changed move to their new class."""
+    results = retention_moves.move_retention_classes()
+    return {r.account.slug: {"moved": r.moved, "finished": r.finished} for r in results}
 
 
 # Exports and imports (issue 4): thin wrappers that take ids and call the services.
