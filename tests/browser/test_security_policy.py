@@ -144,6 +144,9 @@ def test_pages_run_under_the_policy_and_user_strings_stay_text(live_server, acme
         bars = page.locator("#chart-cost_by_model svg .bars .point path")
         assert bars.count() == 2
         for index in range(2):
+            # Away first, so the label read below is the new bar's, not the last one's.
+            page.mouse.move(0, 0)
+            page.wait_for_selector("#chart-cost_by_model .hoverlayer .hovertext", state="detached")
             bars.nth(index).hover(force=True)
             page.wait_for_selector("#chart-cost_by_model .hoverlayer .hovertext")
             hover = page.locator("#chart-cost_by_model .hoverlayer .hovertext").text_content()
