@@ -3,7 +3,7 @@ from django.db import models
 from import_export.admin import ImportExportModelAdmin
 
 from console.admin_resources import AccountResource
-from console.models import Account, ApiToken, Membership
+from console.models import Account, ApiToken, AuditEvent, Membership
 
 
 class ImportExportPermissions:
@@ -81,4 +81,25 @@ class ApiTokenAdmin(admin.ModelAdmin):
     fields = ["account", "scope", "name", "hint", "created_at", "created_by", "last_used_at", "revoked_at"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The access log, read-only for everyone (superusers too): no add, change or delete."""
+
+    list_display = ["created_at", "account", "username", "action", "ip_address"]
+    list_filter = ["action"]
+    search_fields = ["account__slug", "username"]
+    list_select_related = ["account"]
+    readonly_fields = ["account", "user", "username", "created_at", "action", "details", "ip_address"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -148,3 +148,72 @@ class ApiToken(models.Model):
             created_by=created_by,
         )
         return token, raw
+
+
+class AuditAction(models.TextChoices):
+    PRIVACY_ON = "privacy_on", "Privacy mode on"
+    PRIVACY_OFF = "privacy_off", "Privacy mode off"
+    SETTINGS_CHANGED = "settings_changed", "Settings changed"
+    TOKEN_CREATED = "token_created", "API token created"
+    TOKEN_REVOKED = "token_revoked", "API token revoked"
+    MEMBER_ADDED = "member_added", "Member added"
+    MEMBER_REMOVED = "member_removed", "Member removed"
+    MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
+    EXPORT_CREATED = "export_created", "Export"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """No bulk edits or deletes through the ORM: the trail is append-only (console.audit)."""
+
+    def update(self, **kwargs):
+        raise PermissionError("Audit events cannot be changed.")
+
+    def delete(self):
+        raise PermissionError("Audit events cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    """One entry of an account's access log: who did what, when. Written by
+    console.audit.record_event only; never changed or deleted (on PostgreSQL a trigger,
+    migration 0002, refuses UPDATE and DELETE too)."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="audit_events")
+    # SET_NULL keeps the event when a user is deleted; `username` keeps who it was.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    action = models.CharField(max_length=24, choices=AuditAction.choices)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        # The access log pages newest first by id within one account.
+        indexes = [models.Index(fields=["account", "-id"], name="auditevent_account_id")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.username or 'the API'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def detail_lines(self) -> list[str]:
+        """The details as short lines of text for the access log page (escaped there)."""
+        lines = []
+        for key, value in self.details.items():
+            if key == "changes":
+                lines += [f"{name}: {old} → {new}" for name, (old, new) in value.items()]
+            elif key == "filters":
+                shown = ", ".join(f"{name}={item}" for name, item in value.items())
+                lines.append(f"filters: {shown or 'all rows'}")
+            elif isinstance(value, list) and len(value) == 2:
+                lines.append(f"{key}: {value[0]} → {value[1]}")
+            else:
+                lines.append(f"{key}: {value}")
+        return lines
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events cannot be deleted.")
