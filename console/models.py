@@ -195,6 +195,14 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.username or 'the API'} at {self.created_at:%Y-%m-%d %H:%M}"
 
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events cannot be deleted.")
+
     def detail_lines(self) -> list[str]:
         """The details as short lines of text for the access log page (escaped there)."""
         lines = []
@@ -209,11 +217,3 @@ class AuditEvent(models.Model):
             else:
                 lines.append(f"{key}: {value}")
         return lines
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Audit events cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Audit events cannot be deleted.")
