@@ -45,7 +45,8 @@ class Account(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone_name])
     privacy_mode = models.BooleanField(
         default=False,
-        help_text="Drop request parameters and user agents, keep only an IP prefix.",
+        help_text="Drop request parameters, user agents and error details at ingest, keep only an IP prefix "
+        "(owners switch it on the settings page; switches are in the access log).",
     )
     created_at = models.DateTimeField(default=dj_timezone.now)
 
@@ -205,15 +206,38 @@ class AuditEvent(models.Model):
 
     def detail_lines(self) -> list[str]:
         """The details as short lines of text for the access log page (escaped there)."""
+        details = self.details
+        if self.action == AuditAction.EXPORT_CREATED:
+            return _export_lines(details)
+        if self.action in (AuditAction.TOKEN_CREATED, AuditAction.TOKEN_REVOKED):
+            name = f" “{details['name']}”" if details.get("name") else ""
+            return [f"{details.get('hint', '')}…{name} ({details.get('scope', '')})"]
+        if self.action in (AuditAction.MEMBER_ADDED, AuditAction.MEMBER_REMOVED, AuditAction.MEMBER_ROLE_CHANGED):
+            role = details.get("role")
+            role = f"{role[0]} → {role[1]}" if isinstance(role, list) else f"as {role}"
+            return [f"{details.get('member', '')} {role}" + (" (new user)" if details.get("new_user") else "")]
         lines = []
-        for key, value in self.details.items():
+        for key, value in details.items():
             if key == "changes":
                 lines += [f"{name}: {old} → {new}" for name, (old, new) in value.items()]
-            elif key == "filters":
-                shown = ", ".join(f"{name}={item}" for name, item in value.items())
-                lines.append(f"filters: {shown or 'all rows'}")
             elif isinstance(value, list) and len(value) == 2:
                 lines.append(f"{key}: {value[0]} → {value[1]}")
             else:
                 lines.append(f"{key}: {value}")
         return lines
+
+
+def _export_lines(details: dict) -> list[str]:
+    options = [details.get("format", "")]
+    if details.get("split"):
+        options.append(f"zip by {details['split']}")
+    elif details.get("compress"):
+        options.append("gzip")
+    if details.get("csv_safe"):
+        options.append("safe for spreadsheets")
+    filters = details.get("filters") or {}
+    shown = ", ".join(f"{name}={value}" for name, value in filters.items()) or "all rows"
+    return [
+        f"{', '.join(options)} via {details.get('via', '')} (export #{details.get('export_id', '?')})",
+        f"filters: {shown}",
+    ]

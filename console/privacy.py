@@ -9,7 +9,8 @@ IP_PREFIX = {4: 24, 6: 48}
 # (field, stored normally, stored in privacy mode): the settings page's table.
 RECORDED_FIELDS = (
     ("request_id, timestamp, model, status", "Yes", "Yes"),
-    ("Token counts (prompt, completion, total, cached, reasoning), cost, latency_ms", "Yes", "Yes"),
+    ("prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens", "Yes", "Yes"),
+    ("cost, latency_ms", "Yes", "Yes"),
     ("api_key", "Masked (e.g. sk-…a1b2)", "Masked (e.g. sk-…a1b2)"),
     ("tags", "Yes", "Yes"),
     ("error_code, error_message", "Yes (secrets masked)", "Yes (secrets masked)"),
@@ -17,5 +18,5 @@ RECORDED_FIELDS = (
     ("request_params", "Yes, without prompt keys (messages, prompt, …); secrets masked", "Not stored"),
     ("user_agent", "Yes (secrets masked)", "Not stored"),
     ("error_details", "Yes (secrets masked)", "Not stored"),
-    ("Prompt and completion text", "Never stored", "Never stored"),
+    ("Prompt and completion text (messages, prompt, response, …)", "Never stored", "Never stored"),
 )

@@ -88,4 +88,13 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(_on_postgres(APPEND_ONLY_SQL), _on_postgres(DROP_SQL)),
+        migrations.AlterField(
+            model_name="account",
+            name="privacy_mode",
+            field=models.BooleanField(
+                default=False,
+                help_text="Drop request parameters, user agents and error details at ingest, keep only an IP prefix "
+                "(owners switch it on the settings page; switches are in the access log).",
+            ),
+        ),
     ]

@@ -23,7 +23,7 @@ def _events(account):
     return list(AuditEvent.objects.filter(account=account).values_list("username", "action", "details", "ip_address"))
 
 
-def test_page_download_by_a_viewer_is_logged_for_the_owner(client, acme, globex, charlie):
+def test_page_download_by_a_viewer_is_logged_for_the_owner(client, acme, globex, alice, charlie):
     _seed(acme, globex)
     client.force_login(charlie)
     response = client.get("/logs/export/?model=gpt-4o&format=csv", REMOTE_ADDR="198.51.100.9")
@@ -40,6 +40,9 @@ def test_page_download_by_a_viewer_is_logged_for_the_owner(client, acme, globex,
     }
     assert _events(acme) == [("charlie@acme.test", "export_created", details, "198.51.100.9")]
     assert _events(globex) == []
+    client.force_login(alice)
+    html = client.get("/settings/access-log/").content.decode()
+    assert f"csv via download (export #{record.pk})" in html and "filters: model=gpt-4o" in html
 
 
 def test_export_job_is_logged_when_queued(client, acme, globex, alice, settings, tmp_path):
