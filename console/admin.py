@@ -3,7 +3,8 @@ from django.db import models
 from import_export.admin import ImportExportModelAdmin
 
 from console.admin_resources import AccountResource
-from console.models import Account, ApiToken, AuditEvent, Membership
+from console.audit import Actor, record_event
+from console.models import Account, ApiToken, AuditAction, AuditEvent, Membership
 
 
 class ImportExportPermissions:
@@ -49,6 +50,14 @@ class AccountAdmin(ImportExportPermissions, ImportExportModelAdmin):
         if protected:
             return [], {}, set(), protected
         return super().get_deleted_objects(objs, request)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # An operator's switch is in the account's access log like an owner's. (Imports of
+        # accounts through import-export are not: an operator's bulk tool, logged by the admin.)
+        if change and "privacy_mode" in form.changed_data:
+            action = AuditAction.PRIVACY_ON if obj.privacy_mode else AuditAction.PRIVACY_OFF
+            record_event(account=obj, action=action, actor=Actor.from_request(request), details={"via": "admin"})
 
 
 def _kept_rows(account: Account) -> list[str]:

@@ -188,3 +188,26 @@ def test_postgres_trigger_refuses_raw_update_and_delete(alice, acme):
     with pytest.raises(IntegrityError), transaction.atomic():
         Account.objects.filter(pk=acme.pk).delete()
     assert AuditEvent.objects.get(pk=event.pk).action == "privacy_on"
+
+
+def test_operator_switch_in_the_admin_is_logged(client, acme):
+    root = get_user_model().objects.create_superuser("root@ops.test", "root@ops.test", "pw-for-tests-1")
+    client.force_login(root)
+    data = {
+        "slug": "acme",
+        "name": "Acme Corp",
+        "tier": "standard",
+        "timezone": "UTC",
+        "privacy_mode": "on",
+        "created_at_0": "2026-11-01",
+        "created_at_1": "00:00:00",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+    response = client.post(f"/admin/console/account/{acme.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    acme.refresh_from_db()
+    assert acme.privacy_mode is True
+    assert _events(acme) == [("root@ops.test", "privacy_on", {"via": "admin"})]
