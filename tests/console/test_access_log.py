@@ -2,8 +2,11 @@
 audited action with its user and details, append-only, readable by the account's owners only.
 acme: alice (owner), charlie (viewer), adam (admin); globex: bob (owner)."""
 
+import io
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import IntegrityError, InternalError, ProgrammingError, connection, transaction
 
 from console import services
@@ -211,3 +214,11 @@ def test_operator_switch_in_the_admin_is_logged(client, acme):
     acme.refresh_from_db()
     assert acme.privacy_mode is True
     assert _events(acme) == [("root@ops.test", "privacy_on", {"via": "admin"})]
+
+
+def test_a_token_made_on_the_command_line_is_logged_without_a_user(acme):
+    call_command("create_token", "acme", "--scope", "read", "--name", "cron", stdout=io.StringIO())
+    token = ApiToken.objects.get()
+    details = {"token_id": token.pk, "hint": token.hint, "name": "cron", "scope": "read"}
+    assert _events(acme) == [("", "token_created", details)]
+    assert AuditEvent.objects.get().user is None
