@@ -3,7 +3,8 @@ from django.db import models
 from import_export.admin import ImportExportModelAdmin
 
 from console.admin_resources import AccountResource
-from console.models import Account, ApiToken, Membership
+from console.audit import Actor, record_event
+from console.models import Account, ApiToken, AuditAction, AuditEvent, Membership
 
 
 class ImportExportPermissions:
@@ -50,6 +51,14 @@ class AccountAdmin(ImportExportPermissions, ImportExportModelAdmin):
             return [], {}, set(), protected
         return super().get_deleted_objects(objs, request)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # An operator's switch is in the account's access log like an owner's. (Imports of
+        # accounts through import-export are not: an operator's bulk tool, logged by the admin.)
+        if change and "privacy_mode" in form.changed_data:
+            action = AuditAction.PRIVACY_ON if obj.privacy_mode else AuditAction.PRIVACY_OFF
+            record_event(account=obj, action=action, actor=Actor.from_request(request), details={"via": "admin"})
+
 
 def _kept_rows(account: Account) -> list[str]:
     """Why `account` cannot be deleted: a message per PROTECT relation that has rows. One
@@ -81,4 +90,25 @@ class ApiTokenAdmin(admin.ModelAdmin):
     fields = ["account", "scope", "name", "hint", "created_at", "created_by", "last_used_at", "revoked_at"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The access log, read-only for everyone (superusers too): no add, change or delete."""
+
+    list_display = ["created_at", "account", "username", "action", "ip_address"]
+    list_filter = ["action"]
+    search_fields = ["account__slug", "username"]
+    list_select_related = ["account"]
+    readonly_fields = ["account", "user", "username", "created_at", "action", "details", "ip_address"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

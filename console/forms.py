@@ -28,11 +28,17 @@ class AccountSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Account
-        fields = ["name", "timezone", "privacy_mode"]
-        help_texts = {
-            "privacy_mode": "Drop request parameters and user agents at ingest and keep only an IP prefix. "
-            "Applies to records received from now on."
-        }
+        fields = ["name", "timezone"]
+
+
+class PrivacyModeForm(forms.Form):
+    """The privacy switch: its own form (and audit event), not a checkbox among the others."""
+
+    privacy_mode = forms.ChoiceField(choices=[("on", "On"), ("off", "Off")])
+
+    @property
+    def enabled(self) -> bool:
+        return self.cleaned_data["privacy_mode"] == "on"
 
 
 class TokenCreateForm(forms.Form):

@@ -45,7 +45,8 @@ class Account(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone_name])
     privacy_mode = models.BooleanField(
         default=False,
-        help_text="Drop request parameters and user agents, keep only an IP prefix.",
+        help_text="Drop request parameters, user agents and error details at ingest, keep only an IP prefix "
+        "(owners switch it on the settings page; switches are in the access log).",
     )
     created_at = models.DateTimeField(default=dj_timezone.now)
 
@@ -148,3 +149,95 @@ class ApiToken(models.Model):
             created_by=created_by,
         )
         return token, raw
+
+
+class AuditAction(models.TextChoices):
+    PRIVACY_ON = "privacy_on", "Privacy mode on"
+    PRIVACY_OFF = "privacy_off", "Privacy mode off"
+    SETTINGS_CHANGED = "settings_changed", "Settings changed"
+    TOKEN_CREATED = "token_created", "API token created"
+    TOKEN_REVOKED = "token_revoked", "API token revoked"
+    MEMBER_ADDED = "member_added", "Member added"
+    MEMBER_REMOVED = "member_removed", "Member removed"
+    MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
+    EXPORT_CREATED = "export_created", "Export"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """No bulk edits or deletes through the ORM: the trail is append-only (console.audit)."""
+
+    def update(self, **kwargs):
+        raise PermissionError("Audit events cannot be changed.")
+
+    def delete(self):
+        raise PermissionError("Audit events cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    """One entry of an account's access log: who did what, when. Written by
+    console.audit.record_event only; never changed or deleted (on PostgreSQL a trigger,
+    migration 0002, refuses UPDATE and DELETE too)."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="audit_events")
+    # SET_NULL keeps the event when a user is deleted; `username` keeps who it was.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    action = models.CharField(max_length=24, choices=AuditAction.choices)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        # The access log pages newest first by id within one account.
+        indexes = [models.Index(fields=["account", "-id"], name="auditevent_account_id")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.username or 'the API'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events cannot be deleted.")
+
+    def detail_lines(self) -> list[str]:
+        """The details as short lines of text for the access log page (escaped there)."""
+        details = self.details
+        if self.action == AuditAction.EXPORT_CREATED:
+            return _export_lines(details)
+        if self.action in (AuditAction.TOKEN_CREATED, AuditAction.TOKEN_REVOKED):
+            name = f" “{details['name']}”" if details.get("name") else ""
+            return [f"{details.get('hint', '')}…{name} ({details.get('scope', '')})"]
+        if self.action in (AuditAction.MEMBER_ADDED, AuditAction.MEMBER_REMOVED, AuditAction.MEMBER_ROLE_CHANGED):
+            role = details.get("role")
+            role = f"{role[0]} → {role[1]}" if isinstance(role, list) else f"as {role}"
+            return [f"{details.get('member', '')} {role}" + (" (new user)" if details.get("new_user") else "")]
+        lines = []
+        for key, value in details.items():
+            if key == "changes":
+                lines += [f"{name}: {old} → {new}" for name, (old, new) in value.items()]
+            elif isinstance(value, list) and len(value) == 2:
+                lines.append(f"{key}: {value[0]} → {value[1]}")
+            else:
+                lines.append(f"{key}: {value}")
+        return lines
+
+
+def _export_lines(details: dict) -> list[str]:
+    options = [details.get("format", "")]
+    if details.get("split"):
+        options.append(f"zip by {details['split']}")
+    elif details.get("compress"):
+        options.append("gzip")
+    if details.get("csv_safe"):
+        options.append("safe for spreadsheets")
+    filters = details.get("filters") or {}
+    shown = ", ".join(f"{name}={value}" for name, value in filters.items()) or "all rows"
+    return [
+        f"{', '.join(options)} via {details.get('via', '')} (export #{details.get('export_id', '?')})",
+        f"filters: {shown}",
+    ]

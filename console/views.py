@@ -1,6 +1,6 @@
 """The console shell's own pages: no-account, account switching and the owners' settings
-(account, API tokens, members). Writes go through console.services. (The home page, `/`,
-is the analytics dashboard: analytics/home_urls.py.)"""
+(account and privacy mode, API tokens, members, the access log). Writes go through
+console.services. (The home page, `/`, is the analytics dashboard: analytics/home_urls.py.)"""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,8 +12,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from console import services, tenancy
-from console.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm, TokenCreateForm
+from console.audit import Actor, access_log_page
+from console.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm, PrivacyModeForm, TokenCreateForm
 from console.models import ApiToken, Membership, Role
+from console.privacy import RECORDED_FIELDS
 
 owner_required = tenancy.require_account(min_role=Role.OWNER)
 
@@ -44,18 +46,51 @@ def switch_account(request):
 # --- Account -------------------------------------------------------------------------
 
 
+def _account_context(request, form):
+    return {"form": form, "account": request.account, "tab": "account", "recorded_fields": RECORDED_FIELDS}
+
+
 @owner_required
 def settings_account(request):
     account = request.account
-    saved_zone = account.timezone  # is_valid() below sets the form's fields on `account`
     form = AccountSettingsForm(request.POST or None, instance=account)
     if request.method == "POST" and form.is_valid():
-        zone_changed = services.account_update_settings(account=account, previous_zone=saved_zone, **form.cleaned_data)
+        zone_changed = services.account_update_settings(
+            account=account, actor=Actor.from_request(request), **form.cleaned_data
+        )
         messages.success(request, "Account settings saved.")
         if zone_changed:
             messages.info(request, "Daily figures are being recomputed for the new time zone.")
         return redirect("console:settings")
-    return render(request, "console/settings_account.html", {"form": form, "account": account, "tab": "account"})
+    return render(request, "console/settings_account.html", _account_context(request, form))
+
+
+@require_POST
+@owner_required
+def settings_privacy(request):
+    form = PrivacyModeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose on or off for privacy mode.")
+        return redirect("console:settings")
+    changed = services.account_set_privacy_mode(
+        account=request.account, enabled=form.enabled, actor=Actor.from_request(request)
+    )
+    if changed and form.enabled:
+        messages.success(request, "Privacy mode is on: records received from now on are stored reduced.")
+    elif changed:
+        messages.success(request, "Privacy mode is off: records received from now on are stored in full.")
+    return redirect("console:settings")
+
+
+@owner_required
+def settings_access_log(request):
+    try:
+        before = int(request.GET["before"]) if request.GET.get("before") else None
+    except ValueError:
+        before = None
+    events, next_before = access_log_page(account=request.account, before=before)
+    context = {"events": events, "next_before": next_before, "paged": before is not None, "tab": "access_log"}
+    return render(request, "console/settings_access_log.html", context)
 
 
 # --- API tokens ----------------------------------------------------------------------
@@ -83,6 +118,7 @@ def token_create(request):
         scope=form.cleaned_data["scope"],
         name=form.cleaned_data["name"],
         created_by=request.user,
+        actor=Actor.from_request(request),
     )
     # The secret exists only in this response (not in the session, not in a redirect):
     # reloading or going back cannot show it again. never_cache keeps it out of caches.
@@ -93,7 +129,7 @@ def token_create(request):
 @owner_required
 def token_revoke(request, token_id: int):
     try:
-        token = services.token_revoke(account=request.account, token_id=token_id)
+        token = services.token_revoke(account=request.account, token_id=token_id, actor=Actor.from_request(request))
     except ApiToken.DoesNotExist as exc:
         raise Http404("No such token") from exc
     messages.success(request, f"Token {token.hint}… revoked: requests using it are refused from now on.")
@@ -126,6 +162,7 @@ def member_add(request):
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 password=form.cleaned_data["password"] or None,
+                actor=Actor.from_request(request),
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -144,7 +181,10 @@ def member_role(request, membership_id: int):
         return redirect("console:settings_members")
     try:
         membership = services.member_set_role(
-            account=request.account, membership_id=membership_id, role=form.cleaned_data["role"]
+            account=request.account,
+            membership_id=membership_id,
+            role=form.cleaned_data["role"],
+            actor=Actor.from_request(request),
         )
     except Membership.DoesNotExist as exc:
         raise Http404("No such member") from exc
@@ -159,7 +199,9 @@ def member_role(request, membership_id: int):
 @owner_required
 def member_remove(request, membership_id: int):
     try:
-        membership = services.member_remove(account=request.account, membership_id=membership_id)
+        membership = services.member_remove(
+            account=request.account, membership_id=membership_id, actor=Actor.from_request(request)
+        )
     except Membership.DoesNotExist as exc:
         raise Http404("No such member") from exc
     except ValidationError as exc:

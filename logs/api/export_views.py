@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from console.api_auth import HasReadScope
 from console.api_serializers import QueryTimeoutSerializer
+from console.login_throttle import client_ip
 from logs import exports
 from logs.api.query_views import _AUTH_RESPONSES, _ERRORS_400, LIST_PARAMETERS
 from logs.api.serializers import LogRecordSerializer
@@ -100,6 +101,10 @@ class ExportView(APIView):
         if errors:
             return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
         body = exports.start_export(
-            account=account, export=export, params=request.query_params, token_hint=request.auth.hint
+            account=account,
+            export=export,
+            params=request.query_params,
+            token_hint=request.auth.hint,
+            ip=client_ip(request),
         )  # a QueryTimeout answers 422 (console.api_errors)
         return exports.export_response(body, account=account, export=export)

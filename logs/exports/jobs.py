@@ -25,11 +25,12 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.utils import timezone
 
+from console.audit import Actor
 from console.models import Account
 from logs import selectors, stale_jobs
 from logs.exports.chunks import RowCounter
 from logs.exports.request import ExportRequest, file_name, params_querydict, parse_export_request, resolved_filters
-from logs.exports.service import open_body
+from logs.exports.service import audit_export, open_body
 from logs.filters import RequestLogFilterSet
 from logs.models import ExportRecord, ExportState
 
@@ -44,8 +45,10 @@ STALE_MESSAGE = (
 )
 
 
-def queue_export_job(*, account: Account, export: ExportRequest, params, user) -> ExportRecord:
-    """Record the job and queue it once the record is committed (a worker must find it)."""
+@transaction.atomic
+def queue_export_job(*, account: Account, export: ExportRequest, params, user, ip: str | None = None) -> ExportRecord:
+    """Record the job (and its access log entry) and queue it once the record is committed
+    (a worker must find it)."""
     record = ExportRecord.objects.create(
         account=account,
         user=user if user is not None and user.is_authenticated else None,
@@ -56,6 +59,7 @@ def queue_export_job(*, account: Account, export: ExportRequest, params, user) -
         filters=resolved_filters(export=export, params=params),
         state=ExportState.QUEUED,
     )
+    audit_export(record, via="job", actor=Actor(user=record.user, ip=ip))
     transaction.on_commit(partial(_enqueue, record.pk))
     return record
 

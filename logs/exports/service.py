@@ -6,11 +6,13 @@ page share; the account's past exports.
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from console.models import Account
+from console.audit import Actor, record_event
+from console.models import Account, AuditAction
 from logs import selectors
 from logs.exports.chunks import RowCounter, file_body
 from logs.exports.request import ExportRequest, content_type, file_name, filter_params, resolved_filters
@@ -38,7 +40,7 @@ def is_large(*, filterset: RequestLogFilterSet) -> bool:
 
 
 def start_export(
-    *, account: Account, export: ExportRequest, params, user=None, token_hint: str = ""
+    *, account: Account, export: ExportRequest, params, user=None, token_hint: str = "", ip: str | None = None
 ) -> Iterator[bytes]:
     """Record the export and return the generator of its bytes.
 
@@ -49,17 +51,35 @@ def start_export(
     counter = RowCounter()
     # Nothing but the WSGI server reads this body, so CSV may overlap its COPY chunks.
     body = open_body(account=account, export=export, params=params, counter=counter, overlap=True)
-    record = ExportRecord.objects.create(
-        account=account,
-        user=user if user is not None and user.is_authenticated else None,
-        token_hint=token_hint,
-        format=export.format,
-        compress=export.compress,
-        split=export.split,
-        csv_safe=export.csv_safe,
-        filters=filter_params(params),
-    )
+    with transaction.atomic():
+        record = ExportRecord.objects.create(
+            account=account,
+            user=user if user is not None and user.is_authenticated else None,
+            token_hint=token_hint,
+            format=export.format,
+            compress=export.compress,
+            split=export.split,
+            csv_safe=export.csv_safe,
+            filters=filter_params(params),
+        )
+        audit_export(record, via="api" if token_hint else "download", actor=Actor(user=record.user, ip=ip))
     return _stream(body, record=record, counter=counter)
+
+
+def audit_export(record: ExportRecord, *, via: str, actor: Actor) -> None:
+    """The access log's entry of an export: what was exported with which filters, by whom."""
+    details = {
+        "export_id": record.pk,
+        "via": via,
+        "format": record.format,
+        "compress": record.compress,
+        "split": record.split,
+        "csv_safe": record.csv_safe,
+        "filters": record.filters,
+    }
+    if record.token_hint:
+        details["token"] = record.token_hint
+    record_event(account=record.account, action=AuditAction.EXPORT_CREATED, actor=actor, details=details)
 
 
 def open_body(

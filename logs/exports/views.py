@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from console.login_throttle import client_ip
 from console.models import Role
 from console.tenancy import require_account
 from logs.exports import jobs
@@ -37,14 +38,18 @@ def log_export(request):
         return HttpResponse("Export not started.\n" + "\n".join(lines) + "\n", status=400, content_type="text/plain")
     try:
         if is_large(filterset=export.filterset):
-            jobs.queue_export_job(account=account, export=export, params=request.GET, user=request.user)
+            jobs.queue_export_job(
+                account=account, export=export, params=request.GET, user=request.user, ip=client_ip(request)
+            )
             messages.info(
                 request,
                 "More rows than a download streams at once: the file is being prepared below, "
                 "with a download link when it is ready.",
             )
             return redirect("logs:exports")
-        body = start_export(account=account, export=export, params=request.GET, user=request.user)
+        body = start_export(
+            account=account, export=export, params=request.GET, user=request.user, ip=client_ip(request)
+        )
     except QueryTimeout as exc:
         messages.error(request, f"Export not started: {exc}")
         params = request.GET.copy()

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics import rollups
+from console import privacy
 from console.models import Account
 from logs import gate
 from logs.ingest import bounds
@@ -79,7 +80,7 @@ _COPY_SQL = f"COPY {RequestLog._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN
 # 1,000 at 10 M rows).
 _EXISTING_SQL = "SELECT request_id FROM {table} WHERE {where} AND request_id = ANY(ARRAY(SELECT unnest(%s::text[])))"
 _SQLITE_IN_CHUNK = 5_000
-PRIVACY_PREFIX = {4: 24, 6: 48}
+PRIVACY_PREFIX = privacy.IP_PREFIX
 
 
 @dataclass
@@ -187,9 +188,12 @@ def privacy_ip(address: str) -> str:
 
 
 def _apply_privacy(batch: list[dict]) -> None:
+    """Drop console.privacy.DROPPED_FIELDS and shorten the IP, before the row is built: the
+    database never receives what privacy mode drops."""
     for clean in batch:
         clean["request_params"], clean["request_params_json"] = {}, "{}"
         clean["user_agent"] = ""
+        clean["error_details"], clean["error_details_json"] = None, None
         if clean["ip_address"]:
             clean["ip_address"] = privacy_ip(clean["ip_address"])
 

@@ -1,7 +1,9 @@
 """The console's pages under its Content-Security-Policy in a real headless Chromium: no
 `securitypolicyviolation` event and no console error or warning on the dashboard, the log
 list and a log detail, every analytics tab, the exports page, the retention page, the
-operator page, the operators' retention page and the API docs, and the charts drew (an SVG in each chart container).
+account settings (switching privacy mode on through its confirm dialog), the access log, the
+operator page, the operators' retention page and the API docs, and the charts drew (an SVG
+in each chart container).
 
 The gateway's strings reach the charts as plain text: a model, API key, error code or
 account name written as HTML shows literally and never becomes a link or markup inside
@@ -13,6 +15,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from console.audit import Actor, record_event
 from logs.ingest.services import ingest_records
 from logs.partitions import forget_known_partitions
 from logs.retention.services import purge_expired_logs
@@ -100,6 +103,7 @@ def test_pages_run_under_the_policy_and_user_strings_stay_text(live_server, acme
     globex.name = EVIL_ACCOUNT
     globex.save(update_fields=["name"])
     purge_expired_logs()  # a run for the retention pages to show
+    record_event(account=acme, action="settings_changed", actor=Actor(user=alice), details={"name": [EVIL_KEY, "Acme"]})
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     base = live_server.url
@@ -163,6 +167,20 @@ def test_pages_run_under_the_policy_and_user_strings_stay_text(live_server, acme
         assert page.locator("#retention-period").inner_text() == "30 days (standard)"
         assert page.locator("#last-purge-rows").inner_text() == "0"
         _assert_clean(page, console, "retention")
+
+        _visit(page, f"{base}/settings/", console)
+        assert page.locator("#privacy-fields tbody tr").count() >= 9
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Turn privacy mode on").click()
+        page.wait_for_selector("text=Turn privacy mode off")
+        _assert_clean(page, console, "settings")
+
+        _visit(page, f"{base}/settings/access-log/", console)
+        actions = page.locator("#access-log tbody tr td:nth-child(3)").all_inner_texts()
+        assert actions == ["Privacy mode on", "Settings changed"]
+        assert f"name: {EVIL_KEY} → Acme" in page.locator("#access-log tbody").inner_text()
+        assert page.locator("#access-log tbody b").count() == 0
+        _assert_clean(page, console, "access log")
 
         _visit(page, f"{base}/api/v1/docs/", console)
         page.wait_for_selector(".swagger-ui .info .title")

@@ -175,7 +175,8 @@ def test_owner_updates_account_settings_but_not_tier(client, alice, acme):
     )
     assert response.status_code == 302
     acme.refresh_from_db()
-    assert (acme.name, acme.timezone, acme.privacy_mode, acme.tier) == ("Acme Inc", "Europe/Berlin", True, "standard")
+    # Privacy mode has its own switch (POST /settings/privacy/, tests/console/test_privacy.py).
+    assert (acme.name, acme.timezone, acme.privacy_mode, acme.tier) == ("Acme Inc", "Europe/Berlin", False, "standard")
 
 
 # --- API tokens ------------------------------------------------------------------------
