@@ -106,26 +106,30 @@ def rows_by_account(table: str) -> dict[int, int]:
 DETACH_ATTEMPTS = 5
 
 
-def detach_partition(*, parent: str, table: str) -> bool:
+def detach_partition(*, parent: str, table: str) -> float | None:
     """Detach a period partition from its class table; False when its lock was not had.
 
     DETACH takes an ACCESS EXCLUSIVE lock on the class table for a catalog change only
     (CONCURRENTLY is refused where a DEFAULT partition exists, as in every class). While it
     waits for that lock, every ingest and read of the class queues behind it, so it waits
     at most METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS (100 ms) at a time and tries again a few
-    times rather than once for the seconds a DELETE batch may wait."""
+    times rather than once for the seconds a DELETE batch may wait. Returns the milliseconds
+    the DETACH that succeeded took (its wait for the lock included: the time others queued
+    behind it), None when none did."""
     for attempt in range(DETACH_ATTEMPTS):
         try:
             with allow_log_writes("purge"), connection.cursor() as cursor:
                 _purge_transaction(cursor, lock_timeout_ms=settings.METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS)
+                began = time.monotonic()
                 cursor.execute(f"ALTER TABLE {parent} DETACH PARTITION {table}")
-            return True
+                elapsed = (time.monotonic() - began) * 1000
+            return round(elapsed, 1)
         except OperationalError as exc:
             if "lock" not in str(exc).lower():
                 raise
             time.sleep(0.2 * (attempt + 1))
     log.warning("purge: lock timeout detaching %s; its rows go by batched DELETEs", table)
-    return False
+    return None
 
 
 def drop_detached(table: str) -> dict[int, int]:
