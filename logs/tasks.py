@@ -9,6 +9,7 @@ import logging
 from celery import shared_task
 
 from console.models import TIER_RETENTION_DAYS, Account
+from logs.deletions import services as deletion_services
 from logs.exports import jobs as export_jobs
 from logs.imports import jobs as import_jobs
 from logs.partitions import default_partition_rows, ensure_upcoming_partitions, guard_partitions
@@ -106,3 +107,11 @@ def run_import_job(job_id: int) -> int | None:
     job was not queued."""
     job = import_jobs.run_import_job(job_id)
     return job.accepted if job is not None else None
+
+
+@shared_task
+def run_deletion_request(request_id: int) -> int | None:
+    """Carry out an approved deletion request (queued on its approval). Safe to deliver
+    twice: the request is claimed once (approved -> running); the rows it deleted, or None."""
+    request = deletion_services.deletion_run(request_id)
+    return request.rows_deleted if request else None
