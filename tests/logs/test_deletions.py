@@ -87,7 +87,11 @@ def test_full_walk_deletes_exactly_the_matching_rows(
         assert approve(client, olivia, req).status_code == 302
     assert len(callbacks) == 1  # the task is queued once the approval is committed
     req.refresh_from_db()
-    assert (req.status, req.decided_by, req.decision_note) == (DeletionStatus.APPROVED, olivia, "checked with the customer")
+    assert (req.status, req.decided_by, req.decision_note) == (
+        DeletionStatus.APPROVED,
+        olivia,
+        "checked with the customer",
+    )
 
     # The task, delivered twice: the second delivery does nothing.
     assert run_deletion_request(req.pk) == len(gone)
@@ -212,7 +216,12 @@ def test_rollups_of_the_deleted_days_are_rebuilt(acme, alice, olivia):
 
     assert requests_that_day() == 5
     req = services.deletion_file(
-        account=acme, user=alice, reason="r", start=day - timedelta(hours=1), end=day + timedelta(hours=1), api_key="team-a"
+        account=acme,
+        user=alice,
+        reason="r",
+        start=day - timedelta(hours=1),
+        end=day + timedelta(hours=1),
+        api_key="team-a",
     )
     services.deletion_approve(request=req, user=olivia)
     services.deletion_run(req.pk)
