@@ -1,7 +1,7 @@
 """The owner's deletion request form and the operator's decision form. Times are UTC (the
 form says so); every field refuses NUL characters (Django's CharField validator)."""
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from django import forms
 from django.utils import timezone
@@ -12,19 +12,23 @@ UTC_INPUT = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d 
 
 
 class UtcDateTimeField(forms.DateTimeField):
-    """A naive input read as UTC (not the viewer's zone: the request's range is UTC)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(input_formats=UTC_INPUT, **kwargs)
+    """A naive input read as UTC, never in the viewer's zone (the request's range is UTC; a
+    wall time in the viewer's DST gap is still a valid UTC time)."""
 
     def to_python(self, value):
-        if isinstance(value, str) and "\x00" in value:
-            raise forms.ValidationError("Null characters are not allowed.", code="null_characters_not_allowed")
-        moment = super().to_python(value)
-        if moment is None:
+        if value in self.empty_values:
             return None
-        # The form's parsing made it aware in the current zone: take its wall clock as UTC.
-        return timezone.make_naive(moment).replace(tzinfo=UTC) if timezone.is_aware(moment) else moment
+        if isinstance(value, datetime):
+            return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+        text = str(value).strip()
+        if "\x00" in text:
+            raise forms.ValidationError("Null characters are not allowed.", code="null_characters_not_allowed")
+        for pattern in UTC_INPUT:
+            try:
+                return datetime.strptime(text, pattern).replace(tzinfo=UTC)
+            except ValueError:
+                continue
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
 
 
 class DeletionRequestForm(forms.Form):

@@ -190,6 +190,8 @@ def test_operator_page_lists_pending_with_matched_rows(client, acme, globex, ali
         ({"start": "2026-11-01T00:00\x00"}, "Null characters are not allowed."),
         ({"reason": "gdpr\x00"}, "Null characters are not allowed."),
         ({"api_key": "k\x00"}, "Null characters are not allowed."),
+        ({"request_ids": "r1\nr\x002"}, "Null characters are not allowed."),
+        ({"start": "2026-13-01T00:00"}, "Enter a valid date/time."),
         ({"request_ids": "\n".join(f"r{i}" for i in range(1001))}, "At most 1,000 request ids (1,001 given)."),
         ({"request_ids": "x" * 256}, "A request id has at most 255 characters."),
     ],
@@ -199,6 +201,14 @@ def test_bad_requests_answer_400_with_the_error(client, acme, alice, fields, err
     assert response.status_code == 400
     assert error in response.content.decode()
     assert not DeletionRequest.objects.exists()
+
+
+def test_the_range_is_utc_whatever_the_viewer_zone(client, acme, alice):
+    # 02:30 on 2026-03-08 does not exist in New York (DST gap); in UTC it does.
+    client.cookies["meterlog_tz"] = "America%2FNew_York"
+    assert file(client, alice, start="2026-03-08T02:30", end="2026-03-08T03:30").status_code == 302
+    req = DeletionRequest.objects.get()
+    assert (req.start, req.end) == (datetime(2026, 3, 8, 2, 30, tzinfo=UTC), datetime(2026, 3, 8, 3, 30, tzinfo=UTC))
 
 
 def test_rollups_of_the_deleted_days_are_rebuilt(acme, alice, olivia):
@@ -228,3 +238,26 @@ def test_rollups_of_the_deleted_days_are_rebuilt(acme, alice, olivia):
     assert requests_that_day() == 2
     rollups = DeletionEvent.objects.get(request=req, action="done").details["rollups"]
     assert rollups["first_day"] == rollups["last_day"] == day.date().isoformat()
+
+
+def test_a_failed_run_is_recorded_and_not_run_again(acme, globex, alice, olivia):
+    seed(acme, globex)
+    req = services.deletion_file(account=acme, user=alice, reason="r", start=START, end=END, api_key="team-b")
+    services.deletion_approve(request=req, user=olivia)
+    registered = services._rollup_rebuild
+
+    def broken_rebuild(account, first, last):
+        raise RuntimeError("rollup rebuild unavailable")
+
+    services.register_rollup_rebuild(broken_rebuild)
+    try:
+        with pytest.raises(RuntimeError):
+            services.deletion_run(req.pk)
+    finally:
+        services.register_rollup_rebuild(registered)
+    req.refresh_from_db()
+    assert (req.status, req.rows_deleted) == (DeletionStatus.FAILED, 2)
+    failed = DeletionEvent.objects.get(request=req, action="failed").details
+    assert failed["rows_deleted"] == 2 and "rollup rebuild unavailable" in failed["error"]
+    assert run_deletion_request(req.pk) is None
+    assert actions(req) == ["filed", "approved", "started", "failed"]
