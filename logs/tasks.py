@@ -96,9 +96,14 @@ def expire_export_files() -> int:
 
 @shared_task
 def fail_stale_jobs() -> dict[str, int]:
-    """Beat: mark failed the export and import jobs whose worker stopped (no heartbeat for
-    METERLOG_JOB_STALE_MINUTES), so their pages stop showing a progress bar."""
-    return {"exports": export_jobs.fail_stale_jobs(), "imports": import_jobs.fail_stale_jobs()}
+    """Beat: mark failed the export and import jobs and the deletion requests whose worker
+    stopped (no heartbeat for METERLOG_JOB_STALE_MINUTES), so their pages stop showing them
+    as running."""
+    return {
+        "exports": export_jobs.fail_stale_jobs(),
+        "imports": import_jobs.fail_stale_jobs(),
+        "deletions": deletion_services.fail_stale_deletions(),
+    }
 
 
 @shared_task

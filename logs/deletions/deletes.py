@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import OperationalError, connection
+from django.utils import timezone
 
 from logs.deletions.models import DeletionRequest
 from logs.gate import request_log_sql, retention_classes
@@ -99,9 +100,15 @@ def _delete_batch(sql: str, params: list) -> int:
     return 0
 
 
+def _heartbeat(request: DeletionRequest, deleted: int) -> None:
+    """The rows deleted so far and a sign of life (services.fail_stale_deletions)."""
+    DeletionRequest.objects.filter(pk=request.pk).update(rows_deleted=deleted, updated_at=timezone.now())
+
+
 def delete_matching_rows(request: DeletionRequest, *, batch_rows: int = BATCH_ROWS) -> DeletionResult:
     """Delete every row the request matches, `batch_rows` at a time. Stopped anywhere, only
-    whole batches are gone; running it again deletes what is left and nothing else."""
+    whole batches are gone (and counted in the request); running it again deletes what is
+    left and nothing else."""
     result = DeletionResult()
     table, where, params = request_log_sql(request.account)
     extra, extra_params = _filter(request)
@@ -114,6 +121,7 @@ def delete_matching_rows(request: DeletionRequest, *, batch_rows: int = BATCH_RO
                 result.deleted += deleted
                 result.batches += 1
                 result.tables[leaf] = result.tables.get(leaf, 0) + deleted
+                _heartbeat(request, result.deleted)
             if deleted < batch_rows:
                 break
     return result

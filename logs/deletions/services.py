@@ -15,8 +15,10 @@ the rollups are their only record): the rebuild itself skips them.
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
@@ -179,3 +181,27 @@ def _finish(request: DeletionRequest, status: str, result: deletes.DeletionResul
         tables=result.tables,
         **details,
     )
+
+
+def fail_stale_deletions(*, now=None) -> int:
+    """Beat (with the stale export and import jobs): a request still running with no batch
+    for METERLOG_JOB_STALE_MINUTES lost its worker; it is marked failed with the rows it had
+    deleted (an owner files a new request for the rest). Each by its own conditional UPDATE,
+    so a request that finishes meanwhile is left alone."""
+    now = now or timezone.now()
+    minutes = settings.METERLOG_JOB_STALE_MINUTES
+    stale = DeletionRequest.objects.filter(
+        status=DeletionStatus.RUNNING, updated_at__lt=now - timedelta(minutes=minutes)
+    )
+    marked = 0
+    for request in stale[:100]:
+        with transaction.atomic():
+            if stale.filter(pk=request.pk).update(status=DeletionStatus.FAILED, finished_at=now, updated_at=now):
+                _event(
+                    request,
+                    DeletionAction.FAILED,
+                    rows_deleted=request.rows_deleted or 0,
+                    error=f"the worker stopped: no batch for {minutes} minutes",
+                )
+                marked += 1
+    return marked

@@ -261,3 +261,22 @@ def test_a_failed_run_is_recorded_and_not_run_again(acme, globex, alice, olivia)
     assert failed["rows_deleted"] == 2 and "rollup rebuild unavailable" in failed["error"]
     assert run_deletion_request(req.pk) is None
     assert actions(req) == ["filed", "approved", "started", "failed"]
+
+
+def test_a_request_whose_worker_stopped_is_marked_failed(acme, globex, alice, olivia, settings):
+    from logs.tasks import fail_stale_jobs
+
+    seed(acme, globex)
+    req = services.deletion_file(account=acme, user=alice, reason="r", start=START, end=END)
+    services.deletion_approve(request=req, user=olivia)
+    assert services._claim(req.pk) is not None  # claimed, then the worker died
+    claimed = DeletionRequest.objects.get(pk=req.pk).updated_at
+    later = claimed + timedelta(minutes=settings.METERLOG_JOB_STALE_MINUTES, seconds=1)
+    assert services.fail_stale_deletions(now=later - timedelta(seconds=2)) == 0  # not stale yet
+    assert services.fail_stale_deletions(now=later) == 1
+    assert services.fail_stale_deletions(now=later) == 0
+    assert fail_stale_jobs()["deletions"] == 0
+    req.refresh_from_db()
+    assert req.status == DeletionStatus.FAILED
+    assert actions(req) == ["filed", "approved", "started", "failed"]
+    assert run_deletion_request(req.pk) is None
