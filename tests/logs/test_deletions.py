@@ -280,3 +280,20 @@ def test_a_request_whose_worker_stopped_is_marked_failed(acme, globex, alice, ol
     assert req.status == DeletionStatus.FAILED
     assert actions(req) == ["filed", "approved", "started", "failed"]
     assert run_deletion_request(req.pk) is None
+
+
+def test_the_owner_page_costs_the_same_queries_for_1_or_5_requests(client, acme, alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(alice)
+    client.get(reverse("logs:deletions"))  # the session's first request does more
+    counts = []
+    for n in (1, 5):
+        while DeletionRequest.objects.filter(account=acme).count() < n:
+            services.deletion_file(account=acme, user=alice, reason="r", start=START, end=END)
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(reverse("logs:deletions")).content.decode()
+        assert page.count('<tr data-request="') == n
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
