@@ -8,10 +8,12 @@ class AnalyticsConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         from analytics.log_totals import rollup_totals
+        from analytics.rollups.rebuild import rebuild
         from analytics.rollups.retention import purge_old_rollups
         from analytics.sqlite_functions import register
         from analytics.tasks import on_account_zone_changed
         from console.signals import account_zone_changed
+        from logs.deletions.services import register_rollup_rebuild
         from logs.retention.services import register_rollup_purge
         from logs.selectors import register_rollup_totals
 
@@ -23,3 +25,5 @@ class AnalyticsConfig(AppConfig):
         register_rollup_totals(rollup_totals)
         # The retention purge (logs) purges the rollups by their own period in the same run.
         register_rollup_purge(purge_old_rollups)
+        # A deletion request (logs) rebuilds the rollups of the days it deleted rows from.
+        register_rollup_rebuild(rebuild)

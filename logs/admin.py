@@ -27,6 +27,7 @@ from logs.admin_changelist import (
     oldest_needed,
 )
 from logs.admin_resources import ApiKeyResource, ModelPriceResource, RequestLogResource
+from logs.deletions import admin as deletion_admin  # noqa: F401  (deletion requests, read-only)
 from logs.models import AccountModel, ApiKey, ModelPrice, PriceSource, RequestLog
 from logs.prices.book import UNIT_PRICE_FIELDS
 from logs.retention import admin as retention_admin  # noqa: F401  (PurgeRun, read-only)

@@ -25,7 +25,7 @@ SETTING = "meterlog.allow_delete"
 ALLOWED_WRITERS = (
     "purge",  # the retention purge (logs.retention)
     "move",  # a retention class move after a period change (issue 15, not built yet)
-    "deletion",  # an approved deletion request (issue 15, not built yet); bench clean-ups
+    "deletion",  # an approved deletion request (logs.deletions); bench clean-ups
     "scrub",  # manage.py scrub_secrets re-masking stored rows (logs.scrub)
 )
 

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from console.models import Account
+from logs.deletions.models import DeletionEvent, DeletionRequest  # noqa: F401  (registered with the logs app)
 from logs.retention.models import PurgeRun, PurgeStatus  # noqa: F401  (registered with the logs app)
 
 # What a provider secret looks like is in logs.secrets: such values are never stored, only

@@ -9,6 +9,7 @@ import logging
 from celery import shared_task
 
 from console.models import TIER_RETENTION_DAYS, Account
+from logs.deletions import services as deletion_services
 from logs.exports import jobs as export_jobs
 from logs.imports import jobs as import_jobs
 from logs.partitions import default_partition_rows, ensure_upcoming_partitions, guard_partitions
@@ -95,9 +96,14 @@ def expire_export_files() -> int:
 
 @shared_task
 def fail_stale_jobs() -> dict[str, int]:
-    """Beat: mark failed the export and import jobs whose worker stopped (no heartbeat for
-    METERLOG_JOB_STALE_MINUTES), so their pages stop showing a progress bar."""
-    return {"exports": export_jobs.fail_stale_jobs(), "imports": import_jobs.fail_stale_jobs()}
+    """Beat: mark failed the export and import jobs and the deletion requests whose worker
+    stopped (no heartbeat for METERLOG_JOB_STALE_MINUTES), so their pages stop showing them
+    as running."""
+    return {
+        "exports": export_jobs.fail_stale_jobs(),
+        "imports": import_jobs.fail_stale_jobs(),
+        "deletions": deletion_services.fail_stale_deletions(),
+    }
 
 
 @shared_task
@@ -106,3 +112,11 @@ def run_import_job(job_id: int) -> int | None:
     job was not queued."""
     job = import_jobs.run_import_job(job_id)
     return job.accepted if job is not None else None
+
+
+@shared_task
+def run_deletion_request(request_id: int) -> int | None:
+    """Carry out an approved deletion request (queued on its approval). Safe to deliver
+    twice: the request is claimed once (approved -> running); the rows it deleted, or None."""
+    request = deletion_services.deletion_run(request_id)
+    return request.rows_deleted if request else None

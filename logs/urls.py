@@ -1,6 +1,7 @@
 from django.urls import path
 
 from logs import views
+from logs.deletions import views as deletion_views
 from logs.exports import views as export_views
 from logs.imports import views as import_views
 from logs.retention import views as retention_views
@@ -22,4 +23,9 @@ urlpatterns = [
     path("retention/", retention_views.retention, name="retention"),
     # Staff only: every account's period and the recent purge runs.
     path("operator/retention/", retention_views.retention_operator, name="retention_operator"),
+    # Owners file deletion requests; operators approve or reject them.
+    path("deletions/", deletion_views.deletion_requests, name="deletions"),
+    path("deletions/<int:pk>/", deletion_views.deletion_detail, name="deletion_detail"),
+    path("operator/deletions/", deletion_views.deletions_operator, name="deletions_operator"),
+    path("operator/deletions/<int:pk>/decide/", deletion_views.deletion_decide, name="deletion_decide"),
 ]

@@ -182,6 +182,10 @@ def test_pages_run_under_the_policy_and_user_strings_stay_text(live_server, acme
         assert page.locator("#access-log tbody b").count() == 0
         _assert_clean(page, console, "access log")
 
+        _visit(page, f"{base}/deletions/", console)
+        assert page.locator("#deletion-form").count() == 1
+        _assert_clean(page, console, "deletion requests")
+
         _visit(page, f"{base}/api/v1/docs/", console)
         page.wait_for_selector(".swagger-ui .info .title")
         assert "Meterlog API" in page.locator(".swagger-ui .info .title").inner_text()
@@ -209,4 +213,8 @@ def test_pages_run_under_the_policy_and_user_strings_stay_text(live_server, acme
         page.locator("#purge-runs details summary").first.click()
         assert page.locator('#purge-runs [data-run-account="acme"]').is_visible()
         _assert_clean(page, console, "operator retention")
+
+        _visit(page, f"{base}/operator/deletions/", console)
+        assert page.locator("#pending-deletions").count() == 1
+        _assert_clean(page, console, "operator deletions")
     assert problems == []

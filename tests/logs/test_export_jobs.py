@@ -240,8 +240,8 @@ def test_jobs_that_lost_their_worker_are_failed_by_the_sweep(client, acme, alice
     )
     done = ExportRecord.objects.create(account=acme, format="csv", state="done", created_at=now - timedelta(hours=3))
 
-    assert fail_stale_jobs() == {"exports": 2, "imports": 0}
-    assert fail_stale_jobs() == {"exports": 0, "imports": 0}  # safe to run twice
+    assert fail_stale_jobs() == {"exports": 2, "imports": 0, "deletions": 0}
+    assert fail_stale_jobs() == {"exports": 0, "imports": 0, "deletions": 0}  # safe to run twice
 
     states = dict(ExportRecord.objects.values_list("pk", "state"))
     assert states == {

@@ -226,8 +226,8 @@ def test_jobs_whose_worker_died_are_failed_by_the_sweep(client, acme, alice, imp
     )
     fresh = ImportJob.objects.create(account=acme, format="auto", file_name="b.csv", created_at=now)
 
-    assert fail_stale_jobs() == {"exports": 0, "imports": 2}
-    assert fail_stale_jobs() == {"exports": 0, "imports": 0}
+    assert fail_stale_jobs() == {"exports": 0, "imports": 2, "deletions": 0}
+    assert fail_stale_jobs() == {"exports": 0, "imports": 0, "deletions": 0}
 
     assert dict(ImportJob.objects.values_list("pk", "state")) == {
         dead.pk: "failed",
