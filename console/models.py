@@ -161,6 +161,11 @@ class AuditAction(models.TextChoices):
     MEMBER_REMOVED = "member_removed", "Member removed"
     MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
     EXPORT_CREATED = "export_created", "Export"
+    DELETION_REQUESTED = "deletion_requested", "Deletion requested"
+    DELETION_APPROVED = "deletion_approved", "Deletion approved"
+    DELETION_REJECTED = "deletion_rejected", "Deletion rejected"
+    DELETION_DONE = "deletion_done", "Deletion carried out"
+    DELETION_FAILED = "deletion_failed", "Deletion failed"
 
 
 class AuditEventQuerySet(models.QuerySet):

@@ -23,7 +23,8 @@ from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from console.models import Account
+from console.audit import Actor, record_event
+from console.models import Account, AuditAction
 from logs.deletions import deletes
 from logs.deletions.models import DeletionAction, DeletionEvent, DeletionRequest, DeletionStatus
 from logs.deletions.selectors import matching_logs
@@ -44,8 +45,28 @@ class DecisionRefused(Exception):
     """The request cannot be decided (already decided, or the operator filed it)."""
 
 
+# The request's own trail (DeletionEvent) has every step; the account's access log, which
+# its owners read beside exports and settings changes, has the ones that change something.
+_ACCESS_LOG = {
+    DeletionAction.FILED: AuditAction.DELETION_REQUESTED,
+    DeletionAction.APPROVED: AuditAction.DELETION_APPROVED,
+    DeletionAction.REJECTED: AuditAction.DELETION_REJECTED,
+    DeletionAction.DONE: AuditAction.DELETION_DONE,
+    DeletionAction.FAILED: AuditAction.DELETION_FAILED,
+}
+
+
 def _event(request: DeletionRequest, action: str, user=None, **details) -> DeletionEvent:
-    return DeletionEvent.objects.create(request=request, action=action, user=user, details=details)
+    event = DeletionEvent.objects.create(request=request, action=action, user=user, details=details)
+    if action in _ACCESS_LOG:
+        summary = {key: details[key] for key in ("reason", "note", "rows_deleted", "error") if key in details}
+        record_event(
+            account=request.account,
+            action=_ACCESS_LOG[action],
+            actor=Actor(user=user),
+            details={"request": request.pk, **_filter_details(request), **summary},
+        )
+    return event
 
 
 def _filter_details(request: DeletionRequest) -> dict:

@@ -9,6 +9,7 @@ from django.db.models import Sum
 from django.urls import reverse
 
 from analytics.models import Projection, UsageDay
+from console.models import AuditEvent
 from logs.deletions import services
 from logs.deletions.models import DeletionEvent, DeletionRequest, DeletionStatus
 from logs.gate import request_logs
@@ -105,6 +106,16 @@ def test_full_walk_deletes_exactly_the_matching_rows(
     done = DeletionEvent.objects.get(request=req, action="done")
     assert done.details["rows_deleted"] == len(gone)
     assert DeletionEvent.objects.get(request=req, action="approved").user == olivia
+    # The account's access log has the steps that change something, with who and the filter.
+    trail = list(AuditEvent.objects.filter(account=acme).order_by("id").values_list("action", "username"))
+    assert [t for t in trail if t[0].startswith("deletion")] == [
+        ("deletion_requested", alice.username),
+        ("deletion_approved", olivia.username),
+        ("deletion_done", ""),
+    ]
+    done_entry = AuditEvent.objects.get(account=acme, action="deletion_done").details
+    assert (done_entry["request"], done_entry["rows_deleted"]) == (req.pk, len(gone))
+    assert not AuditEvent.objects.filter(account=globex, action__startswith="deletion").exists()
 
     # The owner sees the request, its status and its trail.
     client.force_login(alice)
@@ -139,6 +150,8 @@ def test_reject_deletes_nothing(client, acme, globex, alice, olivia):
     assert run_deletion_request(req.pk) is None
     assert ids(acme) == before
     assert actions(req) == ["filed", "rejected"]
+    rejected = AuditEvent.objects.get(account=acme, action="deletion_rejected")
+    assert rejected.user == olivia and rejected.details["note"] == "not the customer's data"
     # Decided once: approving afterwards is refused.
     assert client.post(url, {"decision": "approve"}).status_code == 409
     assert DeletionRequest.objects.get().status == DeletionStatus.REJECTED
