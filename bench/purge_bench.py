@@ -175,14 +175,23 @@ def main() -> None:
         cursor.execute("SELECT max(timestamp) FROM logs_requestlog")
         (newest,) = cursor.fetchone()
     started = datetime.now(UTC)
-    print(f"newest row {newest:%Y-%m-%d %H:%M} UTC; load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"newest row {newest:%Y-%m-%d %H:%M} UTC; load average {os.getloadavg()[0]:.2f}; "
+        f"METERLOG_PURGE_BATCH_ROWS {settings.METERLOG_PURGE_BATCH_ROWS}",
+        flush=True,
+    )
     fx = make_fixture()
     bodies = IngestBodies(fx.run)
     port = free_port()
     log_path = RESULTS_DIR / f"purge-{started:%Y%m%dT%H%M%SZ}-gunicorn.log"
     RESULTS_DIR.mkdir(exist_ok=True)
     server = start_gunicorn(shipped_config(), port, settings.SECRET_KEY, log_path)
-    result = {"started_at": started.isoformat(), "clients": args.clients, "loadavg_before": os.getloadavg()}
+    result = {
+        "started_at": started.isoformat(),
+        "clients": args.clients,
+        "batch_rows": settings.METERLOG_PURGE_BATCH_ROWS,
+        "loadavg_before": os.getloadavg(),
+    }
     try:
         load_args = (port, ingest_mix(fx, bodies), args.clients)
         with Load(*load_args) as load:
