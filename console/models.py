@@ -11,6 +11,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone as dj_timezone
 
+from console.append_only import AppendOnlyModel
+
 
 @cache
 def _zone_names() -> frozenset[str]:
@@ -168,17 +170,7 @@ class AuditAction(models.TextChoices):
     DELETION_FAILED = "deletion_failed", "Deletion failed"
 
 
-class AuditEventQuerySet(models.QuerySet):
-    """No bulk edits or deletes through the ORM: the trail is append-only (console.audit)."""
-
-    def update(self, **kwargs):
-        raise PermissionError("Audit events cannot be changed.")
-
-    def delete(self):
-        raise PermissionError("Audit events cannot be deleted.")
-
-
-class AuditEvent(models.Model):
+class AuditEvent(AppendOnlyModel):
     """One entry of an account's access log: who did what, when. Written by
     console.audit.record_event only; never changed or deleted (on PostgreSQL a trigger,
     migration 0002, refuses UPDATE and DELETE too)."""
@@ -192,22 +184,12 @@ class AuditEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
 
-    objects = AuditEventQuerySet.as_manager()
-
     class Meta:
         # The access log pages newest first by id within one account.
         indexes = [models.Index(fields=["account", "-id"], name="auditevent_account_id")]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.username or 'the API'} at {self.created_at:%Y-%m-%d %H:%M}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Audit events cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Audit events cannot be deleted.")
 
     def detail_lines(self) -> list[str]:
         """The details as short lines of text for the access log page (escaped there)."""

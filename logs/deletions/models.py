@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from console.append_only import AppendOnlyModel
 from console.models import Account
 
 MAX_REQUEST_IDS = 1000
@@ -83,17 +84,7 @@ class DeletionRequest(models.Model):
         return self.status == DeletionStatus.FILED
 
 
-class AppendOnlyQuerySet(models.QuerySet):
-    """Bulk edits and deletes are refused too (on PostgreSQL the trigger also refuses raw SQL)."""
-
-    def update(self, **kwargs):
-        raise PermissionError("deletion events are append-only: never edited")
-
-    def delete(self):
-        raise PermissionError("deletion events are append-only: never deleted")
-
-
-class DeletionEvent(models.Model):
+class DeletionEvent(AppendOnlyModel):
     """One step of a deletion request. Append-only: saved once, never edited or deleted."""
 
     request = models.ForeignKey(DeletionRequest, on_delete=models.PROTECT, related_name="events")
@@ -104,19 +95,9 @@ class DeletionEvent(models.Model):
     action = models.CharField(max_length=10, choices=DeletionAction.choices)
     details = models.JSONField(default=dict, blank=True)
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         app_label = "logs"
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
         return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None or not self._state.adding:
-            raise PermissionError("deletion events are append-only: never edited")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("deletion events are append-only: never deleted")
