@@ -244,7 +244,7 @@ METERLOG_PURGE_BATCH_ROWS = env_int("METERLOG_PURGE_BATCH_ROWS", 5000)
 METERLOG_PURGE_TIME_BUDGET_SECONDS = env_int("METERLOG_PURGE_TIME_BUDGET_SECONDS", 1800)
 METERLOG_PURGE_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_LOCK_TIMEOUT_MS", 2000)
 # A partition DETACH queues every ingest and read of its class while it waits: short waits.
-METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS", 100)
+METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS", 50)
 # Rollups outlive raw rows: whole UTC months older than this many go (never before an
 # account's raw rows), so a standard account still sees two years of trend.
 ROLLUP_RETENTION_MONTHS = env_int("ROLLUP_RETENTION_MONTHS", 25)

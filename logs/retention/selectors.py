@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from console.models import Account
-from logs.gate import request_logs, retention_classes
+from logs.gate import request_logs
 from logs.partitions import TABLE, class_table, is_postgres, list_partitions, next_period_start
 from logs.retention.models import PurgeRun, PurgeStatus
 
@@ -79,11 +79,10 @@ def log_leaves() -> list[Leaf]:
     return leaves
 
 
-def leaves_of_account(*, account: Account, cutoff: datetime, leaves: list[Leaf]) -> list[Leaf]:
-    """The leaves that can hold rows of the account older than its cutoff: in each class the
-    account has rows in, the periods starting before the cutoff and the class default; and
-    the top-level default (rows of a class that has no table)."""
-    classes = set(retention_classes(account=account) or [])
+def leaves_of_account(*, classes, cutoff: datetime, leaves: list[Leaf]) -> list[Leaf]:
+    """The leaves that can hold rows of an account older than its cutoff: in each class the
+    account has rows in (`classes`), the periods starting before the cutoff and the class
+    default; and the top-level default (rows of a class that has no table)."""
     return [
         leaf
         for leaf in leaves

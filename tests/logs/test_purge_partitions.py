@@ -117,6 +117,43 @@ def test_the_straddling_period_is_deleted_in_batches():
     assert ids(std) == ["k1", "k2", "k3"]
 
 
+def test_one_batch_serves_every_account_of_the_straddling_period():
+    """The accounts of a class share a leaf: each batch deletes across all of them (one
+    statement), counted per account; a batch short of the limit ends the leaf."""
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(days=30)
+    start = period_start(30, cutoff)
+    step = (cutoff - start) / 8
+    expired = {"a": 3, "b": 1, "c": 0}
+    accounts = {slug: make_account(slug) for slug in expired}
+    for slug, account in accounts.items():
+        old = [rec(f"{slug}-x{n}", cutoff - step * (n + 1)) for n in range(expired[slug])]
+        ingest_records(account=account, records=[*old, rec(f"{slug}-k", cutoff + timedelta(minutes=5))])
+
+    run = purge_expired_logs(now=now, batch_rows=3)
+    assert run.partitions == []
+    assert {e["slug"]: e["deleted"] for e in run.accounts} == expired
+    # 4 rows in batches of 3: the first is full, the second deletes the last row and is short.
+    assert run.deleted == 4 and run.batches == 2
+    assert {slug: ids(account) for slug, account in accounts.items()} == {s: [f"{s}-k"] for s in expired}
+    again = purge_expired_logs(now=now, batch_rows=3)
+    assert again.deleted == 0 and again.batches == 0
+
+
+def test_purge_writes_do_not_wait_for_their_wal_flush():
+    """A purge batch commits without waiting for the WAL flush (synchronous_commit off, in
+    its own transaction only): it holds its row locks for the DELETE alone."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        before = cursor.fetchone()[0]
+        with deletes.allow_log_writes("purge"):
+            deletes._purge_transaction(cursor)
+            cursor.execute("SHOW synchronous_commit")
+            inside = cursor.fetchone()[0]
+    # (Outside a test's transaction each batch is its own transaction, whose end resets it.)
+    assert (before, inside) == ("on", "off")
+
+
 def test_a_period_detached_by_a_dead_run_is_dropped_by_the_next():
     now = datetime.now(UTC)
     week = period_start(30, now - timedelta(days=50))
@@ -204,7 +241,7 @@ def test_a_partition_whose_lock_is_busy_is_emptied_by_batches_and_dropped_next_t
             other.execute("ROLLBACK")
         assert run.partitions == [] and name in attached()
         assert run.deleted == 3 and ids(std) == []
-        assert waited < timedelta(seconds=5)  # 5 waits of 100 ms and the pauses between
+        assert waited < timedelta(seconds=5)  # 8 waits of 50 ms and the pauses between (3.6 s)
         again = purge_expired_logs(now=now)
         assert [(p["name"], p["rows"]) for p in again.partitions] == [(name, 0)] and not exists(name)
     finally:
