@@ -8,6 +8,7 @@ for long: on a timeout the batch is given up and the next run tries again.
 """
 
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -164,10 +165,11 @@ def detach_partition(*, parent: str, table: str) -> float | None:
     (CONCURRENTLY is refused where a DEFAULT partition exists, as in every class). While it
     waits for that lock, every ingest and read of the class queues behind it, so it waits
     at most METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS (50 ms) at a time and tries again a few
-    times rather than once for the seconds a DELETE batch may wait. Returns the milliseconds
+    times (a run tries twice: services) rather than once for the seconds a DELETE batch may
+    wait. Returns the milliseconds
     the DETACH that succeeded took (its wait for the lock included: the time others queued
     behind it), None when none did."""
-    for attempt in range(DETACH_ATTEMPTS):
+    for _attempt in range(DETACH_ATTEMPTS):
         try:
             with allow_log_writes("purge"), connection.cursor() as cursor:
                 _purge_transaction(cursor, lock_timeout_ms=settings.METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS)
@@ -178,8 +180,9 @@ def detach_partition(*, parent: str, table: str) -> float | None:
         except OperationalError as exc:
             if "lock" not in str(exc).lower():
                 raise
-            time.sleep(0.1 * (attempt + 1))
-    log.warning("purge: lock timeout detaching %s; its rows go by batched DELETEs", table)
+            # Jittered, so the tries do not fall into step with a steady ingest rhythm.
+            time.sleep(random.uniform(0.05, 0.25))  # noqa: S311 (timing, not a secret)
+    log.warning("purge: lock timeout detaching %s (class busy)", table)
     return None
 
 

@@ -134,10 +134,19 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
         if slug is None and is_postgres():
             run.partitions = [{"name": name, "rows": None} for name in _droppable(cutoffs, now=now)]
     else:
+        busy: set[str] = set()
         if slug is None and is_postgres():
-            _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions)
+            busy = _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions)
         # Read after the drops: the leaves left are the ones to delete from.
-        finished = _delete_rows(cutoffs, entries, batch_rows=batch_rows, deadline=deadline)
+        finished = _delete_rows(cutoffs, entries, batch_rows=batch_rows, deadline=deadline, skip=busy)
+        if busy:
+            # A DETACH that kept meeting a busy class (ingest holds it for a moment at a
+            # time) tries again once the batches are done: emptying a whole period by
+            # batches is the slow way. A period still busy then goes by batches.
+            still = _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions, only=busy)
+            if still:
+                done = _delete_rows(cutoffs, entries, batch_rows=batch_rows, deadline=deadline, only=still)
+                finished = finished and done
     if _rollup_purge is not None:
         run.rollups = _rollup_purge(
             [(c.account, c.cutoff) for c in cutoffs],
@@ -155,13 +164,15 @@ def _total(run: PurgeRun) -> None:
     run.batches = sum(e["batches"] for e in run.accounts)
 
 
-def _targets_by_table(cutoffs: list[AccountCutoff]) -> dict[str, list[tuple[int, datetime]]]:
+def _targets_by_table(
+    cutoffs: list[AccountCutoff], *, skip: set[str] = frozenset(), only: set[str] | None = None
+) -> dict[str, list[tuple[int, datetime]]]:
     """Each table to delete from, with the (account_id, cutoff) of the accounts that can have
     expired rows in it: on PostgreSQL the leaves left after the drops (leaves_of_account),
-    on SQLite the one log table."""
+    but those in `skip` (or only those in `only`), on SQLite the one log table."""
     if not is_postgres():
         return {TABLE: [(c.account.pk, c.cutoff) for c in cutoffs]}
-    leaves = log_leaves()
+    leaves = [leaf for leaf in log_leaves() if leaf.name not in skip and (only is None or leaf.name in only)]
     classes = retention_classes_by_account([c.account.pk for c in cutoffs])
     targets: dict[str, list[tuple[int, datetime]]] = {}
     for c in cutoffs:
@@ -170,10 +181,18 @@ def _targets_by_table(cutoffs: list[AccountCutoff]) -> dict[str, list[tuple[int,
     return targets
 
 
-def _delete_rows(cutoffs: list[AccountCutoff], entries: dict, *, batch_rows: int, deadline: float) -> bool:
+def _delete_rows(
+    cutoffs: list[AccountCutoff],
+    entries: dict,
+    *,
+    batch_rows: int,
+    deadline: float,
+    skip: set[str] = frozenset(),
+    only: set[str] | None = None,
+) -> bool:
     """Batched DELETEs, one table at a time for all its accounts together."""
     finished = True
-    for table, targets in _targets_by_table(cutoffs).items():
+    for table, targets in _targets_by_table(cutoffs, skip=skip, only=only).items():
         result = deletes.delete_expired_rows(table=table, targets=targets, deadline=deadline, batch_rows=batch_rows)
         for account_id, rows in result.by_account.items():
             entry = entries[account_id]
@@ -203,16 +222,24 @@ def _droppable(cutoffs: list[AccountCutoff], *, now: datetime) -> list[str]:
     return names
 
 
-def _drop_partitions(cutoffs: list[AccountCutoff], *, now: datetime, entries: dict, dropped: list) -> None:
+def _drop_partitions(
+    cutoffs: list[AccountCutoff], *, now: datetime, entries: dict, dropped: list, only: set[str] | None = None
+) -> set[str]:
+    """Detach and drop the droppable periods (or those of them in `only`); returns the ones
+    whose DETACH never had its lock."""
     leftovers = dict(detached_leftovers(now=now))
+    busy = set()
     for name in _droppable(cutoffs, now=now):
+        if only is not None and name not in only:
+            continue
         began = time.monotonic()
         detach_ms = 0.0
         if name not in leftovers:
             days = int(name.removeprefix(TABLE + "_r").split("_")[0])
             detach_ms = deletes.detach_partition(parent=class_table(days), table=name)
             if detach_ms is None:
-                continue  # the rows stay; the batched DELETEs below take the account rows
+                busy.add(name)
+                continue
         dropped_table = deletes.drop_detached(name)
         counts = dropped_table.counts
         for account_id, rows in counts.items():
@@ -232,3 +259,4 @@ def _drop_partitions(cutoffs: list[AccountCutoff], *, now: datetime, entries: di
                 "drop_ms": dropped_table.drop_ms,
             }
         )
+    return busy
