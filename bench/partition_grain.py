@@ -4,8 +4,8 @@ The 30-day class is the one a daily purge touches most (every standard account).
 weekly periods the daily purge deletes a day of rows from the straddling week by batches;
 with daily periods it drops yesterday's partition whole, but every query of the class plans
 and opens up to 31 partitions instead of 5-6. This builds the same rows both ways, each a
-table of its own shaped like one retention class of the log (RANGE on timestamp, the
-log's main indexes: account + time, account + model + time), and prints side by side:
+table of its own shaped like one retention class of the log (RANGE on timestamp, eleven
+indexes like the log's), and prints side by side:
 
 - the daily purge: weekly = the batched DELETE of one day's expired rows from the
   straddling week (the purge's own batch SQL, 5,000 rows a batch, each batch committed),
@@ -37,8 +37,24 @@ COLUMNS = """
     id bigint NOT NULL, account_id bigint NOT NULL, "timestamp" timestamptz NOT NULL,
     model varchar(255) NOT NULL, status varchar(8) NOT NULL, prompt_tokens int NOT NULL,
     completion_tokens int NOT NULL, total_tokens int NOT NULL, cost numeric(24, 12),
-    api_key varchar(255) NOT NULL, user_agent text NOT NULL, request_params jsonb NOT NULL
+    api_key varchar(255) NOT NULL, user_agent text NOT NULL, request_params jsonb NOT NULL,
+    error_code varchar(64) NOT NULL, ip_address inet, request_id varchar(255) NOT NULL
 """
+# The log's indexes (logs.models.RequestLog.Meta.indexes and the primary key): planning
+# cost grows with partitions x indexes.
+INDEXES = (
+    '(id, "timestamp")',
+    '(account_id, "timestamp" DESC, id DESC)',
+    '(account_id, model, "timestamp" DESC, id DESC)',
+    '(account_id, api_key, "timestamp" DESC, id DESC)',
+    '(account_id, api_key, model, "timestamp" DESC, id DESC)',
+    """(account_id, "timestamp" DESC, id DESC) WHERE status = 'error'""",
+    """(account_id, model, "timestamp" DESC, id DESC) WHERE status = 'error'""",
+    """(account_id, api_key, "timestamp" DESC, id DESC) WHERE status = 'error'""",
+    """(account_id, error_code, "timestamp" DESC, id DESC) WHERE error_code <> ''""",
+    '(account_id, ip_address, "timestamp" DESC, id DESC)',
+    "(account_id, request_id)",
+)
 # The purge's batch (logs.retention.deletes._batch_sql), on one leaf.
 BATCH = (
     "WITH gone AS (DELETE FROM {t} WHERE ctid = ANY(ARRAY("
@@ -67,7 +83,9 @@ def build(cur, name: str, starts: list[datetime], step: timedelta, *, now: datet
                %(first)s::timestamptz + (n::bigint * %(span)s / %(rows)s) * interval '1 second',
                'model-' || (n %% 16), CASE WHEN n %% 20 = 0 THEN 'error' ELSE 'success' END,
                100 + n %% 900, 50 + n %% 300, 150 + n %% 1200, (n %% 1000) / 100000.0,
-               'key-' || (n %% 37), 'bench/1.0', '{{"temperature": 0.7}}'::jsonb
+               'key-' || (n %% 37), 'bench/1.0', '{{"temperature": 0.7}}'::jsonb,
+               CASE WHEN n %% 20 = 0 THEN 'rate_limit' ELSE '' END,
+               ('10.0.' || (n %% 200) || '.' || (n %% 250))::inet, 'req-' || n
         FROM generate_series(1, %(rows)s) AS n
         """,
         {
@@ -77,8 +95,8 @@ def build(cur, name: str, starts: list[datetime], step: timedelta, *, now: datet
             "rows": args.rows_per_day * (DAYS + 1),
         },
     )
-    cur.execute(f'CREATE INDEX ON {name} (account_id, "timestamp" DESC, id DESC)')
-    cur.execute(f'CREATE INDEX ON {name} (account_id, model, "timestamp" DESC, id DESC)')
+    for index in INDEXES:
+        cur.execute(f"CREATE INDEX ON {name} {index}")
     cur.execute(f"VACUUM ANALYZE {name}")
     print(f"  {name}: {len(starts)} partitions, built in {time.perf_counter() - began:.1f} s", flush=True)
 
@@ -192,7 +210,7 @@ def main() -> None:
         # A mid-sized account (accounts are Zipf-ish: account 1 is the largest).
         account = max(1, args.accounts // 10)
         print(f"\nqueries of account {account}, median of {args.runs} (planning / execution ms):")
-        print(f"  {'query':<28} {'weekly (7 parts)':>20} {'daily (34 parts)':>20}")
+        print(f"  {'query':<28} {f'weekly ({len(weekly)} parts)':>20} {f'daily ({len(daily)} parts)':>20}")
         for (label, weekly_sql, params), (_, daily_sql, _) in zip(
             queries("grain_weekly", now, account), queries("grain_daily", now, account), strict=True
         ):

@@ -2,8 +2,13 @@
 
 Layout: logs_requestlog is LIST-partitioned by retention_days (the account's retention,
 stamped on each row at ingest); each retention class is RANGE-partitioned by timestamp,
-weekly for classes of 31 days or less and monthly for longer ones. The purge then drops
+daily for classes of 31 days or less and monthly for longer ones. The purge then drops
 whole partitions instead of deleting rows, and a query touches only a handful of them.
+Daily for the short classes because the daily purge then drops yesterday's partition
+instead of deleting a day of rows from a week's by batches, which costs a query over the
+whole period about a millisecond more planning (bench/partition_grain.py, README
+"Retention"). Classes partitioned weekly by an earlier release keep their weeks: a day
+that an existing period already covers gets no partition of its own (create_partitions).
 
 Each level has a DEFAULT partition. Ingest creates the partition a row needs before
 inserting it, and a scheduled job creates the coming periods ahead, except for periods that
@@ -27,7 +32,7 @@ from django.db import connection, transaction
 log = logging.getLogger(__name__)
 
 TABLE = "logs_requestlog"
-WEEKLY_MAX_RETENTION = 31
+DAILY_MAX_RETENTION = 31
 
 
 def is_postgres(conn=None) -> bool:
@@ -35,17 +40,16 @@ def is_postgres(conn=None) -> bool:
 
 
 def period_start(retention_days: int, ts: datetime) -> datetime:
-    """Start of the partition period holding `ts` (UTC): Monday 00:00 or the 1st of the month."""
+    """Start of the partition period holding `ts` (UTC): midnight or the 1st of the month."""
     ts = ts.astimezone(UTC)
-    if retention_days <= WEEKLY_MAX_RETENTION:
-        day = ts.date() - timedelta(days=ts.weekday())
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if retention_days <= DAILY_MAX_RETENTION:
+        return datetime(ts.year, ts.month, ts.day, tzinfo=UTC)
     return datetime(ts.year, ts.month, 1, tzinfo=UTC)
 
 
 def next_period_start(retention_days: int, start: datetime) -> datetime:
-    if retention_days <= WEEKLY_MAX_RETENTION:
-        return start + timedelta(days=7)
+    if retention_days <= DAILY_MAX_RETENTION:
+        return start + timedelta(days=1)
     if start.month == 12:
         return start.replace(year=start.year + 1, month=1)
     return start.replace(month=start.month + 1)
@@ -68,7 +72,7 @@ def max_new_partitions(retention_days: int) -> int:
     """The most partitions one batch can create: the class table and its default, plus
     every period that meets the span from the retention horizon to now (ingest refuses
     timestamps more than minutes ahead); months are counted as 28 days, generously."""
-    period_days = 7 if retention_days <= WEEKLY_MAX_RETENTION else 28
+    period_days = 1 if retention_days <= DAILY_MAX_RETENTION else 28
     return 2 + -(-(retention_days + 1) // period_days) + 1
 
 
@@ -129,9 +133,16 @@ def create_partitions(retention_days: int, starts) -> list[str]:
         # One creator at a time: two ingests racing to create the same partition would
         # otherwise fail with "relation already exists".
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('meterlog.partitions'))")
+        covered = None
         for name, start in needed:
             if _exists(cursor, name):
                 continue
+            if start is not None:
+                end = next_period_start(retention_days, start)
+                if covered is None:
+                    covered = _period_bounds(cursor, class_table(retention_days))
+                if any(low <= start and end <= high for low, high in covered):
+                    continue  # inside a longer period of an earlier grain: its rows go there
             if start is None:
                 cursor.execute(
                     f"CREATE TABLE {name} PARTITION OF {TABLE} FOR VALUES IN ({int(retention_days)}) "
@@ -139,7 +150,6 @@ def create_partitions(retention_days: int, starts) -> list[str]:
                 )
                 cursor.execute(f"CREATE TABLE {name}_default PARTITION OF {name} DEFAULT")
             else:
-                end = next_period_start(retention_days, start)
                 cursor.execute(
                     f"CREATE TABLE {name} PARTITION OF {class_table(retention_days)} FOR VALUES FROM (%s) TO (%s)",
                     [start, end],
@@ -155,6 +165,25 @@ def create_partitions(retention_days: int, starts) -> list[str]:
     if created:
         log.info("created log partitions: %s", ", ".join(created))
     return created
+
+
+_BOUNDS = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
+
+
+def _period_bounds(cursor, parent: str) -> list[tuple[datetime, datetime]]:
+    """The [start, end) of every period partition of a class table."""
+    cursor.execute(
+        "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = to_regclass(%s)",
+        [parent],
+    )
+    bounds = []
+    for (bound,) in cursor.fetchall():
+        match = _BOUNDS.search(bound or "")
+        if match:
+            # pg_get_expr prints timestamptz bounds in the session zone (UTC under Django).
+            bounds.append(tuple(datetime.fromisoformat(text).astimezone(UTC) for text in match.groups()))
+    return bounds
 
 
 def guard_partitions() -> int:

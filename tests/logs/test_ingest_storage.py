@@ -13,6 +13,7 @@ from console.models import ApiToken
 from logs.ingest.services import ingest_records
 from logs.models import AccountModel, ApiKey, RequestLog
 from logs.partitions import (
+    create_partitions,
     default_partition_rows,
     expired_before,
     forget_known_partitions,
@@ -20,6 +21,7 @@ from logs.partitions import (
     max_new_partitions,
     next_period_start,
     period_start,
+    period_table,
 )
 from tests.factories import make_account
 
@@ -94,10 +96,9 @@ def test_rows_land_in_their_retention_and_week_partition(acme, globex):
     with connection.cursor() as cursor:
         cursor.execute("SELECT request_id, tableoid::regclass::text FROM logs_requestlog ORDER BY request_id")
         placement = dict(cursor.fetchall())
-    # acme: standard tier, 30 days -> weekly partitions (from Monday);
-    # globex: professional, 90 days -> monthly partitions.
-    monday = (a_ts - timedelta(days=a_ts.weekday())).strftime("%Y%m%d")
-    assert placement == {"a": f"logs_requestlog_r30_p{monday}", "b": f"logs_requestlog_r90_p{b_ts:%Y%m01}"}
+    # acme: standard tier, 30 days -> daily partitions; globex: professional, 90 days ->
+    # monthly partitions.
+    assert placement == {"a": f"logs_requestlog_r30_p{a_ts:%Y%m%d}", "b": f"logs_requestlog_r90_p{b_ts:%Y%m01}"}
 
 
 def _log_tables() -> set[str]:
@@ -189,3 +190,32 @@ def test_concurrent_batches_with_the_same_ids_store_each_once():
     assert RequestLog.objects.filter(account=account).count() == 300
     assert RequestLog.objects.filter(account=other).count() == 300
     assert ApiKey.objects.filter(account=account).count() == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db
+def test_days_inside_a_week_of_the_earlier_weekly_grain_get_no_partition_of_their_own():
+    """Short classes were partitioned by week before they were by day: a day that an existing
+    weekly period covers goes on using it, and the first day after it gets its own."""
+    account = make_account("grain", retention_days_override=29)
+    now = datetime.now(UTC)
+    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    week_start = today - timedelta(days=8)
+    create_partitions(29, [])  # the class table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE logs_requestlog_r29_w PARTITION OF logs_requestlog_r29 "
+            f"FOR VALUES FROM ('{week_start.isoformat()}') TO ('{(week_start + timedelta(days=7)).isoformat()}')"
+        )
+    inside, after = week_start + timedelta(days=3, hours=5), today - timedelta(hours=1)
+    ingest_records(account=account, records=[rec("in", timestamp=inside.isoformat())])
+    ingest_records(account=account, records=[rec("after", timestamp=after.isoformat())])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT request_id, tableoid::regclass::text FROM logs_requestlog WHERE account_id = %s",
+                       [account.pk])  # fmt: skip
+        placement = dict(cursor.fetchall())
+    assert placement == {"in": "logs_requestlog_r29_w", "after": period_table(29, period_start(29, after))}
+    assert period_start(29, after) == datetime(after.year, after.month, after.day, tzinfo=UTC)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [period_table(29, period_start(29, inside))])
+        assert cursor.fetchone()[0] is None

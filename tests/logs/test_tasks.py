@@ -29,9 +29,8 @@ def _tables(prefix: str) -> set[str]:
         return {name for (name,) in cursor.fetchall()}
 
 
-def _week_starts(today, n):
-    monday = today - timedelta(days=today.weekday())
-    return [monday + timedelta(weeks=i) for i in range(n)]
+def _day_starts(today, n):
+    return [today + timedelta(days=i) for i in range(n)]
 
 
 def _month_starts(today, n):
@@ -69,20 +68,20 @@ def test_tasks_are_no_ops_on_sqlite():
 @pytest.mark.postgres_only
 @pytest.mark.django_db
 def test_create_upcoming_partitions_creates_the_tables():
-    make_account("weekly", retention_days_override=14)
+    make_account("daily", retention_days_override=14)
     make_account("monthly", retention_days_override=47)
     today = datetime.now(UTC).date()
 
     created = create_upcoming_partitions()
 
-    weekly = {f"logs_requestlog_r14_p{d:%Y%m%d}" for d in _week_starts(today, 3)}
+    daily = {f"logs_requestlog_r14_p{d:%Y%m%d}" for d in _day_starts(today, 3)}
     monthly = {f"logs_requestlog_r47_p{d:%Y%m%d}" for d in _month_starts(today, 3)}
-    assert _tables("logs_requestlog_r14") == {"logs_requestlog_r14", "logs_requestlog_r14_default"} | weekly
+    assert _tables("logs_requestlog_r14") == {"logs_requestlog_r14", "logs_requestlog_r14_default"} | daily
     assert _tables("logs_requestlog_r47") == {"logs_requestlog_r47", "logs_requestlog_r47_default"} | monthly
     # The tier classes are ready for accounts that do not exist yet.
-    for days, starts in ((30, _week_starts(today, 3)), (90, _month_starts(today, 3)), (365, _month_starts(today, 3))):
+    for days, starts in ((30, _day_starts(today, 3)), (90, _month_starts(today, 3)), (365, _month_starts(today, 3))):
         assert {f"logs_requestlog_r{days}_p{d:%Y%m%d}" for d in starts} <= _tables(f"logs_requestlog_r{days}_p")
-    assert weekly | monthly <= set(created)
+    assert daily | monthly <= set(created)
     # The leaves are partitions of the right parent, not free-standing tables.
     with connection.cursor() as cursor:
         cursor.execute(
