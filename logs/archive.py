@@ -98,13 +98,14 @@ def prepare_dir(to_dir: Path | str) -> Path:
 def month_rows(*, account: Account, month: str) -> Iterator[list]:
     """The account's rows of the month in chunks, oldest first, by keyset (timestamp, id)."""
     start, end = month_bounds(month)
-    return keyset_chunks(request_logs(account=account).filter(timestamp__gte=start, timestamp__lt=end))
+    return rows_between(account=account, start=start, end=end)
 
 
-def rows_before(*, account: Account, before: datetime) -> Iterator[list]:
-    """Every row of the account older than `before` in chunks, oldest first: what the purge
-    deletes for a cutoff."""
-    return keyset_chunks(request_logs(account=account).filter(timestamp__lt=before))
+def rows_between(*, account: Account, start: datetime | None, end: datetime) -> Iterator[list]:
+    """The account's rows in [start, end) (from the oldest when start is None) in chunks,
+    oldest first: a month, or what the purge deletes of it for a cutoff."""
+    rows = request_logs(account=account).filter(timestamp__lt=end)
+    return keyset_chunks(rows if start is None else rows.filter(timestamp__gte=start))
 
 
 def keyset_chunks(queryset) -> Iterator[list]:

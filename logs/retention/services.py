@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from logs.gate import request_logs
 from logs.partitions import TABLE, class_table, is_postgres
-from logs.retention import deletes
+from logs.retention import archiving, deletes
 from logs.retention.models import PurgeRun, PurgeStatus
 from logs.retention.selectors import (
     AccountCutoff,
@@ -128,6 +128,7 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
     }
     run.accounts = list(entries.values())  # the same dicts, counted into as the run goes
     finished = True
+    blocked = {}
     if run.dry_run:
         for c in cutoffs:
             expired = request_logs(account=c.account).filter(timestamp__lt=c.cutoff)
@@ -135,11 +136,15 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
         if slug is None and is_postgres():
             run.partitions = [{"name": name, "rows": None} for name in _droppable(cutoffs, now=now)]
     else:
+        # Archive before purge (archiving.py): accounts whose archive failed keep their rows.
+        blocked = archiving.archive_expired(run, cutoffs, entries)
         if slug is None and is_postgres():
-            _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions)
+            _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions, blocked=blocked)
         # Read after the drops: the leaves left are the ones to delete from.
         leaves = log_leaves() if is_postgres() else []
         for c in cutoffs:
+            if c.account.pk in blocked:
+                continue
             entry = entries[c.account.pk]
             done = _delete_account_rows(c, entry, leaves=leaves, batch_rows=batch_rows, deadline=deadline)
             finished = finished and done
@@ -153,6 +158,7 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
         )
         finished = finished and run.rollups.get("finished", True)
     run.status = PurgeStatus.DONE if finished else PurgeStatus.PARTIAL
+    archiving.finish(run, blocked)
 
 
 def _total(run: PurgeRun) -> None:
@@ -182,13 +188,15 @@ def _delete_account_rows(
     return finished
 
 
-def _keepers(cutoffs: list[AccountCutoff], end: datetime) -> list[tuple[int, datetime]]:
+def _keepers(cutoffs: list[AccountCutoff], end: datetime, blocked: dict) -> list[tuple[int, datetime]]:
     """Accounts whose cutoff lies before `end`: they may still keep rows of a period ending
-    there (rows stored while their period was shorter)."""
-    return [(c.account.pk, c.cutoff) for c in cutoffs if c.cutoff < end]
+    there (rows stored while their period was shorter); and accounts whose archive failed."""
+    return [(c.account.pk, c.cutoff) for c in cutoffs if c.cutoff < end and c.account.pk not in blocked] + (
+        archiving.keepers(blocked)
+    )
 
 
-def _droppable(cutoffs: list[AccountCutoff], *, now: datetime) -> list[str]:
+def _droppable(cutoffs: list[AccountCutoff], *, now: datetime, blocked: dict | None = None) -> list[str]:
     """Period partitions wholly before their class's cutoff that hold no row to keep, and
     detached leftovers of an earlier run."""
     names = [name for name, _ in detached_leftovers(now=now)]
@@ -196,14 +204,18 @@ def _droppable(cutoffs: list[AccountCutoff], *, now: datetime) -> list[str]:
         if leaf.retention_days is None or leaf.is_default:
             continue
         class_cutoff = now - timedelta(days=leaf.retention_days)
-        if leaf.end <= class_cutoff and not deletes.keeps_rows(table=leaf.name, keepers=_keepers(cutoffs, leaf.end)):
+        if leaf.end <= class_cutoff and not deletes.keeps_rows(
+            table=leaf.name, keepers=_keepers(cutoffs, leaf.end, blocked or {})
+        ):
             names.append(leaf.name)
     return names
 
 
-def _drop_partitions(cutoffs: list[AccountCutoff], *, now: datetime, entries: dict, dropped: list) -> None:
+def _drop_partitions(
+    cutoffs: list[AccountCutoff], *, now: datetime, entries: dict, dropped: list, blocked: dict
+) -> None:
     leftovers = dict(detached_leftovers(now=now))
-    for name in _droppable(cutoffs, now=now):
+    for name in _droppable(cutoffs, now=now, blocked=blocked):
         began = time.monotonic()
         detach_ms = 0.0
         if name not in leftovers:

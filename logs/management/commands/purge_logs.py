@@ -2,7 +2,9 @@
 
 Prints, for every account looked at, its period, its cutoff and the rows deleted (or, with
 --dry-run, the rows that would be); then the partitions dropped and the rollup rows past
-ROLLUP_RETENTION_MONTHS. Each run is recorded (admin: Purge runs).
+ROLLUP_RETENTION_MONTHS. Each run is recorded (admin: Purge runs). With archive before purge
+on, each account's archived files and rows; an account whose archive failed keeps its rows
+and the command exits non-zero (after the other accounts have been purged).
 """
 
 from datetime import datetime
@@ -37,6 +39,16 @@ class Command(BaseCommand):
             cutoff = datetime.fromisoformat(entry["cutoff"]).strftime("%Y-%m-%d %H:%M:%S UTC")
             rows = entry["would_delete"] if dry_run else entry["deleted"]
             self.stdout.write(f"  {entry['slug']}: {entry['retention_days']} days, cutoff {cutoff}, {verb} {rows} rows")
+            if "archived" in entry:
+                files = entry["archived"]["files"]
+                self.stdout.write(
+                    f"    archived {entry['archived']['rows']} rows to {len(files)} file(s)"
+                    + (": " + ", ".join(files) if files else "")
+                )
+            if "archive_error" in entry:
+                self.stdout.write(f"    archive FAILED, rows kept: {entry['archive_error']}")
+            if entry.get("unarchived"):
+                self.stdout.write(f"    warning: {entry['unarchived']} deleted rows are not in the archive")
         for part in run.partitions:
             rows = "" if part["rows"] is None else f" ({part['rows']} rows)"
             self.stdout.write(f"  partition {'to drop' if dry_run else 'dropped'}: {part['name']}{rows}")
@@ -49,3 +61,5 @@ class Command(BaseCommand):
             self.stdout.write("  Stopped early (time budget or a lock timeout): the next run continues.")
         total = sum(e["would_delete"] for e in run.accounts) if dry_run else run.deleted
         self.stdout.write(f"Total {verb}: {total} rows.")
+        if run.status == PurgeStatus.FAILED:
+            raise CommandError(f"purge run {run.pk}: {run.error}")

@@ -1,0 +1,200 @@
+"""Archive before purge (issue 15): with METERLOG_ARCHIVE_BEFORE_PURGE on, a purge run first
+writes every row it is about to delete to METERLOG_ARCHIVE_DIR, verifies the files, lists
+them in the month's manifest, and deletes an account's rows only then.
+
+Files: the archive_logs layout (logs/archive.py), one file per account, month and run,
+`DIR/<slug>/<slug>-<YYYY-MM>.purge-<run id>.ndjson.gz`, holding exactly the account's rows of
+that month older than the run's cutoff (every row the run deletes: normally the day since
+the last purge, on a first run or after a backfill of old rows more). Not the month file: a
+daily purge takes a day at a time, and rewriting `<slug>-<YYYY-MM>.ndjson.gz` would replace a
+complete month with a partial one. A purge file is never overwritten: if the name is taken
+(a database restored with older run ids) the next free `-2`, `-3`, ... suffix is used.
+
+Verify: after writing, the file is read back; its sha256, size and line count must match
+what was written, or the file is removed and the account counts as failed. A failed account
+(unwritable directory, disk full, bad manifest) keeps all its rows this run: none of them is
+deleted, no partition holding one is dropped; the run ends "failed" with the error, other
+accounts purge as usual.
+
+Order and locks: every account is archived first, through the tenant gate in keyset chunks
+(plain reads, each its own statement: no lock held between them, none that DETACH waits
+for), then partitions are detached and dropped and batches deleted as before. Archiving
+from a detached table instead would leave a failed account's rows detached (invisible yet
+not deleted) until a re-ATTACH, which takes the class table's lock again and scans the
+partition.
+
+A run that dies after archiving and before deleting: its files are complete and listed (the
+manifest is updated after each file); the next run archives the rows still there again into
+its own file. Both verify; the rows are in two files, and importing both restores each row
+once (import skips a request_id the account already has).
+"""
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from logs import archive
+from logs.api.serializers import format_timestamp
+from logs.gate import request_logs
+from logs.retention.models import PurgeRun, PurgeStatus
+from logs.retention.selectors import AccountCutoff
+
+log = logging.getLogger(__name__)
+
+# A blocked account's keeper cutoff for deletes.keeps_rows: every row of it is kept.
+KEEP_ALL = datetime(1, 1, 2, tzinfo=UTC)
+
+
+def purge_file_name(slug: str, month: str, run_id: int, attempt: int = 1) -> str:
+    suffix = "" if attempt == 1 else f"-{attempt}"
+    return f"{slug}/{slug}-{month}.purge-{run_id}{suffix}.ndjson.gz"
+
+
+def _months(c: AccountCutoff) -> Iterator[tuple[str, datetime, datetime]]:
+    """(month, start, end) of each UTC month from the account's oldest row to its cutoff,
+    `end` the cutoff in its month: the ranges the run deletes, one file each."""
+    oldest = request_logs(account=c.account).filter(timestamp__lt=c.cutoff).order_by("timestamp", "id").first()
+    if oldest is None:
+        return
+    month = oldest.timestamp.astimezone(UTC).strftime("%Y-%m")
+    while True:
+        start, end = archive.month_bounds(month)
+        yield month, start, min(end, c.cutoff)
+        if end >= c.cutoff:
+            return
+        month = end.strftime("%Y-%m")
+
+
+def _write_verified(to_dir: Path, *, c: AccountCutoff, run_id: int, month: str, start, end) -> dict | None:
+    """Write the account's rows of [start, end) to a new purge file, read it back and check
+    it; its manifest entry, or None when the range has no rows (a month with none)."""
+    chunks = archive.rows_between(account=c.account, start=start, end=end)
+    first = next(chunks, None)
+    if first is None:
+        return None
+    slug = c.account.slug
+    (to_dir / slug).mkdir(exist_ok=True)
+    seen = {"first": first[0].timestamp, "last": first[-1].timestamp}
+
+    def rows():
+        yield first
+        for chunk in chunks:
+            seen["last"] = chunk[-1].timestamp
+            yield chunk
+
+    written = {}
+
+    def write(raw) -> None:
+        written["rows"], written["bytes"], written["sha256"] = archive.write_gzip_rows(raw, rows())
+
+    # A purge file is never replaced: the first free name (a taken one means a database
+    # restored with older run ids). write_new refuses a name taken since (a race): the
+    # account then fails this run and is retried by the next.
+    names = (purge_file_name(slug, month, run_id, attempt) for attempt in range(1, 100))
+    name = next((n for n in names if not (to_dir / n).exists()), None)
+    if name is None:
+        raise archive.ArchiveError(f"no free file name for {purge_file_name(slug, month, run_id)}")
+    archive.write_new(to_dir / name, write)
+    entry = {
+        "account": slug,
+        "month": month,
+        "rows": written["rows"],
+        "file": name,
+        "bytes": written["bytes"],
+        "sha256": written["sha256"],
+        "created_at": format_timestamp(timezone.now()),
+        "kind": "purge",
+        "purge_run": run_id,
+        "cutoff": format_timestamp(c.cutoff),
+        "first": format_timestamp(seen["first"]),
+        "last": format_timestamp(seen["last"]),
+    }
+    problems = archive.check_file(to_dir / name, name, entry)
+    if problems:
+        (to_dir / name).unlink(missing_ok=True)
+        raise archive.ArchiveError("verify failed: " + "; ".join(problems))
+    return entry
+
+
+def _archive_account(c: AccountCutoff, *, run_id: int, to_dir: Path | None) -> tuple[list[dict], Path | None]:
+    """Archive the account's rows older than its cutoff; ([entries], the directory, prepared
+    on first use, so an account with nothing to delete needs no writable directory)."""
+    entries = []
+    for month, start, end in _months(c):
+        if to_dir is None:
+            to_dir = archive.prepare_dir(settings.METERLOG_ARCHIVE_DIR)
+        entry = _write_verified(to_dir, c=c, run_id=run_id, month=month, start=start, end=end)
+        if entry is None:
+            continue
+        try:
+            archive.add_manifest_entries(to_dir, month, [entry])
+        except (archive.ArchiveError, OSError):
+            # Not listed, so not verifiable: the file goes; the rows stay in the table.
+            (to_dir / entry["file"]).unlink(missing_ok=True)
+            raise
+        entries.append(entry)
+    return entries, to_dir
+
+
+def archive_expired(run: PurgeRun, cutoffs: list[AccountCutoff], entries: dict) -> dict[int, str]:
+    """Archive what the run is about to delete, account by account. Fills each account's run
+    entry ("archived": {"files", "rows"}, or "archive_error") and returns the accounts whose
+    archive failed, {account id: error}: their rows must not go this run. Does nothing
+    (returns {}) when archiving is off or for a dry run."""
+    if run.dry_run or not settings.METERLOG_ARCHIVE_BEFORE_PURGE:
+        return {}
+    blocked = {}
+    to_dir = None
+    for c in cutoffs:
+        entry = entries[c.account.pk]
+        try:
+            files, to_dir = _archive_account(c, run_id=run.pk, to_dir=to_dir)
+        except (archive.ArchiveError, OSError) as exc:
+            error = str(exc) if not getattr(exc, "filename", None) else f"cannot write {exc.filename}: {exc.strerror}"
+            entry["archive_error"] = error
+            blocked[c.account.pk] = error
+            log.error("purge run %s: archive of %s failed, its rows are kept: %s", run.pk, c.account.slug, error)
+            continue
+        entry["archived"] = {"files": [f["file"] for f in files], "rows": sum(f["rows"] for f in files)}
+    return blocked
+
+
+def keepers(blocked: dict[int, str]) -> list[tuple[int, datetime]]:
+    """(account id, cutoff) pairs for deletes.keeps_rows: a failed account keeps every row."""
+    return [(account_id, KEEP_ALL) for account_id in blocked]
+
+
+def finish(run: PurgeRun, blocked: dict[int, str]) -> None:
+    """After the deletes: a run with a failed archive is "failed", its error naming each
+    account and why. An account that lost more rows than were archived (rows past its
+    cutoff ingested while the run went, or a table a dead run detached and this one
+    dropped) is flagged "unarchived" in its entry."""
+    for entry in run.accounts:
+        archived = entry.get("archived")
+        if archived is not None and entry.get("deleted", 0) > archived["rows"]:
+            entry["unarchived"] = entry["deleted"] - archived["rows"]
+            log.warning("purge run %s: %s lost %d rows not in its archive", run.pk, entry["slug"], entry["unarchived"])
+    if not blocked:
+        return
+    slugs = {e["account_id"]: e["slug"] for e in run.accounts}
+    details = "; ".join(f"{slugs.get(pk, pk)}: {error}" for pk, error in blocked.items())
+    run.status = PurgeStatus.FAILED
+    run.error = f"archive before purge failed, these accounts' rows were kept: {details}"
+
+
+def summary(run: PurgeRun) -> dict | None:
+    """{"files", "rows", "failed"} over the run's accounts; None when nothing was archived
+    or attempted (archiving off, dry run)."""
+    archived = [e["archived"] for e in run.accounts if "archived" in e]
+    failed = [e["slug"] for e in run.accounts if "archive_error" in e]
+    if not archived and not failed:
+        return None
+    return {
+        "files": sum(len(a["files"]) for a in archived),
+        "rows": sum(a["rows"] for a in archived),
+        "failed": failed,
+    }
