@@ -13,6 +13,9 @@ since they were stored, and no class move has run yet) follow the account's *cur
 period: an upgrade keeps them for the longer period (their partition is then not dropped
 while they are kept: `deletes.keeps_rows`), a downgrade expires them at the next purge.
 
+With METERLOG_ARCHIVE_BEFORE_PURGE on, every account's rows about to go are first written to
+verified archive files (archiving.py); an account whose archive fails loses nothing this run.
+
 One run at a time: a session advisory lock (PostgreSQL); a second run returns at once
 saying so. Each run is recorded (PurgeRun). A run stopped anywhere (killed, time budget,
 lock timeout) leaves only whole batches deleted and whole partitions dropped or detached;

@@ -20,7 +20,7 @@ from logs.gate import request_logs
 from logs.ingest.services import ingest_records
 from logs.models import RequestLog
 from logs.partitions import create_partitions, period_start, period_table
-from logs.retention import archiving, deletes
+from logs.retention import archiving, services
 from logs.retention.models import PurgeRun, PurgeStatus
 from logs.retention.selectors import account_cutoffs
 from logs.retention.services import purge_expired_logs
@@ -101,6 +101,7 @@ def test_the_archive_holds_exactly_the_deleted_rows_and_restores_them(std, archi
         assert [r["timestamp"] for r in rows] == sorted(r["timestamp"] for r in rows)
         assert entry["rows"] == len(rows) and entry["purge_run"] == run_id
     assert f"archived 3 rows to {len(names)} file(s): {', '.join(names)}" in output
+    assert f"Archived: 3 rows in {len(names)} file(s) under {archive_dir}." in output
     run_record = PurgeRun.objects.get()
     assert run_record.status == PurgeStatus.DONE
     assert run_record.accounts[0]["archived"] == {"files": names, "rows": 3}
@@ -110,6 +111,18 @@ def test_the_archive_holds_exactly_the_deleted_rows_and_restores_them(std, archi
     for name in names:
         run("import_logs", "restored", archive_dir / name, "--format", "meterlog-ndjson")
     assert stored(restored) == before
+
+
+def test_verify_archive_checks_the_purge_files(std, archive_dir):
+    purge_expired_logs()
+    entry = purge_entries(archive_dir)[-1]
+    path = archive_dir / entry["file"]
+    data = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    path.write_bytes(gzip.compress(b"".join(data[:-1]), mtime=0))  # one row fewer
+    with pytest.raises(CommandError) as failed:
+        run("verify_archive", archive_dir)
+    assert f"{entry['file']}: {entry['rows'] - 1} rows, the manifest says {entry['rows']}" in str(failed.value)
+    assert f"{entry['file']}: sha256 " in str(failed.value)
 
 
 def test_two_daily_purges_write_two_files_and_never_overwrite(std, archive_dir):
@@ -183,10 +196,10 @@ def test_a_file_that_does_not_verify_is_removed_and_the_rows_stay(std, archive_d
 
 
 def test_a_run_that_dies_after_archiving_loses_nothing(std, archive_dir, monkeypatch):
-    def die(**kwargs):
+    def die(*args, **kwargs):
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(deletes, "delete_expired_rows", die)
+    monkeypatch.setattr(services, "_delete_account_rows", die)
     with pytest.raises(RuntimeError):
         purge_expired_logs()
     assert len(ids(std)) == 5 and len(purge_entries(archive_dir)) >= 1

@@ -9,9 +9,11 @@ and the command exits non-zero (after the other accounts have been purged).
 
 from datetime import datetime
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from console.models import Account
+from logs.retention import archiving
 from logs.retention.models import PurgeStatus
 from logs.retention.services import PurgeBusy, purge_expired_logs
 
@@ -39,11 +41,10 @@ class Command(BaseCommand):
             cutoff = datetime.fromisoformat(entry["cutoff"]).strftime("%Y-%m-%d %H:%M:%S UTC")
             rows = entry["would_delete"] if dry_run else entry["deleted"]
             self.stdout.write(f"  {entry['slug']}: {entry['retention_days']} days, cutoff {cutoff}, {verb} {rows} rows")
-            if "archived" in entry:
-                files = entry["archived"]["files"]
+            files = entry.get("archived", {}).get("files")
+            if files:
                 self.stdout.write(
-                    f"    archived {entry['archived']['rows']} rows to {len(files)} file(s)"
-                    + (": " + ", ".join(files) if files else "")
+                    f"    archived {entry['archived']['rows']} rows to {len(files)} file(s): {', '.join(files)}"
                 )
             if "archive_error" in entry:
                 self.stdout.write(f"    archive FAILED, rows kept: {entry['archive_error']}")
@@ -61,5 +62,13 @@ class Command(BaseCommand):
             self.stdout.write("  Stopped early (time budget or a lock timeout): the next run continues.")
         total = sum(e["would_delete"] for e in run.accounts) if dry_run else run.deleted
         self.stdout.write(f"Total {verb}: {total} rows.")
+        archived = archiving.summary(run)
+        if archived is not None:
+            self.stdout.write(
+                f"Archived: {archived['rows']} rows in {archived['files']} file(s)"
+                + f" under {settings.METERLOG_ARCHIVE_DIR}"
+                + (f"; failed for {', '.join(archived['failed'])}" if archived["failed"] else "")
+                + "."
+            )
         if run.status == PurgeStatus.FAILED:
             raise CommandError(f"purge run {run.pk}: {run.error}")
