@@ -175,6 +175,12 @@ def write_new(target: Path, write: Callable) -> None:
         os.link(temp, target)
     finally:
         Path(temp).unlink(missing_ok=True)
+    # The new name must survive a crash too: the purge deletes the rows once this returns.
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_gzip_rows(raw, chunks: Iterable[list]) -> tuple[int, int, str]:
