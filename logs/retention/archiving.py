@@ -30,7 +30,9 @@ once (import skips a request_id the account already has).
 """
 
 import logging
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,7 +47,7 @@ from logs.retention.selectors import AccountCutoff
 
 log = logging.getLogger(__name__)
 
-# A blocked account's keeper cutoff for deletes.keeps_rows: every row of it is kept.
+# The bound of an account whose archive failed: every row of it is kept.
 KEEP_ALL = datetime(1, 1, 2, tzinfo=UTC)
 
 
@@ -120,13 +122,28 @@ def _write_verified(to_dir: Path, *, c: AccountCutoff, run_id: int, month: str, 
     return entry
 
 
-def _archive_account(c: AccountCutoff, *, run_id: int, to_dir: Path | None) -> tuple[list[dict], Path | None]:
-    """Archive the account's rows older than its cutoff; ([entries], the directory, prepared
-    on first use, so an account with nothing to delete needs no writable directory)."""
+@dataclass
+class _Progress:
+    """Shared by the accounts of one run: the directory (prepared on first use, so a run
+    with nothing to delete needs none), whether a file was written, when to stop."""
+
+    stop_at: float
+    to_dir: Path | None = None
+    wrote: bool = False
+
+
+def _archive_account(c: AccountCutoff, *, run_id: int, progress: _Progress) -> tuple[list[dict], datetime | None]:
+    """Archive the account's rows older than its cutoff, a month file at a time; (entries,
+    None), or (entries, bound) when the archive's time ran out first: only the rows before
+    `bound` are archived."""
     entries = []
     for month, start, end in _months(c):
-        if to_dir is None:
-            to_dir = archive.prepare_dir(settings.METERLOG_ARCHIVE_DIR)
+        # At least one file per run, so a backlog bigger than the time share still shrinks.
+        if progress.wrote and time.monotonic() >= progress.stop_at:
+            return entries, start
+        if progress.to_dir is None:
+            progress.to_dir = archive.prepare_dir(settings.METERLOG_ARCHIVE_DIR)
+        to_dir = progress.to_dir
         entry = _write_verified(to_dir, c=c, run_id=run_id, month=month, start=start, end=end)
         if entry is None:
             continue
@@ -136,54 +153,70 @@ def _archive_account(c: AccountCutoff, *, run_id: int, to_dir: Path | None) -> t
             # Not listed, so not verifiable: the file goes; the rows stay in the table.
             (to_dir / entry["file"]).unlink(missing_ok=True)
             raise
+        progress.wrote = True
         entries.append(entry)
-    return entries, to_dir
+    return entries, None
 
 
-def archive_expired(run: PurgeRun, cutoffs: list[AccountCutoff], entries: dict) -> dict[int, str]:
-    """Archive what the run is about to delete, account by account. Fills each account's run
-    entry ("archived": {"files", "rows"}, or "archive_error") and returns the accounts whose
-    archive failed, {account id: error}: their rows must not go this run. Does nothing
-    (returns {}) when archiving is off or for a dry run."""
+def archive_expired(
+    run: PurgeRun, cutoffs: list[AccountCutoff], entries: dict, *, deadline: float
+) -> dict[int, datetime]:
+    """Archive what the run is about to delete, account by account, in at most half the
+    time left before `deadline` (the rest is for the deletes). Fills each account's run
+    entry ("archived": {"files", "rows"}; "archive_error"; "archived_until") and returns
+    {account id: bound} for the accounts whose rows from `bound` on must stay this run:
+    KEEP_ALL after a failure, the end of what was archived when the time share ran out.
+    Does nothing (returns {}) when archiving is off or for a dry run."""
     if run.dry_run or not settings.METERLOG_ARCHIVE_BEFORE_PURGE:
         return {}
-    blocked = {}
-    to_dir = None
+    held = {}
+    progress = _Progress(stop_at=time.monotonic() + max(0.0, deadline - time.monotonic()) / 2)
     for c in cutoffs:
         entry = entries[c.account.pk]
         try:
-            files, to_dir = _archive_account(c, run_id=run.pk, to_dir=to_dir)
+            files, bound = _archive_account(c, run_id=run.pk, progress=progress)
         except (archive.ArchiveError, OSError) as exc:
             error = str(exc) if not getattr(exc, "filename", None) else f"cannot write {exc.filename}: {exc.strerror}"
             entry["archive_error"] = error
-            blocked[c.account.pk] = error
+            held[c.account.pk] = KEEP_ALL
             log.error("purge run %s: archive of %s failed, its rows are kept: %s", run.pk, c.account.slug, error)
             continue
         entry["archived"] = {"files": [f["file"] for f in files], "rows": sum(f["rows"] for f in files)}
-    return blocked
+        if bound is not None:
+            held[c.account.pk] = bound
+            entry["archived_until"] = bound.isoformat()
+    return held
 
 
-def keepers(blocked: dict[int, str]) -> list[tuple[int, datetime]]:
-    """(account id, cutoff) pairs for deletes.keeps_rows: a failed account keeps every row."""
-    return [(account_id, KEEP_ALL) for account_id in blocked]
+def bounded(c: AccountCutoff, held: dict[int, datetime]) -> AccountCutoff:
+    """The cutoff the deletes may use for the account: its own, or the archive's bound."""
+    bound = held.get(c.account.pk)
+    return c if bound is None or bound >= c.cutoff else replace(c, cutoff=bound)
 
 
-def finish(run: PurgeRun, blocked: dict[int, str]) -> None:
+def keepers(held: dict[int, datetime]) -> list[tuple[int, datetime]]:
+    """(account id, bound) pairs for deletes.keeps_rows: the rows from `bound` on stay."""
+    return list(held.items())
+
+
+def finish(run: PurgeRun, held: dict[int, datetime]) -> None:
     """After the deletes: a run with a failed archive is "failed", its error naming each
-    account and why. An account that lost more rows than were archived (rows past its
-    cutoff ingested while the run went, or a table a dead run detached and this one
-    dropped) is flagged "unarchived" in its entry."""
+    account and why; one whose archive ran out of time is "partial" (the next run goes on).
+    An account that lost more rows than were archived (rows past its cutoff ingested while
+    the run went, or a table a dead run detached and this one dropped) is flagged
+    "unarchived" in its entry."""
     for entry in run.accounts:
         archived = entry.get("archived")
         if archived is not None and entry.get("deleted", 0) > archived["rows"]:
             entry["unarchived"] = entry["deleted"] - archived["rows"]
             log.warning("purge run %s: %s lost %d rows not in its archive", run.pk, entry["slug"], entry["unarchived"])
-    if not blocked:
-        return
-    slugs = {e["account_id"]: e["slug"] for e in run.accounts}
-    details = "; ".join(f"{slugs.get(pk, pk)}: {error}" for pk, error in blocked.items())
-    run.status = PurgeStatus.FAILED
-    run.error = f"archive before purge failed, these accounts' rows were kept: {details}"
+    failed = [e for e in run.accounts if "archive_error" in e]
+    if failed:
+        details = "; ".join(f"{e['slug']}: {e['archive_error']}" for e in failed)
+        run.status = PurgeStatus.FAILED
+        run.error = f"archive before purge failed, these accounts' rows were kept: {details}"
+    elif held and run.status == PurgeStatus.DONE:
+        run.status = PurgeStatus.PARTIAL
 
 
 def summary(run: PurgeRun) -> dict | None:

@@ -131,7 +131,7 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
     }
     run.accounts = list(entries.values())  # the same dicts, counted into as the run goes
     finished = True
-    blocked = {}
+    held = {}
     if run.dry_run:
         for c in cutoffs:
             expired = request_logs(account=c.account).filter(timestamp__lt=c.cutoff)
@@ -139,17 +139,17 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
         if slug is None and is_postgres():
             run.partitions = [{"name": name, "rows": None} for name in _droppable(cutoffs, now=now)]
     else:
-        # Archive before purge (archiving.py): accounts whose archive failed keep their rows.
-        blocked = archiving.archive_expired(run, cutoffs, entries)
+        # Archive before purge (archiving.py): what an account's archive did not cover stays.
+        held = archiving.archive_expired(run, cutoffs, entries, deadline=deadline)
         if slug is None and is_postgres():
-            _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions, blocked=blocked)
+            _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions, held=held)
         # Read after the drops: the leaves left are the ones to delete from.
         leaves = log_leaves() if is_postgres() else []
         for c in cutoffs:
-            if c.account.pk in blocked:
-                continue
             entry = entries[c.account.pk]
-            done = _delete_account_rows(c, entry, leaves=leaves, batch_rows=batch_rows, deadline=deadline)
+            done = _delete_account_rows(
+                archiving.bounded(c, held), entry, leaves=leaves, batch_rows=batch_rows, deadline=deadline
+            )
             finished = finished and done
     if _rollup_purge is not None:
         run.rollups = _rollup_purge(
@@ -161,7 +161,7 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
         )
         finished = finished and run.rollups.get("finished", True)
     run.status = PurgeStatus.DONE if finished else PurgeStatus.PARTIAL
-    archiving.finish(run, blocked)
+    archiving.finish(run, held)
 
 
 def _total(run: PurgeRun) -> None:
@@ -191,15 +191,15 @@ def _delete_account_rows(
     return finished
 
 
-def _keepers(cutoffs: list[AccountCutoff], end: datetime, blocked: dict) -> list[tuple[int, datetime]]:
+def _keepers(cutoffs: list[AccountCutoff], end: datetime, held: dict) -> list[tuple[int, datetime]]:
     """Accounts whose cutoff lies before `end`: they may still keep rows of a period ending
-    there (rows stored while their period was shorter); and accounts whose archive failed."""
-    return [(c.account.pk, c.cutoff) for c in cutoffs if c.cutoff < end and c.account.pk not in blocked] + (
-        archiving.keepers(blocked)
+    there (rows stored while their period was shorter); and what an archive did not cover."""
+    return [(c.account.pk, c.cutoff) for c in cutoffs if c.cutoff < end and c.account.pk not in held] + (
+        archiving.keepers(held)
     )
 
 
-def _droppable(cutoffs: list[AccountCutoff], *, now: datetime, blocked: dict | None = None) -> list[str]:
+def _droppable(cutoffs: list[AccountCutoff], *, now: datetime, held: dict | None = None) -> list[str]:
     """Period partitions wholly before their class's cutoff that hold no row to keep, and
     detached leftovers of an earlier run."""
     names = [name for name, _ in detached_leftovers(now=now)]
@@ -208,17 +208,15 @@ def _droppable(cutoffs: list[AccountCutoff], *, now: datetime, blocked: dict | N
             continue
         class_cutoff = now - timedelta(days=leaf.retention_days)
         if leaf.end <= class_cutoff and not deletes.keeps_rows(
-            table=leaf.name, keepers=_keepers(cutoffs, leaf.end, blocked or {})
+            table=leaf.name, keepers=_keepers(cutoffs, leaf.end, held or {})
         ):
             names.append(leaf.name)
     return names
 
 
-def _drop_partitions(
-    cutoffs: list[AccountCutoff], *, now: datetime, entries: dict, dropped: list, blocked: dict
-) -> None:
+def _drop_partitions(cutoffs: list[AccountCutoff], *, now: datetime, entries: dict, dropped: list, held: dict) -> None:
     leftovers = dict(detached_leftovers(now=now))
-    for name in _droppable(cutoffs, now=now, blocked=blocked):
+    for name in _droppable(cutoffs, now=now, held=held):
         began = time.monotonic()
         detach_ms = 0.0
         if name not in leftovers:

@@ -144,9 +144,11 @@ def test_two_daily_purges_write_two_files_and_never_overwrite(std, archive_dir):
 
 def test_a_taken_file_name_is_never_overwritten(std, archive_dir):
     cutoff = account_cutoffs(now=datetime.now(UTC))[0]
-    archive.prepare_dir(archive_dir)
-    entries, _ = archiving._archive_account(cutoff, run_id=7, to_dir=archive_dir)
-    again, _ = archiving._archive_account(cutoff, run_id=7, to_dir=archive_dir)
+    progress = archiving._Progress(stop_at=float("inf"))
+    entries, _ = archiving._archive_account(cutoff, run_id=7, progress=progress)
+    first = {e["file"]: (archive_dir / e["file"]).read_bytes() for e in entries}
+    again, _ = archiving._archive_account(cutoff, run_id=7, progress=progress)  # as if run ids restarted
+    assert {name: (archive_dir / name).read_bytes() for name in first} == first
     assert [e["file"].rsplit(".purge-", 1)[1] for e in entries + again] == ["7.ndjson.gz"] * len(entries) + [
         "7-2.ndjson.gz"
     ] * len(again)
@@ -217,6 +219,25 @@ def test_a_run_that_dies_after_archiving_loses_nothing(std, archive_dir, monkeyp
     ]
     assert sorted(ids(restored)) == ["gone-31d", "gone-33d", "gone-70d"]
     assert sum(int(re.search(r"duplicates: (\d+)", o)[1]) for o in outputs) == 3
+
+
+def test_an_archive_out_of_time_deletes_only_what_it_archived(std, archive_dir, monkeypatch):
+    # gone-70d is at least 37 days older than gone-31d / gone-33d: another month.
+    real = archiving._Progress
+    monkeypatch.setattr(archiving, "_Progress", lambda stop_at: real(stop_at=0.0))  # time's up at once
+    output = run("purge_logs")
+    assert "archive out of time: only rows before " in output and "Stopped early" in output
+    first = PurgeRun.objects.get()
+    assert first.status == PurgeStatus.PARTIAL
+    assert ids(std) == ["gone-31d", "gone-33d", "keep-1d", "keep-29d"]
+    entry = first.accounts[0]
+    assert entry["archived"]["rows"] == 1 and entry["deleted"] == 1
+    assert datetime.fromisoformat(entry["archived_until"]).day == 1  # a month boundary
+    monkeypatch.undo()
+    second = purge_expired_logs()
+    assert second.status == PurgeStatus.DONE and ids(std) == ["keep-1d", "keep-29d"]
+    archived = sorted(r["request_id"] for e in purge_entries(archive_dir) for r in decoded(archive_dir / e["file"]))
+    assert archived == ["gone-31d", "gone-33d", "gone-70d"]  # each once
 
 
 def test_a_dry_run_writes_nothing(std, archive_dir):

@@ -46,6 +46,9 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"    archived {entry['archived']['rows']} rows to {len(files)} file(s): {', '.join(files)}"
                 )
+            if "archived_until" in entry:
+                until = datetime.fromisoformat(entry["archived_until"]).strftime("%Y-%m-%d %H:%M:%S UTC")
+                self.stdout.write(f"    archive out of time: only rows before {until} archived and deleted")
             if "archive_error" in entry:
                 self.stdout.write(f"    archive FAILED, rows kept: {entry['archive_error']}")
             if entry.get("unarchived"):
