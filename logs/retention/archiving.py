@@ -23,6 +23,11 @@ from a detached table instead would leave a failed account's rows detached (invi
 not deleted) until a re-ATTACH, which takes the class table's lock again and scans the
 partition.
 
+Time: the archive takes at most half of what is left of the run's time budget (the rest
+is the deletes'). When its share runs out it stops at a month boundary (after at least one
+file per run, so any backlog shrinks); the account's rows from there on stay this run, as
+do those of accounts not reached, and the run is "partial".
+
 A run that dies after archiving and before deleting: its files are complete and listed (the
 manifest is updated after each file); the next run archives the rows still there again into
 its own file. Both verify; the rows are in two files, and importing both restores each row
