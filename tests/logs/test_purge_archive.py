@@ -264,6 +264,17 @@ def test_the_operator_page_shows_what_each_run_archived(std, archive_dir, client
     files = len(purge.accounts[0]["archived"]["files"])
     assert re.sub(r"\s+", " ", cell).strip() == f"{files} file{'s' if files > 1 else ''}, 3 rows"
 
+    make_account("other")
+    ingest_records(account=std, records=[rec("gone-40d", datetime.now(UTC) - timedelta(days=40))])
+    (archive_dir / "std").rename(archive_dir / "std-moved")
+    (archive_dir / "std").write_text("in the way")
+    failed = purge_expired_logs()
+    body = client.get("/operator/retention/").content.decode()
+    row = body[body.index(f'data-run="{failed.pk}"') : body.index(f'data-run="{purge.pk}"')]
+    cell = re.sub(r"<[^>]+>|\s+", " ", re.search(r'<td class="nowrap run-archived">(.*?)</td>', row, re.S)[1])
+    assert " ".join(cell.split()) == "0 files, 0 rows failed: std"
+    assert "Failed" in row and "archive before purge failed" in row
+
 
 # --- PostgreSQL: whole partitions --------------------------------------------------------
 
