@@ -245,6 +245,11 @@ METERLOG_PURGE_TIME_BUDGET_SECONDS = env_int("METERLOG_PURGE_TIME_BUDGET_SECONDS
 METERLOG_PURGE_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_LOCK_TIMEOUT_MS", 2000)
 # A partition DETACH queues every ingest and read of its class while it waits: short waits.
 METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS", 50)
+# Archive before purge (logs/retention/archiving.py): when on, the purge first writes the rows
+# it is about to delete to gzip NDJSON files in METERLOG_ARCHIVE_DIR (the archive_logs layout,
+# one file per account, month and run), verifies them, and deletes an account's rows only then.
+METERLOG_ARCHIVE_BEFORE_PURGE = env_bool("METERLOG_ARCHIVE_BEFORE_PURGE", False)
+METERLOG_ARCHIVE_DIR = Path(env_str("METERLOG_ARCHIVE_DIR", str(VAR_DIR / "archive")))
 # Rollups outlive raw rows: whole UTC months older than this many go (never before an
 # account's raw rows), so a standard account still sees two years of trend.
 ROLLUP_RETENTION_MONTHS = env_int("ROLLUP_RETENTION_MONTHS", 25)

@@ -5,6 +5,10 @@ Layout under the target directory:
 
     DIR/manifest-2026-10.json          one manifest per month, all accounts of that month
     DIR/acme/acme-2026-10.ndjson.gz    one file per account and month
+    DIR/acme/acme-2026-10.purge-42.ndjson.gz
+                                       the rows purge run 42 deleted of that month (written
+                                       before the delete, never overwritten: see
+                                       logs/retention/archiving.py)
 
 A file is Meterlog's own NDJSON export (keys in EXPORT_FIELDS order, values as the API's
 `log_record` renders them), oldest row first, so `import_logs ACCOUNT FILE --format
@@ -16,6 +20,7 @@ The gzip header carries no time stamp or name, so re-archiving unchanged rows gi
 byte-identical files (and the same sha256).
 """
 
+import fcntl
 import gzip
 import hashlib
 import json
@@ -24,6 +29,7 @@ import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,7 +98,18 @@ def prepare_dir(to_dir: Path | str) -> Path:
 def month_rows(*, account: Account, month: str) -> Iterator[list]:
     """The account's rows of the month in chunks, oldest first, by keyset (timestamp, id)."""
     start, end = month_bounds(month)
-    base = request_logs(account=account).filter(timestamp__gte=start, timestamp__lt=end).order_by("timestamp", "id")
+    return rows_between(account=account, start=start, end=end)
+
+
+def rows_between(*, account: Account, start: datetime | None, end: datetime) -> Iterator[list]:
+    """The account's rows in [start, end) (from the oldest when start is None) in chunks,
+    oldest first: a month, or what the purge deletes of it for a cutoff."""
+    rows = request_logs(account=account).filter(timestamp__lt=end)
+    return keyset_chunks(rows if start is None else rows.filter(timestamp__gte=start))
+
+
+def keyset_chunks(queryset) -> Iterator[list]:
+    base = queryset.order_by("timestamp", "id")
     last = None
     while True:
         queryset = base
@@ -146,6 +163,37 @@ def _atomic_write(target: Path, write: Callable) -> None:
         raise
 
 
+def write_new(target: Path, write: Callable) -> None:
+    """Like _atomic_write, but never replaces a file: FileExistsError when `target` exists
+    (a hard link of the complete temp file is the atomic "create if absent")."""
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            write(raw)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.link(temp, target)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+    # The new name must survive a crash too: the purge deletes the rows once this returns.
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_gzip_rows(raw, chunks: Iterable[list]) -> tuple[int, int, str]:
+    """Write the rows as gzip NDJSON to `raw`: (rows, compressed bytes, sha256)."""
+    hashing = _HashingWriter(raw)
+    rows = 0
+    with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, mtime=0) as archive:
+        for chunk in chunks:
+            archive.write(b"".join(encode_row(row) for row in chunk))
+            rows += len(chunk)
+    return rows, hashing.size, hashing.sha256.hexdigest()
+
+
 def archive_month(*, account: Account, month: str, to_dir: Path | str) -> ArchiveFile:
     """Write DIR/<slug>/<slug>-<month>.ndjson.gz; no file (rows=0) when the month is empty.
     Does not touch the manifest: see `archive_accounts` / `update_manifest`."""
@@ -162,12 +210,7 @@ def archive_month(*, account: Account, month: str, to_dir: Path | str) -> Archiv
     result = ArchiveFile(account=account.slug, month=month, rows=0, file=name)
 
     def write(raw) -> None:
-        hashing = _HashingWriter(raw)
-        with gzip.GzipFile(filename="", mode="wb", fileobj=hashing, mtime=0) as archive:
-            for rows in _prepend(first, chunks):
-                archive.write(b"".join(encode_row(row) for row in rows))
-                result.rows += len(rows)
-        result.bytes, result.sha256 = hashing.size, hashing.sha256.hexdigest()
+        result.rows, result.bytes, result.sha256 = write_gzip_rows(raw, _prepend(first, chunks))
 
     _atomic_write(target, write)
     result.created_at = format_timestamp(timezone.now())
@@ -192,24 +235,52 @@ def read_manifest(to_dir: Path | str, month: str) -> dict | None:
     return manifest
 
 
+def _entry_key(entry: dict) -> tuple:
+    # A month file is one per account (re-archiving replaces it); a purge file is its own.
+    if entry.get("kind") == "purge":
+        return ("purge", entry.get("file"))
+    return ("month", entry.get("account"))
+
+
+@contextmanager
+def _manifest_lock(to_dir: Path | str):
+    """Serialise read-modify-write of the manifests (archive_logs and a purge may share DIR):
+    an flock on the directory itself, so no lock file is left in it."""
+    fd = os.open(to_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def update_manifest(to_dir: Path | str, month: str, archived: Iterable[ArchiveFile]) -> dict:
     """Merge the new files into DIR/manifest-<month>.json: an account archived again replaces
-    its entry, other accounts' entries (an earlier --account run) are kept."""
-    previous = read_manifest(to_dir, month) or {"files": []}
-    entries = {entry.get("account"): entry for entry in previous["files"] if isinstance(entry, dict)}
-    for item in archived:
-        if item.file is not None:
-            entries[item.account] = asdict(item)
-    manifest = {
-        "format": ARCHIVE_FORMAT,
-        "format_version": list(EXPORT_FIELDS),
-        "month": month,
-        "order": ORDER,
-        "updated_at": format_timestamp(timezone.now()),
-        "files": [entries[slug] for slug in sorted(entries)],
-    }
-    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    _atomic_write(manifest_path(to_dir, month), lambda raw: raw.write(text.encode()))
+    its entry, other accounts' entries (an earlier --account run) and purge files are kept."""
+    return add_manifest_entries(to_dir, month, [asdict(item) for item in archived if item.file is not None])
+
+
+def add_manifest_entries(to_dir: Path | str, month: str, new_entries: list[dict]) -> dict:
+    """Add entries (dicts with at least account, file, rows, bytes, sha256) to the month's
+    manifest, replacing an entry with the same key (_entry_key)."""
+    with _manifest_lock(to_dir):
+        previous = read_manifest(to_dir, month) or {"files": []}
+        entries = {_entry_key(entry): entry for entry in previous["files"] if isinstance(entry, dict)}
+        for entry in new_entries:
+            entries[_entry_key(entry)] = entry
+        manifest = {
+            "format": ARCHIVE_FORMAT,
+            "format_version": list(EXPORT_FIELDS),
+            "month": month,
+            "order": ORDER,
+            "updated_at": format_timestamp(timezone.now()),
+            # The month file first, then the account's purge files by name.
+            "files": sorted(
+                entries.values(), key=lambda e: (str(e.get("account")), e.get("kind") == "purge", str(e.get("file")))
+            ),
+        }
+        text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+        _atomic_write(manifest_path(to_dir, month), lambda raw: raw.write(text.encode()))
     return manifest
 
 
@@ -265,22 +336,27 @@ def verify_manifest(to_dir: Path | str, month: str) -> tuple[int, list[str]]:
         if target is None or not target.is_relative_to(root):
             problems.append(f"manifest-{month}.json: bad entry {entry!r}")
             continue
-        if not target.is_file():
-            problems.append(f"{name}: missing")
-            continue
-        sha, size = _sha256_and_size(target)
-        if sha != entry.get("sha256"):
-            problems.append(f"{name}: sha256 {sha} does not match the manifest's {entry.get('sha256')}")
-        if size != entry.get("bytes"):
-            problems.append(f"{name}: {size} bytes, the manifest says {entry.get('bytes')}")
-        try:
-            lines = _count_lines(target)
-        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-            problems.append(f"{name}: not a readable gzip file ({exc})")
-            continue
-        if lines != entry.get("rows"):
-            problems.append(f"{name}: {lines} rows, the manifest says {entry.get('rows')}")
+        problems.extend(check_file(target, name, entry))
     return len(manifest["files"]), problems
+
+
+def check_file(target: Path, name: str, entry: dict) -> list[str]:
+    """Problems of one file against its manifest entry: missing, sha256, size, row count."""
+    if not target.is_file():
+        return [f"{name}: missing"]
+    problems = []
+    sha, size = _sha256_and_size(target)
+    if sha != entry.get("sha256"):
+        problems.append(f"{name}: sha256 {sha} does not match the manifest's {entry.get('sha256')}")
+    if size != entry.get("bytes"):
+        problems.append(f"{name}: {size} bytes, the manifest says {entry.get('bytes')}")
+    try:
+        lines = _count_lines(target)
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        return [*problems, f"{name}: not a readable gzip file ({exc})"]
+    if lines != entry.get("rows"):
+        problems.append(f"{name}: {lines} rows, the manifest says {entry.get('rows')}")
+    return problems
 
 
 def archived_months(to_dir: Path | str) -> list[str]:

@@ -19,7 +19,9 @@ class PurgeRun(models.Model):
     """One run of the retention purge (logs.retention.services.purge_expired_logs).
 
     `accounts`: one entry per account looked at, {"slug", "retention_days", "cutoff",
-    "deleted" (or, in a dry run, "would_delete"), "batches"}. `partitions`: the partitions
+    "deleted" (or, in a dry run, "would_delete"), "batches"}; with archive before purge also
+    "archived" {"files", "rows"} or "archive_error" (its rows were kept), and "unarchived"
+    (rows deleted beyond those archived). `partitions`: the partitions
     dropped (or that a dry run would drop), {"name", "rows"}. `rollups`: rows deleted per
     rollup table and the rollup cutoff."""
 

@@ -13,6 +13,9 @@ since they were stored, and no class move has run yet) follow the account's *cur
 period: an upgrade keeps them for the longer period (their partition is then not dropped
 while they are kept: `deletes.keeps_rows`), a downgrade expires them at the next purge.
 
+With METERLOG_ARCHIVE_BEFORE_PURGE on, every account's rows about to go are first written to
+verified archive files (archiving.py); an account whose archive fails loses nothing this run.
+
 One run at a time: a session advisory lock (PostgreSQL); a second run returns at once
 saying so. Each run is recorded (PurgeRun). A run stopped anywhere (killed, time budget,
 lock timeout) leaves only whole batches deleted and whole partitions dropped or detached;
@@ -35,7 +38,7 @@ from django.utils import timezone
 
 from logs.gate import request_logs, retention_classes_by_account
 from logs.partitions import TABLE, class_table, is_postgres
-from logs.retention import deletes
+from logs.retention import archiving, deletes
 from logs.retention.models import PurgeRun, PurgeStatus
 from logs.retention.selectors import (
     AccountCutoff,
@@ -127,6 +130,7 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
     }
     run.accounts = list(entries.values())  # the same dicts, counted into as the run goes
     finished = True
+    held = {}
     if run.dry_run:
         for c in cutoffs:
             expired = request_logs(account=c.account).filter(timestamp__lt=c.cutoff)
@@ -134,18 +138,21 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
         if slug is None and is_postgres():
             run.partitions = [{"name": name, "rows": None} for name in _droppable(cutoffs, now=now)]
     else:
+        # Archive before purge (archiving.py): what an account's archive did not cover stays.
+        held = archiving.archive_expired(run, cutoffs, entries, deadline=deadline)
         busy: set[str] = set()
         if slug is None and is_postgres():
-            busy = _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions)
+            busy = _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions, held=held)
         # Read after the drops: the leaves left are the ones to delete from.
-        finished = _delete_rows(cutoffs, entries, batch_rows=batch_rows, deadline=deadline, skip=busy)
+        bounded = [archiving.bounded(c, held) for c in cutoffs]
+        finished = _delete_rows(bounded, entries, batch_rows=batch_rows, deadline=deadline, skip=busy)
         if busy:
             # A DETACH that kept meeting a busy class (ingest holds it for a moment at a
             # time) tries again once the batches are done: emptying a whole period by
             # batches is the slow way. A period still busy then goes by batches.
-            still = _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions, only=busy)
+            still = _drop_partitions(cutoffs, now=now, entries=entries, dropped=run.partitions, held=held, only=busy)
             if still:
-                done = _delete_rows(cutoffs, entries, batch_rows=batch_rows, deadline=deadline, only=still)
+                done = _delete_rows(bounded, entries, batch_rows=batch_rows, deadline=deadline, only=still)
                 finished = finished and done
     if _rollup_purge is not None:
         run.rollups = _rollup_purge(
@@ -157,6 +164,7 @@ def _run(run: PurgeRun, *, now: datetime, slug: str | None, batch_rows: int, dea
         )
         finished = finished and run.rollups.get("finished", True)
     run.status = PurgeStatus.DONE if finished else PurgeStatus.PARTIAL
+    archiving.finish(run, held)
 
 
 def _total(run: PurgeRun) -> None:
@@ -203,13 +211,15 @@ def _delete_rows(
     return finished
 
 
-def _keepers(cutoffs: list[AccountCutoff], end: datetime) -> list[tuple[int, datetime]]:
+def _keepers(cutoffs: list[AccountCutoff], end: datetime, held: dict) -> list[tuple[int, datetime]]:
     """Accounts whose cutoff lies before `end`: they may still keep rows of a period ending
-    there (rows stored while their period was shorter)."""
-    return [(c.account.pk, c.cutoff) for c in cutoffs if c.cutoff < end]
+    there (rows stored while their period was shorter); and what an archive did not cover."""
+    return [(c.account.pk, c.cutoff) for c in cutoffs if c.cutoff < end and c.account.pk not in held] + (
+        archiving.keepers(held)
+    )
 
 
-def _droppable(cutoffs: list[AccountCutoff], *, now: datetime) -> list[str]:
+def _droppable(cutoffs: list[AccountCutoff], *, now: datetime, held: dict | None = None) -> list[str]:
     """Period partitions wholly before their class's cutoff that hold no row to keep, and
     detached leftovers of an earlier run."""
     names = [name for name, _ in detached_leftovers(now=now)]
@@ -217,19 +227,27 @@ def _droppable(cutoffs: list[AccountCutoff], *, now: datetime) -> list[str]:
         if leaf.retention_days is None or leaf.is_default:
             continue
         class_cutoff = now - timedelta(days=leaf.retention_days)
-        if leaf.end <= class_cutoff and not deletes.keeps_rows(table=leaf.name, keepers=_keepers(cutoffs, leaf.end)):
+        if leaf.end <= class_cutoff and not deletes.keeps_rows(
+            table=leaf.name, keepers=_keepers(cutoffs, leaf.end, held or {})
+        ):
             names.append(leaf.name)
     return names
 
 
 def _drop_partitions(
-    cutoffs: list[AccountCutoff], *, now: datetime, entries: dict, dropped: list, only: set[str] | None = None
+    cutoffs: list[AccountCutoff],
+    *,
+    now: datetime,
+    entries: dict,
+    dropped: list,
+    held: dict,
+    only: set[str] | None = None,
 ) -> set[str]:
     """Detach and drop the droppable periods (or those of them in `only`); returns the ones
     whose DETACH never had its lock."""
     leftovers = dict(detached_leftovers(now=now))
     busy = set()
-    for name in _droppable(cutoffs, now=now):
+    for name in _droppable(cutoffs, now=now, held=held):
         if only is not None and name not in only:
             continue
         began = time.monotonic()

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from console.models import Account
 from console.tenancy import require_account, require_operator
-from logs.retention import selectors
+from logs.retention import archiving, selectors
 
 OPERATOR_RUNS = 20
 
@@ -60,7 +60,10 @@ def retention_operator(request):
     accounts = [(account, last.get(account.pk)) for account in accounts]
     context = {
         "accounts": accounts,
-        "runs": [(run, [selectors.AccountPurge.of(run, entry) for entry in run.accounts]) for run in runs],
+        "runs": [
+            (run, [selectors.AccountPurge.of(run, entry) for entry in run.accounts], archiving.summary(run))
+            for run in runs
+        ],
         "run_limit": OPERATOR_RUNS,
         "purge_at": _purge_at(),
         "rollup_months": settings.ROLLUP_RETENTION_MONTHS,

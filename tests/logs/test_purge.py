@@ -16,6 +16,9 @@ from logs.retention.models import PurgeRun, PurgeStatus
 from logs.retention.services import purge_expired_logs
 from tests.factories import make_account
 
+# On PostgreSQL the purge drops whole daily partitions (tests/logs/conftest.py).
+pytestmark = pytest.mark.usefixtures("immediate_constraints")
+
 # slug -> (tier, override, period in days)
 ACCOUNTS = {
     "std": ("standard", None, 30),
@@ -39,19 +42,6 @@ def rec(request_id: str, ts: datetime) -> dict:
 
 def kept_ids(period: int) -> list[str]:
     return sorted([f"new-{period - 1}d", "new-1d"])
-
-
-@pytest.fixture(autouse=True)
-def _checks_done(request):
-    """On PostgreSQL the purge drops the daily partitions wholly past a cutoff, which it
-    refuses while the test's own open transaction still has deferred foreign-key checks
-    on their rows (tests/logs/test_purge_partitions.py)."""
-    if "db" in request.fixturenames or request.node.get_closest_marker("django_db"):
-        from django.db import connection
-
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 @pytest.fixture

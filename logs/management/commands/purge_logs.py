@@ -2,14 +2,18 @@
 
 Prints, for every account looked at, its period, its cutoff and the rows deleted (or, with
 --dry-run, the rows that would be); then the partitions dropped and the rollup rows past
-ROLLUP_RETENTION_MONTHS. Each run is recorded (admin: Purge runs).
+ROLLUP_RETENTION_MONTHS. Each run is recorded (admin: Purge runs). With archive before purge
+on, each account's archived files and rows; an account whose archive failed keeps its rows
+and the command exits non-zero (after the other accounts have been purged).
 """
 
 from datetime import datetime
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from console.models import Account
+from logs.retention import archiving
 from logs.retention.models import PurgeStatus
 from logs.retention.services import PurgeBusy, purge_expired_logs
 
@@ -37,6 +41,18 @@ class Command(BaseCommand):
             cutoff = datetime.fromisoformat(entry["cutoff"]).strftime("%Y-%m-%d %H:%M:%S UTC")
             rows = entry["would_delete"] if dry_run else entry["deleted"]
             self.stdout.write(f"  {entry['slug']}: {entry['retention_days']} days, cutoff {cutoff}, {verb} {rows} rows")
+            files = entry.get("archived", {}).get("files")
+            if files:
+                self.stdout.write(
+                    f"    archived {entry['archived']['rows']} rows to {len(files)} file(s): {', '.join(files)}"
+                )
+            if "archived_until" in entry:
+                until = datetime.fromisoformat(entry["archived_until"]).strftime("%Y-%m-%d %H:%M:%S UTC")
+                self.stdout.write(f"    archive out of time: only rows before {until} archived and deleted")
+            if "archive_error" in entry:
+                self.stdout.write(f"    archive FAILED, rows kept: {entry['archive_error']}")
+            if entry.get("unarchived"):
+                self.stdout.write(f"    warning: {entry['unarchived']} deleted rows are not in the archive")
         for part in run.partitions:
             rows = "" if part["rows"] is None else f" ({part['rows']} rows)"
             self.stdout.write(f"  partition {'to drop' if dry_run else 'dropped'}: {part['name']}{rows}")
@@ -49,3 +65,13 @@ class Command(BaseCommand):
             self.stdout.write("  Stopped early (time budget or a lock timeout): the next run continues.")
         total = sum(e["would_delete"] for e in run.accounts) if dry_run else run.deleted
         self.stdout.write(f"Total {verb}: {total} rows.")
+        archived = archiving.summary(run)
+        if archived is not None:
+            self.stdout.write(
+                f"Archived: {archived['rows']} rows in {archived['files']} file(s)"
+                + f" under {settings.METERLOG_ARCHIVE_DIR}"
+                + (f"; failed for {', '.join(archived['failed'])}" if archived["failed"] else "")
+                + "."
+            )
+        if run.status == PurgeStatus.FAILED:
+            raise CommandError(f"purge run {run.pk}: {run.error}")
