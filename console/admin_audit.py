@@ -29,8 +29,7 @@ class AuditedImportExport:
 
     def get_data_for_export(self, request, queryset, **kwargs):
         dataset = super().get_data_for_export(request, queryset, **kwargs)
-        column = "slug" if self.model is Account else "account"
-        slugs = Counter(dataset[column]) if column in (dataset.headers or []) and dataset.height else Counter()
+        slugs = _slugs(self.model, dataset, queryset)
         details = {
             "via": "admin",
             "model": str(self.model._meta.verbose_name_plural),
@@ -77,6 +76,18 @@ class AuditedImportExport:
         if unowned:
             logger.info("admin import by %s: %s, rows of no account: %s", request.user, details, dict(unowned))
         return super().process_result(result, request)
+
+
+def _slugs(model, dataset, queryset) -> Counter:
+    """Rows of the file per account slug ("" for rows of no account). From the file's account
+    column, or, when the operator left that column out, from the exported queryset."""
+    if not dataset.height:
+        return Counter()
+    column = "slug" if model is Account else "account"
+    if column in (dataset.headers or []):
+        return Counter(slug or "" for slug in dataset[column])
+    path = "slug" if model is Account else "account__slug"
+    return Counter(slug or "" for slug in queryset.values_list(path, flat=True))
 
 
 def _format_title(model_admin, form) -> str:
