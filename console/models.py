@@ -171,6 +171,7 @@ class AuditAction(models.TextChoices):
     KEY_RENAMED = "key_renamed", "API key named"
     ADMIN_EXPORT = "admin_export", "Export (Django admin)"
     ADMIN_IMPORT = "admin_import", "Import (Django admin)"
+    REPORT_EXPORTED = "report_exported", "Chart exported (CSV)"
 
 
 class AuditEvent(AppendOnlyModel):
@@ -210,6 +211,12 @@ class AuditEvent(AppendOnlyModel):
             old, new = details.get("name") or ["", ""]
             via = " (admin)" if details.get("via") == "admin" else ""
             return [f"{details.get('identifier', '')}: “{old}” → “{new}”{via}"]
+        if self.action == AuditAction.REPORT_EXPORTED:
+            filters = ", ".join(f"{name}={value}" for name, value in (details.get("filters") or {}).items())
+            return [
+                f"{details.get('chart', '')} ({details.get('tab', '')}), {details.get('period', '')}",
+                f"filters: {filters or 'none'}",
+            ]
         if self.action in (AuditAction.ADMIN_EXPORT, AuditAction.ADMIN_IMPORT):
             return _admin_file_lines(details)
         lines = []
