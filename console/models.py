@@ -212,7 +212,7 @@ class AuditEvent(AppendOnlyModel):
             via = " (admin)" if details.get("via") == "admin" else ""
             return [f"{details.get('identifier', '')}: “{old}” → “{new}”{via}"]
         if self.action == AuditAction.REPORT_EXPORTED:
-            filters = ", ".join(f"{name}={value}" for name, value in (details.get("filters") or {}).items())
+            filters = ", ".join(f"{name}={value}" for name, value in sorted((details.get("filters") or {}).items()))
             return [
                 f"{details.get('chart', '')} ({details.get('tab', '')}), {details.get('period', '')}",
                 f"filters: {filters or 'none'}",
@@ -248,7 +248,8 @@ def _export_lines(details: dict) -> list[str]:
 
 def _admin_file_lines(details: dict) -> list[str]:
     if "filters" in details:  # an export
-        filters = ", ".join(f"{name}={value}" for name, value in details["filters"].items()) or "all rows"
+        # Sorted: PostgreSQL's jsonb does not keep the keys' order.
+        filters = ", ".join(f"{name}={value}" for name, value in sorted(details["filters"].items())) or "all rows"
         return [
             f"{details.get('rows', 0)} {details.get('model', '')}, {details.get('format', '')}",
             f"filters: {filters}",

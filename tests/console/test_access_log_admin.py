@@ -53,7 +53,7 @@ def test_request_log_export_is_logged_per_account_with_filters(client, root, acm
     assert (event.user, event.ip_address) == (root, "203.0.113.9")
     assert event.detail_lines() == [
         "3 request logs, csv",
-        "filters: window=all, timestamp__gte=2026-11-20T00:00:00Z, timestamp__lt=2026-11-21T00:00:00Z",
+        "filters: timestamp__gte=2026-11-20T00:00:00Z, timestamp__lt=2026-11-21T00:00:00Z, window=all",
     ]
 
 
