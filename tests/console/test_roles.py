@@ -340,6 +340,10 @@ def test_key_name_is_logged_with_old_and_new_name(client, world):
     event = AuditEvent.objects.get(account=world.acme, action=AuditAction.KEY_RENAMED)
     assert (event.username, event.details) == ("adam@acme.test", {"identifier": "team-a", "name": ["", "Team A"]})
     assert ApiKey.objects.get(pk=world.key_id).display_name == "Team A"
+    client.force_login(world.users["owner"])
+    page = client.get(reverse("console:settings_access_log")).content.decode()
+    assert "API key named" in page and "team-a: “” → “Team A”" in page
+    client.force_login(world.users["admin"])
     response = client.post(reverse("logs:key_name", args=[world.key_id]), {"display_name": "x" * 201})
     assert response.status_code == 302
     assert ApiKey.objects.get(pk=world.key_id).display_name == "Team A"
