@@ -8,9 +8,10 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 
-from analytics import figures, reports
+from analytics import figures, reports, services
 from analytics.forms import DEFAULT_RANGE, RANGES, TABS, ZONES, AnalyticsForm
 from analytics.usage import UsageError, UsageFilters
+from console.audit import Actor
 from console.tenancy import require_account
 from logs.selectors import QueryTimeout
 
@@ -59,7 +60,17 @@ def analytics_page(request):
         return render(request, "analytics/page.html", context, status=400 if status == 400 else 200)
 
     if wants_csv:
-        return _csv_response(report, request.GET.get("chart", ""), account=account)
+        response = _csv_response(report, request.GET.get("chart", ""), account=account)
+        if response.status_code == 200:
+            services.record_chart_csv(
+                account=account,
+                actor=Actor.from_request(request),
+                tab=tab,
+                chart=request.GET.get("chart", ""),
+                period=report.period,
+                params=request.GET,
+            )
+        return response
     charts = [
         {"table": table, "figure": figures.figure_json(table), "figure_id": f"figure-{table.name}"}
         for table in report.tables

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db import models
 from import_export.admin import ImportExportModelAdmin
 
+from console.admin_audit import AuditedImportExport
 from console.admin_resources import AccountResource
 from console.audit import Actor, record_event
 from console.models import Account, ApiToken, AuditAction, AuditEvent, Membership
@@ -31,7 +32,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(ImportExportPermissions, ImportExportModelAdmin):
+class AccountAdmin(ImportExportPermissions, AuditedImportExport, ImportExportModelAdmin):
     # Import/export by slug (console/admin_resources.py); an import may create accounts.
     resource_classes = [AccountResource]
     import_creates_rows = True
@@ -53,11 +54,49 @@ class AccountAdmin(ImportExportPermissions, ImportExportModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        # An operator's switch is in the account's access log like an owner's. (Imports of
-        # accounts through import-export are not: an operator's bulk tool, logged by the admin.)
-        if change and "privacy_mode" in form.changed_data:
+        # An operator's changes are in the account's access log like an owner's (imports of
+        # accounts too: console.admin_audit).
+        if not change:
+            return
+        actor = Actor.from_request(request)
+        if "privacy_mode" in form.changed_data:
             action = AuditAction.PRIVACY_ON if obj.privacy_mode else AuditAction.PRIVACY_OFF
-            record_event(account=obj, action=action, actor=Actor.from_request(request), details={"via": "admin"})
+            record_event(account=obj, action=action, actor=actor, details={"via": "admin"})
+        changes = {
+            name: [form.initial.get(name), form.cleaned_data[name]]
+            for name in ADMIN_AUDITED_FIELDS
+            if name in form.changed_data
+        }
+        if changes:
+            details = {"via": "admin", "changes": changes}
+            record_event(account=obj, action=AuditAction.SETTINGS_CHANGED, actor=actor, details=details)
+
+    def save_formset(self, request, form, formset, change):
+        """Members added, re-roled or removed here are in the access log as on the members page."""
+        actor = Actor.from_request(request)
+        events = []
+        for member_form in formset.forms:
+            membership = member_form.instance
+            deleting = formset.can_delete and formset._should_delete_form(member_form)
+            if not member_form.has_changed() and not deleting:
+                continue
+            username = membership.user.get_username() if membership.user_id else ""
+            if deleting:
+                if membership.pk:
+                    events.append((AuditAction.MEMBER_REMOVED, {"member": username, "role": membership.role}))
+            elif membership.pk is None:
+                events.append((AuditAction.MEMBER_ADDED, {"member": username, "role": membership.role}))
+            elif "role" in member_form.changed_data:
+                role = [member_form.initial.get("role"), membership.role]
+                events.append((AuditAction.MEMBER_ROLE_CHANGED, {"member": username, "role": role}))
+        super().save_formset(request, form, formset, change)
+        for action, details in events:
+            record_event(account=form.instance, action=action, actor=actor, details=details | {"via": "admin"})
+
+
+# Account fields an operator changes in the admin that the access log records (privacy mode
+# has its own events). Tier and retention are the operator's alone.
+ADMIN_AUDITED_FIELDS = ("name", "timezone", "tier", "retention_days_override")
 
 
 def _kept_rows(account: Account) -> list[str]:
@@ -91,6 +130,17 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "revoked_at" in form.changed_data and obj.revoked_at is not None:
+            details = {"token_id": obj.pk, "hint": obj.hint, "name": obj.name, "scope": obj.scope, "via": "admin"}
+            record_event(
+                account=obj.account,
+                action=AuditAction.TOKEN_REVOKED,
+                actor=Actor.from_request(request),
+                details=details,
+            )
 
 
 @admin.register(AuditEvent)

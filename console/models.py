@@ -168,6 +168,10 @@ class AuditAction(models.TextChoices):
     DELETION_REJECTED = "deletion_rejected", "Deletion rejected"
     DELETION_DONE = "deletion_done", "Deletion carried out"
     DELETION_FAILED = "deletion_failed", "Deletion failed"
+    KEY_RENAMED = "key_renamed", "API key named"
+    ADMIN_EXPORT = "admin_export", "Export (Django admin)"
+    ADMIN_IMPORT = "admin_import", "Import (Django admin)"
+    REPORT_EXPORTED = "report_exported", "Chart exported (CSV)"
 
 
 class AuditEvent(AppendOnlyModel):
@@ -203,6 +207,18 @@ class AuditEvent(AppendOnlyModel):
             role = details.get("role")
             role = f"{role[0]} → {role[1]}" if isinstance(role, list) else f"as {role}"
             return [f"{details.get('member', '')} {role}" + (" (new user)" if details.get("new_user") else "")]
+        if self.action == AuditAction.KEY_RENAMED:
+            old, new = details.get("name") or ["", ""]
+            via = " (admin)" if details.get("via") == "admin" else ""
+            return [f"{details.get('identifier', '')}: “{old}” → “{new}”{via}"]
+        if self.action == AuditAction.REPORT_EXPORTED:
+            filters = ", ".join(f"{name}={value}" for name, value in sorted((details.get("filters") or {}).items()))
+            return [
+                f"{details.get('chart', '')} ({details.get('tab', '')}), {details.get('period', '')}",
+                f"filters: {filters or 'none'}",
+            ]
+        if self.action in (AuditAction.ADMIN_EXPORT, AuditAction.ADMIN_IMPORT):
+            return _admin_file_lines(details)
         lines = []
         for key, value in details.items():
             if key == "changes":
@@ -228,3 +244,15 @@ def _export_lines(details: dict) -> list[str]:
         f"{', '.join(options)} via {details.get('via', '')} (export #{details.get('export_id', '?')})",
         f"filters: {shown}",
     ]
+
+
+def _admin_file_lines(details: dict) -> list[str]:
+    if "filters" in details:  # an export
+        # Sorted: PostgreSQL's jsonb does not keep the keys' order.
+        filters = ", ".join(f"{name}={value}" for name, value in sorted(details["filters"].items())) or "all rows"
+        return [
+            f"{details.get('rows', 0)} {details.get('model', '')}, {details.get('format', '')}",
+            f"filters: {filters}",
+        ]
+    counts = ", ".join(f"{details[name]} {name}" for name in ("new", "updated", "deleted") if details.get(name))
+    return [f"{details.get('model', '')} from {details.get('file') or 'a file'}: {counts}"]

@@ -25,12 +25,22 @@ def accounts_for_user(user):
     return Account.objects.filter(memberships__user=user)
 
 
+ROLE_ORDER = {Role.VIEWER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+
+
 def role_for(user, account: Account) -> str | None:
-    """The user's role in the account; operators act as owners everywhere."""
-    if user.is_staff:
-        return Role.OWNER
+    """The user's role in the account. An operator (staff) without a membership reads every
+    account as a viewer (browse and export, for support); what an owner manages (members,
+    tokens, privacy, deletion requests) needs an owner's membership: operators have their own
+    pages (approvals, retention, all accounts) and the Django admin."""
     membership = Membership.objects.filter(user=user, account=account).only("role").first()
-    return membership.role if membership else None
+    if membership is not None:
+        return membership.role
+    return Role.VIEWER if user.is_staff else None
+
+
+def has_role(role: str | None, min_role: str) -> bool:
+    return role is not None and ROLE_ORDER[role] >= ROLE_ORDER[min_role]
 
 
 def current_account(request) -> Account | None:
@@ -68,7 +78,6 @@ def require_account(min_role: str | None = None):
 
     Sets `request.account` and `request.account_role`.
     """
-    order = {Role.VIEWER: 0, Role.ADMIN: 1, Role.OWNER: 2}
 
     def decorator(view):
         @login_required
@@ -80,7 +89,7 @@ def require_account(min_role: str | None = None):
             role = role_for(request.user, account)
             if role is None:
                 raise PermissionDenied
-            if min_role is not None and order[role] < order[min_role]:
+            if min_role is not None and not has_role(role, min_role):
                 raise PermissionDenied(f"This page needs the {min_role} role")
             request.account = account
             request.account_role = role
@@ -89,6 +98,12 @@ def require_account(min_role: str | None = None):
         return wrapper
 
     return decorator
+
+
+# The two levels above viewer (issue 15): admins name API keys (and, later, manage alert
+# rules); owners also manage members, tokens, privacy, deletion requests and imports.
+require_admin = require_account(min_role=Role.ADMIN)
+require_owner = require_account(min_role=Role.OWNER)
 
 
 def require_operator(view):

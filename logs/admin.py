@@ -15,7 +15,9 @@ from import_export.admin import ExportMixin, ImportExportModelAdmin
 from import_export.forms import ExportForm
 
 from console.admin import ImportExportPermissions
-from console.models import Account
+from console.admin_audit import AuditedImportExport
+from console.audit import Actor, record_event
+from console.models import Account, AuditAction
 from logs import gate
 from logs.admin_changelist import (
     AccountFilter,
@@ -48,7 +50,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(RequestLog)
-class RequestLogAdmin(ImportExportPermissions, ExportMixin, ReadOnlyAdmin):
+class RequestLogAdmin(ImportExportPermissions, AuditedImportExport, ExportMixin, ReadOnlyAdmin):
     """Export only (ExportMixin has no import views). The Export button carries the
     changelist's query string, and get_export_queryset() rebuilds the changelist, so an export
     is exactly the filtered / searched rows."""
@@ -168,7 +170,7 @@ class RequestLogAdmin(ImportExportPermissions, ExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ImportExportPermissions, ImportExportModelAdmin):
+class ApiKeyAdmin(ImportExportPermissions, AuditedImportExport, ImportExportModelAdmin):
     # Keys are created by ingest when a gateway first sends them; an operator only names them,
     # here or by importing a file (which only updates display_name of existing keys).
     resource_classes = [ApiKeyResource]
@@ -183,9 +185,20 @@ class ApiKeyAdmin(ImportExportPermissions, ImportExportModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def save_model(self, request, obj, form, change):
+        # A name given here (the change form or the list's editable column) is in the
+        # account's access log, as one given on the console's API keys page.
+        old = form.initial.get("display_name", "")
+        super().save_model(request, obj, form, change)
+        if change and "display_name" in form.changed_data:
+            details = {"identifier": obj.identifier, "name": [old, obj.display_name], "via": "admin"}
+            record_event(
+                account=obj.account, action=AuditAction.KEY_RENAMED, actor=Actor.from_request(request), details=details
+            )
+
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(ImportExportPermissions, ImportExportModelAdmin):
+class ModelPriceAdmin(ImportExportPermissions, AuditedImportExport, ImportExportModelAdmin):
     resource_classes = [ModelPriceResource]
     import_creates_rows = True
     list_display = ["model", "match", *UNIT_PRICE_FIELDS, "valid_from", "account", "source", "provider"]

@@ -13,6 +13,8 @@ urlpatterns = [
     # path: gateways put slashes in request ids (e.g. "chatcmpl/abc").
     path("logs/<path:request_id>/", views.log_detail, name="detail"),
     path("keys/", views.api_keys, name="keys"),
+    # Admins and owners name the gateway's keys.
+    path("keys/<int:pk>/name/", views.api_key_name, name="key_name"),
     path("pricing/", views.pricing, name="pricing"),
     path("exports/", export_views.export_list, name="exports"),
     path("exports/<int:pk>/progress/", export_views.export_progress, name="export_progress"),

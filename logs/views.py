@@ -7,15 +7,21 @@ through logs.selectors and shape the result for the templates.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
+from console.audit import Actor
+from console.models import Role
 from console.params import text_errors
-from console.tenancy import require_account
-from logs import exports, selectors
+from console.tenancy import has_role, require_account, require_admin
+from logs import exports, selectors, services
 from logs.filters import filter_errors
-from logs.models import MatchType, ModelPrice, Status
+from logs.models import ApiKey, MatchType, ModelPrice, Status
 from logs.pagination import InvalidCursor
 from logs.prices.book import PriceBook
 from logs.ranges import LOG_RANGES, choices
@@ -142,7 +148,37 @@ def api_keys(request):
     keys = list(selectors.api_keys_for(account=account).order_by("-last_seen", "identifier"))
     for key in keys:
         key.usage = usage.get(key.identifier)
-    return render(request, "logs/keys.html", {"keys": keys, "days": KEY_USAGE_DAYS, "timeout_message": timeout_message})
+    context = {
+        "keys": keys,
+        "days": KEY_USAGE_DAYS,
+        "timeout_message": timeout_message,
+        "can_name": has_role(request.account_role, Role.ADMIN),
+    }
+    return render(request, "logs/keys.html", context)
+
+
+@require_POST
+@require_admin
+def api_key_name(request, pk: int):
+    try:
+        key = services.api_key_rename(
+            account=request.account,
+            key_id=pk,
+            display_name=request.POST.get("display_name", ""),
+            actor=Actor.from_request(request),
+        )
+    except ApiKey.DoesNotExist as exc:
+        raise Http404("No such API key") from exc
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("logs:keys")
+    messages.success(
+        request,
+        f"Key {key.identifier} is now named “{key.display_name}”."
+        if key.display_name
+        else f"Key {key.identifier} has no name now.",
+    )
+    return redirect("logs:keys")
 
 
 @dataclass

@@ -117,7 +117,8 @@ def test_operator_can_switch_to_any_account(client, olivia, acme, globex):
     response = client.post("/switch-account/", {"account": globex.pk, "next": "/logs/"})
     assert response.status_code == 302
     assert [r.request_id for r in client.get("/logs/").context["rows"]] == ["globex-row"]
-    assert client.get("/settings/").status_code == 200  # operators act as owners
+    # An operator without a membership reads the account as a viewer: no owner settings.
+    assert client.get("/settings/").status_code == 403
     assert client.get("/logs/globex-row/").status_code == 200
     assert client.get("/logs/acme-row/").status_code == 404  # still one account at a time
 
