@@ -16,7 +16,7 @@ from import_export.forms import ExportForm
 
 from console.admin import ImportExportPermissions
 from console.models import Account
-from logs import gate
+from logs import encryption, gate
 from logs.admin_changelist import (
     AccountFilter,
     NewestRowsPaginator,
@@ -94,6 +94,10 @@ class RequestLogAdmin(ImportExportPermissions, ExportMixin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return gate.request_logs(account=gate.all_accounts())
+
+    def get_object(self, request, object_id, from_field=None):
+        # The read-only change page shows an encrypted row's fields decrypted, never the tokens.
+        return encryption.reveal(super().get_object(request, object_id, from_field))
 
     def get_changelist(self, request, **kwargs):
         return RequestLogChangeList

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from console.params import text_errors
 from console.tenancy import require_account
-from logs import exports, selectors
+from logs import encryption, exports, selectors
 from logs.filters import filter_errors
 from logs.models import MatchType, ModelPrice, Status
 from logs.pagination import InvalidCursor
@@ -121,7 +121,7 @@ def _local_input(raw: str, value: datetime | None) -> str:
 @require_account()
 def log_detail(request, request_id):
     account = request.account
-    row = selectors.get_request_log(account=account, request_id=request_id)
+    row = encryption.reveal(selectors.get_request_log(account=account, request_id=request_id))
     price = None
     if row.price_id is not None:
         # Through the account's price list, so another account's override never shows.
