@@ -317,7 +317,8 @@ def test_the_switch_is_for_owners_audited_and_refused_without_a_usable_key(clien
         assert page.status_code == 200 and "no usable key" in page.content.decode()
         refused = client.post("/settings/encryption/", {"encryption": "on"})
         assert refused.status_code == 400
-        assert "cannot be switched on" in refused.content.decode() and "FIELD_ENCRYPTION_KEY" in refused.content.decode()
+        text = refused.content.decode()
+        assert "cannot be switched on" in text and "FIELD_ENCRYPTION_KEY" in text
     assert client.post("/settings/encryption/", {"encryption": "maybe"}).status_code == 400
     acme.refresh_from_db()
     assert not acme.encryption_enabled
