@@ -9,9 +9,11 @@ allow_log_writes("rotate") (logs.guard). A second run rewrites 0 rows, and a run
 stopped starts over cheaply: committed batches are read by the newest key and skipped.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Q
 
 from console.models import Account
@@ -55,12 +57,41 @@ def rotate_account(
                 updates.append((row, new))
         if updates and not dry_run:
             with allow_log_writes("rotate"):
-                for row, new in updates:
-                    gate.request_logs(account=account).filter(
-                        id=row["id"], timestamp=row["timestamp"], retention_days=row["retention_days"]
-                    ).update(**new)
+                _write(account, updates)
         result.scanned += len(batch)
         result.rotated += len(updates)
         after = (batch[-1]["timestamp"], batch[-1]["id"])
         if progress is not None:
             progress(result)
+
+
+def _write(account: Account, updates: list[tuple[dict, dict]]) -> None:
+    """One UPDATE for the batch on PostgreSQL (per-row UPDATEs ran at ~800 rows/s on the
+    bench machine: a statement, its trigger call and its planning per row); one per row on
+    SQLite. Rows are named by their partition keys and id; a field left out keeps its value."""
+    if connection.vendor != "postgresql":
+        mine = gate.request_logs(account=account)
+        for row, new in updates:
+            mine.filter(id=row["id"], timestamp=row["timestamp"], retention_days=row["retention_days"]).update(**new)
+        return
+    table, where, params = gate.request_log_sql(account)
+    values, value_params = [], []
+    for row, new in updates:
+        values.append("(%s::bigint, %s::timestamptz, %s::smallint, %s::text, %s::jsonb, %s::jsonb)")
+        value_params += [row["id"], row["timestamp"], row["retention_days"], new.get("user_agent"),
+                         _json(new, "request_params"), _json(new, "error_details")]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS t SET user_agent = coalesce(v.ua, t.user_agent), "
+            "request_params = coalesce(v.params, t.request_params), "
+            "error_details = coalesce(v.details, t.error_details) "
+            f"FROM (VALUES {', '.join(values)}) AS v(id, ts, rd, ua, params, details) "
+            f'WHERE {where} AND t.id = v.id AND t."timestamp" = v.ts AND t.retention_days = v.rd',
+            [*value_params, *params],
+        )
+        if cursor.rowcount != len(updates):
+            raise RuntimeError(f"key rotation updated {cursor.rowcount} rows of {len(updates)}")
+
+
+def _json(new: dict, name: str) -> str | None:
+    return json.dumps(new[name]) if name in new else None
