@@ -391,3 +391,19 @@ def test_exports_of_accounts_that_never_had_encryption_keep_the_fast_path(client
     monkeypatch.setattr(chunks, "chunks_of", lambda fs, **kw: seen.append(kw) or real(fs, **kw))
     assert AGENT in _export(client, acme, "format=ndjson").decode()
     assert seen == [{"decrypt": False}]
+
+
+def test_archive_and_import_commands_answer_a_missing_key_with_a_message(client, acme, key, settings, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    _ingest_both(client, acme)
+    settings.FIELD_ENCRYPTION_KEY = ""
+    with pytest.raises(CommandError, match="key missing"):
+        call_command("archive_logs", "--account", "acme", "--month", "2026-11", "--to", str(tmp_path),
+                     stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
+    source = tmp_path / "in.ndjson"
+    source.write_text(json.dumps(ingest_record(9, **DETAIL_RECORD)) + "\n")
+    with pytest.raises(CommandError, match="key missing"):
+        call_command("import_logs", "acme", str(source), "--format", "meterlog-ndjson",
+                     stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
+    assert not RequestLog.objects.filter(request_id="req-9").exists()
