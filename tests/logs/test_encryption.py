@@ -246,6 +246,8 @@ def test_missing_or_wrong_key_answers_503_with_what_to_set(client, acme, key, se
     settings.FIELD_ENCRYPTION_KEY = ""
     assert _api(client, acme, "/api/v1/export?format=csv").status_code == 503
     assert client.get("/logs/export/?format=ndjson").status_code == 503
+    zipped = "/api/v1/export?format=csv&split=month&start=2026-10-15T00:00:00Z&end=2026-12-20T00:00:00Z"
+    assert _api(client, acme, zipped).status_code == 503
     # Ingest into an account with encryption on: refused, nothing stored in the clear.
     response = _post(client, acme, [ingest_record(3, **DETAIL_RECORD)])
     assert response.status_code == 503 and "missing" in response.json()["detail"]
