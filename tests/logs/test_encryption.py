@@ -409,3 +409,27 @@ def test_archive_and_import_commands_answer_a_missing_key_with_a_message(client,
         call_command("import_logs", "acme", str(source), "--format", "meterlog-ndjson",
                      stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
     assert not RequestLog.objects.filter(request_id="req-9").exists()
+
+
+def test_import_and_litellm_endpoint_encrypt_and_an_import_picks_up_the_switch(client, acme, key):
+    from pathlib import Path
+
+    from logs.imports.services import import_file
+
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures"
+    stale = type(acme).objects.get(pk=acme.pk)  # what a long import job holds
+    _encrypt_on(acme)
+    report = import_file(account=stale, path=fixtures / "imports" / "meterlog_export.ndjson", fmt="meterlog-ndjson")
+    assert report.accepted >= 2
+    token = ApiToken.generate(account=acme, scope="ingest")[1]
+    batch = json.loads((fixtures / "litellm_generic_api_batch.json").read_text())
+    response = client.post("/api/v1/ingest/litellm", data=json.dumps(batch), content_type="application/json",
+                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert response.json()["accepted"] == len(batch) >= 2
+    rows = list(RequestLog.objects.filter(account=acme))
+    assert len(rows) == report.accepted + len(batch)
+    assert all(row.encrypted for row in rows)
+    with_agent = [row for row in rows if row.user_agent]
+    assert with_agent and all(row.user_agent.startswith("gAAAA") for row in with_agent)
+    assert all(encryption.plain_fields(row)[0] and not encryption.plain_fields(row)[0].startswith("gAAAA")
+               for row in with_agent)  # fmt: skip
