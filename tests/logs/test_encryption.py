@@ -254,58 +254,6 @@ def test_missing_or_wrong_key_answers_503_with_what_to_set(client, acme, key, se
     assert not RequestLog.objects.filter(request_id="req-3").exists()
 
 
-def test_rotation_reencrypts_with_the_newest_key_and_a_second_run_does_nothing(client, acme, globex, key, settings):
-    from django.core.management import call_command
-
-    _ingest_both(client, acme)
-    _encrypt_on(globex)
-    _post(client, globex, [ingest_record(n, **DETAIL_RECORD) for n in range(1, 4)])
-    settings.FIELD_ENCRYPTION_KEY = f"{NEW_KEY},{OLD_KEY}"
-    out = io.StringIO()
-    call_command("rotate_encryption_key", "--dry-run", stdout=out, stderr=io.StringIO())
-    assert "acme: 1 encrypted rows, would re-encrypt 1" in out.getvalue()
-    assert Fernet(OLD_KEY).decrypt(_stored("req-2")[0].encode()).decode() == AGENT  # dry run wrote nothing
-    out = io.StringIO()
-    call_command("rotate_encryption_key", "--batch-rows", "2", stdout=out, stderr=io.StringIO())
-    assert "acme: 1 encrypted rows, re-encrypted 1" in out.getvalue()
-    assert "globex: 3 encrypted rows, re-encrypted 3" in out.getvalue()
-    assert "re-encrypted 4 rows in all" in out.getvalue()
-    assert Fernet(NEW_KEY).decrypt(_stored("req-2")[0].encode()).decode() == AGENT
-
-    settings.FIELD_ENCRYPTION_KEY = NEW_KEY  # the old key removed
-    _expected(_api(client, acme, "/api/v1/logs/req-2").json())
-    rows = list(csv.DictReader(io.StringIO(_export(client, globex, "format=csv").decode(), newline="")))
-    assert [row["user_agent"] for row in rows] == [AGENT] * 3
-    out = io.StringIO()
-    call_command("rotate_encryption_key", "--account", "globex", stdout=out, stderr=io.StringIO())
-    assert "globex: 3 encrypted rows, re-encrypted 0" in out.getvalue() and "acme" not in out.getvalue()
-
-
-def test_rotation_reports_rows_no_key_reads(client, acme, key, settings):
-    from django.core.management import CommandError, call_command
-
-    _ingest_both(client, acme)
-    settings.FIELD_ENCRYPTION_KEY = NEW_KEY
-    with pytest.raises(CommandError, match="not in FIELD_ENCRYPTION_KEY"):
-        call_command("rotate_encryption_key", stdout=io.StringIO(), stderr=io.StringIO())
-    settings.FIELD_ENCRYPTION_KEY = ""
-    with pytest.raises(CommandError, match="missing"):
-        call_command("rotate_encryption_key", stdout=io.StringIO(), stderr=io.StringIO())
-
-
-@pytest.mark.postgres_only
-def test_the_trigger_still_refuses_a_raw_update_outside_the_guard(client, acme, key):
-    from django.db import DatabaseError, transaction
-
-    _ingest_both(client, acme)
-    with pytest.raises(DatabaseError, match="refused"), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("UPDATE logs_requestlog SET user_agent = 'x' WHERE request_id = 'req-2'")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'logs_requestlog' "
-                       "AND column_name IN ('user_agent', 'encrypted') ORDER BY column_name")  # fmt: skip
-        assert [row[0] for row in cursor.fetchall()] == ["boolean", "text"]
-
-
 def test_the_switch_is_for_owners_audited_and_refused_without_a_usable_key(client, acme, settings):
     alice = make_user("alice@acme.test", account=acme, role="owner")
     for role in ("viewer", "admin"):
