@@ -154,7 +154,8 @@ def copy_rows(account, records: list[dict], table: str = "logs_requestlog") -> f
              r["prompt_tokens"], r["completion_tokens"], r["total_tokens"], None, None,
              Decimal(r["cost"]) if "cost" in r else None, None, r["api_key"], r["ip_address"], r["user_agent"],
              r["latency_ms"], json.dumps(r["request_params"]), json.dumps(r["tags"]), r.get("error_code", ""),
-             r.get("error_message", ""), json.dumps(r["error_details"]) if "error_details" in r else None, now)
+             r.get("error_message", ""), json.dumps(r["error_details"]) if "error_details" in r else None, now,
+             None)  # encrypted: NULL, plain
         )  # fmt: skip
     ensure_partitions(account.retention_days, {row[3] for row in rows})
     t0 = time.perf_counter()

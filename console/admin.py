@@ -36,8 +36,20 @@ class AccountAdmin(ImportExportPermissions, AuditedImportExport, ImportExportMod
     # Import/export by slug (console/admin_resources.py); an import may create accounts.
     resource_classes = [AccountResource]
     import_creates_rows = True
-    list_display = ["slug", "name", "tier", "retention_days_override", "timezone", "privacy_mode", "created_at"]
-    list_filter = ["tier", "privacy_mode"]
+    list_display = [
+        "slug",
+        "name",
+        "tier",
+        "retention_days_override",
+        "timezone",
+        "privacy_mode",
+        "encryption_enabled",
+        "created_at",
+    ]
+    list_filter = ["tier", "privacy_mode", "encryption_enabled"]
+    # Switched on the encryption settings page (operators act as owners there): it checks
+    # that FIELD_ENCRYPTION_KEY is usable and writes the access log.
+    readonly_fields = ["encryption_enabled"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
 

@@ -19,3 +19,10 @@ class DetailSerializer(serializers.Serializer):
 class QueryTimeoutSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.ChoiceField(choices=["query_timeout"])
+
+
+class EncryptionKeySerializer(serializers.Serializer):
+    """The 503 of a missing or wrong log encryption key (console.errors.EncryptionKeyError)."""
+
+    detail = serializers.CharField()
+    code = serializers.ChoiceField(choices=["encryption_key"])

@@ -2,8 +2,10 @@ import zoneinfo
 from urllib.parse import unquote
 
 from django.http import HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import render
 from django.utils import timezone
 
+from console.errors import EncryptionKeyError
 from console.models import validate_timezone_name
 from console.tenancy import current_account
 
@@ -72,3 +74,21 @@ class RefuseEditMethodsMiddleware:
             response = HttpResponseNotAllowed(ALLOWED_METHODS.split(", "), detail, content_type="text/plain")
         response["Allow"] = ALLOWED_METHODS
         return response
+
+
+class EncryptionKeyErrorMiddleware:
+    """A page that needs an encryption key the server lacks (logs.encryption) answers 503 with
+    what to set, instead of a 500 traceback. (DRF views answer it in console.api_errors.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, EncryptionKeyError):
+            return None
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": str(exception), "code": "encryption_key"}, status=503)
+        return render(request, "503.html", {"exception": str(exception)}, status=503)

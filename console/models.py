@@ -50,6 +50,12 @@ class Account(models.Model):
         help_text="Drop request parameters, user agents and error details at ingest, keep only an IP prefix "
         "(owners switch it on the settings page; switches are in the access log).",
     )
+    encryption_enabled = models.BooleanField(
+        default=False,
+        help_text="Store request parameters, user agents and error details encrypted (FIELD_ENCRYPTION_KEY); "
+        "owners switch it on the encryption settings page, which needs a configured key; switches are in "
+        "the access log.",
+    )
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:
@@ -156,6 +162,8 @@ class ApiToken(models.Model):
 class AuditAction(models.TextChoices):
     PRIVACY_ON = "privacy_on", "Privacy mode on"
     PRIVACY_OFF = "privacy_off", "Privacy mode off"
+    ENCRYPTION_ON = "encryption_on", "Log encryption on"
+    ENCRYPTION_OFF = "encryption_off", "Log encryption off"
     SETTINGS_CHANGED = "settings_changed", "Settings changed"
     TOKEN_CREATED = "token_created", "API token created"
     TOKEN_REVOKED = "token_revoked", "API token revoked"

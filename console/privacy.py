@@ -1,5 +1,6 @@
-"""What privacy mode means, in one place: the fields ingest drops, the IP prefix it keeps
-(logs.ingest.services applies them) and the table the settings page shows owners."""
+"""What privacy mode and log encryption mean, in one place: the fields ingest drops, the IP
+prefix it keeps, the fields it encrypts (logs.ingest.services and logs.encryption apply them)
+and the tables the settings pages show owners."""
 
 # Stored empty (request_params "{}", user_agent "", error_details NULL) in privacy mode.
 DROPPED_FIELDS = ("request_params", "user_agent", "error_details")
@@ -19,4 +20,27 @@ RECORDED_FIELDS = (
     ("user_agent", "Yes (secrets masked)", "Not stored"),
     ("error_details", "Yes (secrets masked)", "Not stored"),
     ("Prompt and completion text (messages, prompt, response, …)", "Never stored", "Never stored"),
+)
+
+# Stored encrypted when the account has log encryption on (logs.encryption): unreadable in the
+# database, shown decrypted by the console, the API and exports; no filter or search reads them.
+ENCRYPTED_FIELDS = ("request_params", "user_agent", "error_details")
+
+# (field, how it is stored with encryption on, filter that reads it): the encryption page's table.
+ENCRYPTION_FIELDS = (
+    ("request_params", "Encrypted", "None (cannot be searched)"),
+    ("user_agent", "Encrypted", "None (cannot be searched)"),
+    ("error_details", "Encrypted", "None (cannot be searched)"),
+    ("request_id", "Plain", "Request id, search"),
+    ("timestamp", "Plain", "Time range"),
+    ("model", "Plain", "Model"),
+    ("status", "Plain", "Status"),
+    ("prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens", "Plain", "Tokens"),
+    ("cost", "Plain", "Cost, unpriced"),
+    ("latency_ms", "Plain", "–"),
+    ("api_key", "Plain (masked when it is a secret)", "API key"),
+    ("ip_address", "Plain (a prefix in privacy mode)", "IP"),
+    ("tags", "Plain", "Tag"),
+    ("error_code", "Plain", "Error code"),
+    ("error_message", "Plain (secrets masked)", "Search"),
 )

@@ -101,6 +101,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "console.middleware.ViewerTimezoneMiddleware",
+    # A missing or wrong log encryption key: a 503 page saying what to set, not a 500.
+    "console.middleware.EncryptionKeyErrorMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -140,6 +142,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Statement timeout (ms) for the log list's slow filters (text search, IP) on PostgreSQL.
 LOG_SEARCH_TIMEOUT_MS = env_int("LOG_SEARCH_TIMEOUT_MS", 2000)
+# Fernet keys for accounts with log encryption on (logs.encryption): comma-separated, newest
+# first. New rows are encrypted with the first; the others only decrypt older rows until
+# `manage.py rotate_encryption_key` has re-encrypted them. Empty: encryption cannot be switched on.
+FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY", "")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -18,7 +18,7 @@ from console.admin import ImportExportPermissions
 from console.admin_audit import AuditedImportExport
 from console.audit import Actor, record_event
 from console.models import Account, AuditAction
-from logs import gate
+from logs import encryption, gate
 from logs.admin_changelist import (
     AccountFilter,
     NewestRowsPaginator,
@@ -96,6 +96,10 @@ class RequestLogAdmin(ImportExportPermissions, AuditedImportExport, ExportMixin,
 
     def get_queryset(self, request):
         return gate.request_logs(account=gate.all_accounts())
+
+    def get_object(self, request, object_id, from_field=None):
+        # The read-only change page shows an encrypted row's fields decrypted, never the tokens.
+        return encryption.reveal(super().get_object(request, object_id, from_field))
 
     def get_changelist(self, request, **kwargs):
         return RequestLogChangeList

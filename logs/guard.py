@@ -21,12 +21,14 @@ from django.db import connection, transaction
 
 SETTING = "meterlog.allow_delete"
 
-# The trigger's list (logs/migrations/0010_no_hand_writes.py) must say the same.
+# The trigger's list (logs/migrations/0010_no_hand_writes.py, replaced by 0012_encryption.py)
+# must say the same.
 ALLOWED_WRITERS = (
     "purge",  # the retention purge (logs.retention)
     "move",  # a retention class move after a period change (issue 15, not built yet)
     "deletion",  # an approved deletion request (logs.deletions); bench clean-ups
     "scrub",  # manage.py scrub_secrets re-masking stored rows (logs.scrub)
+    "rotate",  # manage.py rotate_encryption_key re-encrypting rows with the newest key (logs.rotation)
 )
 
 

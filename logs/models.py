@@ -154,7 +154,9 @@ class RequestLog(models.Model):
     )
     api_key = models.CharField(max_length=255, blank=True, default="")
     ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True, default="")
+    # Text, not varchar(512): an encrypted user agent (a Fernet token) is longer than the
+    # 512 characters ingest allows for the plain text (logs.ingest.validation keeps that limit).
+    user_agent = models.TextField(blank=True, default="")
     latency_ms = models.IntegerField(null=True, blank=True)
     request_params = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=dict, blank=True)
@@ -162,6 +164,9 @@ class RequestLog(models.Model):
     error_message = models.TextField(blank=True, default="")
     error_details = models.JSONField(null=True, blank=True)
     ingested_at = models.DateTimeField(default=timezone.now)
+    # True: user_agent, request_params and error_details hold Fernet tokens (logs.encryption);
+    # NULL: plain. Nullable so that adding it changed no stored row (a catalog change).
+    encrypted = models.BooleanField(null=True, blank=True)
 
     class Meta:
         # Every index leads with account_id (every query is one tenant's) and ends with

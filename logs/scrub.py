@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from console.models import Account
-from logs import gate
+from logs import encryption, gate
 from logs.guard import allow_log_writes
 from logs.locks import lock_account_ingest
 from logs.models import ApiKey, ExportRecord
@@ -26,7 +26,8 @@ from logs.secrets import key_fingerprint, looks_like_secret, mask_secret, scrub_
 # Read per batch: the row's partition keys (so its UPDATE touches one partition) and what
 # may hold a secret.
 _FIELDS = ("id", "timestamp", "retention_days", "api_key", "request_params", "error_message", "error_details",
-           "user_agent")  # fmt: skip
+           "user_agent", "encrypted")  # fmt: skip
+_ENCRYPTED = ("user_agent", "request_params", "error_details")  # logs.encryption's order
 
 
 @dataclass
@@ -48,11 +49,16 @@ def scrubbed_fields(row: dict) -> dict:
     new = {}
     if (identifier := masked_identifier(row["api_key"])) is not None:
         new["api_key"] = identifier
+    if row.get("encrypted"):
+        # Scrub the plaintext, never the tokens; what changed is stored encrypted again.
+        row = {**row, **dict(zip(_ENCRYPTED, encryption.decrypt_values(*(row[n] for n in _ENCRYPTED)), strict=True))}
     for name, scrub in (("request_params", scrub_json), ("error_details", scrub_json),
                         ("error_message", scrub_text), ("user_agent", scrub_text)):  # fmt: skip
         value = row[name]
         if value is not None and value != "" and (clean := scrub(value)) != value:
             new[name] = clean
+    if row.get("encrypted"):
+        new.update(encryption.encrypted_values({name: new[name] for name in _ENCRYPTED if name in new}))
     return new
 
 

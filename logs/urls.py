@@ -1,6 +1,6 @@
 from django.urls import path
 
-from logs import views
+from logs import encryption_views, views
 from logs.deletions import views as deletion_views
 from logs.exports import views as export_views
 from logs.imports import views as import_views
@@ -23,6 +23,8 @@ urlpatterns = [
     path("imports/<int:pk>/", import_views.import_detail, name="import_detail"),
     path("imports/<int:pk>/progress/", import_views.import_progress, name="import_progress"),
     path("retention/", retention_views.retention, name="retention"),
+    # A tab of console's settings pages: the log encryption switch (owners).
+    path("settings/encryption/", encryption_views.settings_encryption, name="settings_encryption"),
     # Staff only: every account's period and the recent purge runs.
     path("operator/retention/", retention_views.retention_operator, name="retention_operator"),
     # Owners file deletion requests; operators approve or reject them.

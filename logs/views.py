@@ -19,7 +19,7 @@ from console.audit import Actor
 from console.models import Role
 from console.params import text_errors
 from console.tenancy import has_role, require_account, require_admin
-from logs import exports, selectors, services
+from logs import encryption, exports, selectors, services
 from logs.filters import filter_errors
 from logs.models import ApiKey, MatchType, ModelPrice, Status
 from logs.pagination import InvalidCursor
@@ -127,7 +127,7 @@ def _local_input(raw: str, value: datetime | None) -> str:
 @require_account()
 def log_detail(request, request_id):
     account = request.account
-    row = selectors.get_request_log(account=account, request_id=request_id)
+    row = encryption.reveal(selectors.get_request_log(account=account, request_id=request_id))
     price = None
     if row.price_id is not None:
         # Through the account's price list, so another account's override never shows.

@@ -19,7 +19,7 @@ from console.api_auth import HasReadScope
 from console.api_serializers import QueryTimeoutSerializer
 from console.login_throttle import client_ip
 from logs import exports
-from logs.api.query_views import _AUTH_RESPONSES, _ERRORS_400, LIST_PARAMETERS
+from logs.api.query_views import _AUTH_RESPONSES, _ERRORS_400, _KEY_RESPONSES, LIST_PARAMETERS
 from logs.api.serializers import LogRecordSerializer
 from logs.exports.request import GZIP_CONTENT_TYPE, ZIP_CONTENT_TYPE
 from logs.models import ExportFormat
@@ -91,6 +91,7 @@ class ExportView(APIView):
             (200, ZIP_CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="split=month."),
             400: _ERRORS_400,
             **_AUTH_RESPONSES,
+            **_KEY_RESPONSES,
             422: OpenApiResponse(QueryTimeoutSerializer, description="The filter took too long; narrow it."),
         },
         tags=["logs"],

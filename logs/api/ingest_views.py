@@ -112,6 +112,11 @@ _RESPONSES = {
         description=f"More than {MAX_RECORDS:,} records, 20 MB (decompressed) or {MAX_GZIP_MEMBERS:,} gzip members.",
     ),
     415: OpenApiResponse(IngestProblemSerializer, description="Content-Encoding other than gzip."),
+    503: OpenApiResponse(
+        IngestProblemSerializer,
+        description="The account stores logs encrypted and the server's FIELD_ENCRYPTION_KEY is missing or "
+        "invalid: nothing of the batch is stored.",
+    ),
 }
 
 

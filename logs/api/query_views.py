@@ -26,7 +26,12 @@ from rest_framework.views import APIView
 
 from console.api_auth import HasReadScope
 from console.api_docs import many_param
-from console.api_serializers import DetailSerializer, FilterErrorsSerializer, QueryTimeoutSerializer
+from console.api_serializers import (
+    DetailSerializer,
+    EncryptionKeySerializer,
+    FilterErrorsSerializer,
+    QueryTimeoutSerializer,
+)
 from logs.api.serializers import LogPageSerializer, LogRecordSerializer, log_record
 from logs.filters import filter_errors
 from logs.models import Status
@@ -106,6 +111,13 @@ _AUTH_RESPONSES = {
     401: OpenApiResponse(DetailSerializer, description="Missing or unknown token."),
     403: OpenApiResponse(DetailSerializer, description="The token does not have the read scope."),
 }
+# Every read of log rows: an encrypted row without its key (logs.encryption).
+_KEY_RESPONSES = {
+    503: OpenApiResponse(
+        EncryptionKeySerializer,
+        description="Rows are stored encrypted and the server's FIELD_ENCRYPTION_KEY is missing or lacks their key.",
+    ),
+}
 
 
 class LogListView(APIView):
@@ -128,6 +140,7 @@ class LogListView(APIView):
             200: LogPageSerializer,
             400: _ERRORS_400,
             **_AUTH_RESPONSES,
+            **_KEY_RESPONSES,
             422: OpenApiResponse(
                 QueryTimeoutSerializer,
                 description="A text or IP search took too long; narrow the range or add filters.",
@@ -174,6 +187,7 @@ class LogDetailView(APIView):
         responses={
             200: LogRecordSerializer,
             **_AUTH_RESPONSES,
+            **_KEY_RESPONSES,
             404: OpenApiResponse(DetailSerializer, description="No such request id in this token's account."),
         },
         tags=["logs"],

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from logs import encryption
 from logs.models import RequestLog, Status
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -40,6 +41,9 @@ def format_cost(value: Decimal | None) -> str | None:
 
 
 def log_record(row: RequestLog) -> dict:
+    # An encrypted row's three fields are decrypted here, for the API, archives and the
+    # admin export alike (EncryptionKeyError: a 503, never the token as the value).
+    user_agent, request_params, error_details = encryption.plain_fields(row)
     return {
         "request_id": row.request_id,
         "timestamp": format_timestamp(row.timestamp),
@@ -53,13 +57,13 @@ def log_record(row: RequestLog) -> dict:
         "cost": format_cost(row.cost),
         "api_key": row.api_key or None,
         "ip_address": row.ip_address,
-        "user_agent": row.user_agent or None,
+        "user_agent": user_agent or None,
         "latency_ms": row.latency_ms,
-        "request_params": row.request_params if row.request_params is not None else {},
+        "request_params": request_params if request_params is not None else {},
         "tags": row.tags if row.tags is not None else {},
         "error_code": row.error_code or None,
         "error_message": row.error_message or None,
-        "error_details": row.error_details,
+        "error_details": error_details,
     }
 
 

@@ -12,6 +12,11 @@ statement in its own transaction, with the log statement timeout.
 
 CSV on PostgreSQL takes a faster path through `COPY ... TO STDOUT` (logs.exports.sql). The
 encoders are in logs.exports.encoders; values are byte for byte the API's (`log_record`).
+
+Log encryption: an account that has (or had) encryption on may have rows whose user_agent,
+request_params and error_details are Fernet tokens. Its exports never take the COPY path
+(its bytes go out nearly as PostgreSQL sends them); the values path reads each row's
+`encrypted` flag too and decrypts those rows' three columns (logs.encryption) before encoding.
 """
 
 import functools
@@ -20,8 +25,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from django.db import connection
 
-from logs import selectors
+from logs import encryption, selectors
+from logs.encryption_settings import may_have_encrypted_rows
 from logs.exports import encoders, sql
+from logs.exports.format import EXPORT_FIELDS
 from logs.filters import RequestLogFilterSet
 from logs.models import ExportFormat
 
@@ -60,7 +67,11 @@ def file_body(
     consumer uses the database connection for nothing else until the body ends.
     `csv_safe` (CSV only): formula-like text cells get a leading ', on either path."""
     counter = counter or RowCounter()
-    if _copy_applies(filterset, export_format):
+    # Unknown account (a filterset not made by selectors.filter_request_logs): decrypt, to be safe.
+    decrypt = may_have_encrypted_rows(getattr(filterset, "account", None))
+    if decrypt:
+        encryption.require_keys()  # a missing key answers before the response starts
+    if not decrypt and _copy_applies(filterset, export_format):
         parts = sql.copy_csv_chunks(
             filterset.qs,
             chunk_rows=COPY_CHUNK_SIZE,
@@ -74,7 +85,7 @@ def file_body(
         encode = encoders.ENCODERS[export_format]
         if csv_safe and export_format == ExportFormat.CSV:
             encode = functools.partial(encoders.csv_body, csv_safe=True)
-        chunks = chunks_of(filterset)
+        chunks = chunks_of(filterset, decrypt=decrypt)
         first = next(chunks)
         body = encode(counter.count(itertools.chain([first], chunks)))
     if compress:
@@ -91,17 +102,44 @@ def _copy_applies(filterset: RequestLogFilterSet, export_format: str) -> bool:
     )
 
 
-def chunks_of(filterset: RequestLogFilterSet) -> Iterator[list]:
+def chunks_of(filterset: RequestLogFilterSet, *, decrypt: bool = False) -> Iterator[list]:
     """Lists of at most CHUNK_SIZE rows, newest first, each row exactly once. On PostgreSQL
-    the timestamp and cost come formatted by the database (logs.exports.sql)."""
-    fetch = sql.fetch_values if connection.vendor == "postgresql" else None
+    the timestamp and cost come formatted by the database (logs.exports.sql). `decrypt`:
+    rows stored encrypted come out with their plaintext (the same row shapes)."""
+    postgres = connection.vendor == "postgresql"
+    fetch = sql.fetch_values if postgres else None
+    fields = COLUMNS
+    if decrypt:
+        # The flag last: keyset_page finds the timestamp and id where they were.
+        fields = (*COLUMNS, "encrypted")
+        fetch = functools.partial(sql.fetch_values, with_flag=True) if postgres else None
     cursor = None
     while True:
-        page = selectors.log_page(filterset=filterset, cursor=cursor, limit=CHUNK_SIZE, fields=COLUMNS, fetch=fetch)
-        yield page.rows
+        page = selectors.log_page(filterset=filterset, cursor=cursor, limit=CHUNK_SIZE, fields=fields, fetch=fetch)
+        yield _decrypted(page.rows, json_text=postgres) if decrypt else page.rows
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
+
+
+_USER_AGENT = EXPORT_FIELDS.index("user_agent")
+_PARAMS = EXPORT_FIELDS.index("request_params")
+_DETAILS = EXPORT_FIELDS.index("error_details")
+
+
+def _decrypted(rows: list, *, json_text: bool) -> list:
+    """Rows without their trailing `encrypted` flag, the encrypted ones' three columns
+    decrypted: from jsonb text on PostgreSQL (sql.fetch_values), Python values on SQLite."""
+    decrypt = encryption.decrypt_json_texts if json_text else encryption.decrypt_values
+    plain = []
+    for row in rows:
+        values = list(row[:-1])
+        if row[-1]:
+            values[_USER_AGENT], values[_PARAMS], values[_DETAILS] = decrypt(
+                values[_USER_AGENT], values[_PARAMS], values[_DETAILS]
+            )
+        plain.append(values)
+    return plain
 
 
 class RowCounter:

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from console.audit import Actor
+from console.errors import EncryptionKeyError
 from console.models import Account
 from logs import selectors, stale_jobs
 from logs.exports.chunks import RowCounter
@@ -149,7 +150,7 @@ def run_export_job(record_id: int) -> ExportRecord | None:
             expires_at=finished + timedelta(hours=settings.METERLOG_EXPORT_TTL_HOURS),
         )
         log.info("export job %s: %d rows to %s", record.pk, counter.rows, relative)
-    except selectors.QueryTimeout as exc:
+    except (selectors.QueryTimeout, EncryptionKeyError) as exc:
         return _fail(record, str(exc))
     except Exception:
         log.exception("export job %s failed", record_id)

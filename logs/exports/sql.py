@@ -65,13 +65,15 @@ def _compiled(queryset: QuerySet) -> tuple[str, tuple] | None:
         return None
 
 
-def fetch_values(queryset: QuerySet) -> list[tuple]:
-    """Rows: the COLUMNS values (raw timestamp and id, cost as text), then the timestamp text."""
+def fetch_values(queryset: QuerySet, *, with_flag: bool = False) -> list[tuple]:
+    """Rows: the COLUMNS values (raw timestamp and id, cost as text), then the timestamp text
+    (and, `with_flag`, the row's `encrypted` flag: the queryset must select it)."""
     compiled = _compiled(queryset)
     if compiled is None:
         return []
     sql, params = compiled
-    wrapped = f'SELECT {_VALUES_SELECT} FROM ({sql}) t ORDER BY t."timestamp" DESC, t."id" DESC'
+    select = f'{_VALUES_SELECT}, t."encrypted"' if with_flag else _VALUES_SELECT
+    wrapped = f'SELECT {select} FROM ({sql}) t ORDER BY t."timestamp" DESC, t."id" DESC'
     with connection.cursor() as cursor:
         cursor.execute(wrapped, params)
         return cursor.fetchall()

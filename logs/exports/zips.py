@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from console.models import Account
-from logs import selectors
+from logs import encryption, selectors
+from logs.encryption_settings import may_have_encrypted_rows
 from logs.exports.chunks import RowCounter, file_body
 from logs.exports.request import ExportRequest, params_querydict, utc_text
 
@@ -90,6 +91,8 @@ def zip_by_month(*, account: Account, export: ExportRequest, filters: dict, coun
     """The zip's bytes. The month bounds are read before this returns (a QueryTimeout reaches
     the view before the response starts); the rows as the zip is consumed."""
     spans = month_spans(account=account, filters=filters)
+    if may_have_encrypted_rows(account):
+        encryption.require_keys()  # each month's file_body runs mid-download: say it now
     return _zip(account=account, export=export, filters=filters, spans=spans, counter=counter)
 
 

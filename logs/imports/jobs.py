@@ -21,6 +21,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from console.errors import EncryptionKeyError
 from console.models import Account
 from logs import decompress, stale_jobs
 from logs.imports import readers
@@ -154,7 +155,7 @@ def run_import_job(job_id: int) -> ImportJob | None:
             state=ImportState.DONE, finished_at=timezone.now(), detected_format=report.format, **_counts(report)
         )
         log.info("import job %s: %d rows, %d accepted", job_id, report.rows, report.accepted)
-    except (ImportFormatError, OSError) as exc:
+    except (ImportFormatError, OSError, EncryptionKeyError) as exc:
         # What was accepted before the fault stays (it is valid); the counts say how far it got.
         counts = _counts(latest[0]) if latest else {}
         ImportJob.objects.filter(pk=job_id).update(

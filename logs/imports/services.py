@@ -123,8 +123,9 @@ def import_file(
                 request_id = record.get("request_id")
                 rejections.append((line, request_id if isinstance(request_id, str) else None, errors, raw))
         if valid:
-            # An import runs for minutes: an owner's privacy switch applies from the next batch.
-            account.refresh_from_db(fields=["privacy_mode"])
+            # An import runs for minutes: an owner's privacy or encryption switch applies
+            # from the next batch.
+            account.refresh_from_db(fields=["privacy_mode", "encryption_enabled"])
             result = ingest_records(account=account, records=[entry[1] for entry in valid], source="import")
             report.accepted += result.accepted
             report.duplicates += result.duplicates

@@ -2,7 +2,7 @@
 
 The pipeline: validate each record in plain Python, drop in-batch repeats (the first
 wins), price what came without a cost (a computed cost the column cannot hold rejects its
-record), mask secret API keys, apply privacy mode, create
+record), mask secret API keys, apply privacy mode, encrypt (log encryption, logs.encryption), create
 the partitions the rows need, then in ONE transaction: lock the account, skip request_ids
 already stored, insert the rest (COPY on PostgreSQL, bulk_create on SQLite), and upsert
 the account's ApiKey and AccountModel rows with one statement each.
@@ -28,7 +28,7 @@ from django.utils import timezone
 from analytics import rollups
 from console import privacy
 from console.models import Account
-from logs import gate
+from logs import encryption, gate
 from logs.ingest import bounds
 from logs.ingest.validation import validate_record
 from logs.locks import lock_account_ingest
@@ -64,6 +64,7 @@ COLUMNS = (
     "error_message",
     "error_details",
     "ingested_at",
+    "encrypted",
 )
 _REQUEST_ID = COLUMNS.index("request_id")
 _TIMESTAMP = COLUMNS.index("timestamp")
@@ -124,6 +125,12 @@ def ingest_records(*, account: Account, records: list, source: str = "api") -> I
     fingerprints = _mask_api_keys(batch)
     if account.privacy_mode:
         _apply_privacy(batch)
+    if account.encryption_enabled:
+        # After validation, scrubbing and privacy mode; before the rows are built: the
+        # database never receives the plaintext. A missing or bad key rejects the batch
+        # (EncryptionKeyError, a 503) rather than storing it in the clear.
+        for clean in batch:
+            encryption.encrypt_clean(clean)
     rows = [_row(account, clean, now) for clean in batch]
 
     ensure_partitions(account.retention_days, {clean["timestamp"] for clean in batch})
@@ -254,6 +261,7 @@ def _row(account: Account, clean: dict, now: datetime) -> tuple:
         clean["error_message"],
         clean["error_details_json"],
         now,
+        clean.get("encrypted"),
     )
 
 

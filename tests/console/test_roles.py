@@ -162,6 +162,8 @@ CASES = [
         data={"privacy_mode": "on"},
         state=_privacy,
     ),
+    # Switching it (POST, owners only, needs a key) is tested in tests/logs/test_encryption.py.
+    Case("logs:settings_encryption", "GET", owners(), "log encryption: what is encrypted, the switch"),
     Case("console:settings_access_log", "GET", owners(), "read the access log"),
     Case("console:settings_tokens", "GET", owners(), "API tokens"),
     Case(

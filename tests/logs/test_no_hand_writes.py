@@ -114,7 +114,7 @@ def test_allowed_writers_may_and_the_flag_does_not_outlive_the_block(acme):
     with allow_log_writes("deletion"):
         RequestLog.objects.filter(pk=rows["recent"].pk).delete()
     assert not RequestLog.objects.exists()
-    assert set(ALLOWED_WRITERS) == {"purge", "move", "deletion", "scrub"}
+    assert set(ALLOWED_WRITERS) == {"purge", "move", "deletion", "scrub", "rotate"}
 
 
 def test_a_block_rolled_back_takes_its_rows_and_its_flag_with_it(acme):

@@ -50,7 +50,7 @@ def test_log_list_documents_every_filter_parameter(schema):
     assert set(params["status"]["schema"]["items"]["enum"]) == {"success", "error"}
     assert set(params["range"]["schema"]["enum"]) == {"1h", "24h", "7d", "30d"}
     assert params["limit"]["schema"]["type"] == "integer"
-    assert set(operation["responses"]) == {"200", "400", "401", "403", "422"}
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "422", "503"}
     assert operation["security"] == [{"bearerAuth": []}]
 
 
@@ -75,7 +75,7 @@ def test_record_schema_matches_the_representation(schema):
     assert detail["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/LogRecord"
     }
-    assert set(detail["responses"]) == {"200", "401", "403", "404"}
+    assert set(detail["responses"]) == {"200", "401", "403", "404", "503"}
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ prints the summary on stdout. Layout and restore steps: README "Backups (archive
 
 from django.core.management.base import BaseCommand, CommandError
 
+from console.errors import EncryptionKeyError
 from console.models import Account
 from logs.archive import ArchiveError, archive_accounts, manifest_path, month_bounds
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
 
         try:
             archived = archive_accounts(accounts=accounts, month=month, to_dir=to_dir, progress=progress)
-        except ArchiveError as exc:
+        except (ArchiveError, EncryptionKeyError) as exc:
             raise CommandError(str(exc)) from exc
         written = [item for item in archived if item.file]
         self.stdout.write(f"month {month}: {len(written)} files, {sum(item.rows for item in archived):,} rows")

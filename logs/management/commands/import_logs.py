@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from console.errors import EncryptionKeyError
 from console.models import Account
 from logs.imports.services import FORMATS, ImportFormatError, import_file
 
@@ -74,7 +75,7 @@ class Command(BaseCommand):
                 on_rejected=on_rejected if out else None,
                 quota_per_usd=quota,
             )
-        except ImportFormatError as exc:
+        except (ImportFormatError, EncryptionKeyError) as exc:
             raise CommandError(str(exc)) from exc
         finally:
             if out:
