@@ -29,7 +29,7 @@ __all__ = ["ENCRYPTED_FIELDS", "EncryptionKeyError"]
 
 HOW_TO_SET = (
     "set FIELD_ENCRYPTION_KEY to comma-separated Fernet keys, newest first "
-    "(`manage.py rotate_encryption_key --generate` prints a new one)"
+    "(manage.py rotate_encryption_key --generate prints a new one)"
 )
 MISSING = f"Log encryption key missing: {HOW_TO_SET}."
 WRONG = (
