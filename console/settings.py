@@ -250,7 +250,7 @@ METERLOG_PURGE_BATCH_ROWS = env_int("METERLOG_PURGE_BATCH_ROWS", 5000)
 METERLOG_PURGE_TIME_BUDGET_SECONDS = env_int("METERLOG_PURGE_TIME_BUDGET_SECONDS", 1800)
 METERLOG_PURGE_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_LOCK_TIMEOUT_MS", 2000)
 # A partition DETACH queues every ingest and read of its class while it waits: short waits.
-METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS", 50)
+METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS", 90)
 # Archive before purge (logs/retention/archiving.py): when on, the purge first writes the rows
 # it is about to delete to gzip NDJSON files in METERLOG_ARCHIVE_DIR (the archive_logs layout,
 # one file per account, month and run), verifies them, and deletes an account's rows only then.
