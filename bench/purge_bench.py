@@ -102,19 +102,87 @@ class Load:
         return {"n": len(times), "p50_ms": round(percentile(times, 50), 1), "p99_ms": round(percentile(times, 99), 1)}
 
 
-def purge_under_load(label: str, now, load_args) -> dict:
+class Phases:
+    """When the purge was in which step: wraps the steps of logs.retention.deletes so each
+    slow ingest request can be matched with what the purge was doing meanwhile."""
+
+    STEPS = {"detach_partition": "detach", "rows_by_account": "count", "delete_expired_rows": "delete"}
+
+    def __init__(self):
+        self.spans: list[tuple[str, float, float]] = []
+
+    def __enter__(self):
+        from logs.retention import deletes
+
+        self._saved = {}
+        for name, label in self.STEPS.items():
+            real = getattr(deletes, name)
+            self._saved[name] = real
+            setattr(deletes, name, self._timed(real, label))
+        real_drop = deletes.drop_detached
+
+        def drop(table):
+            # drop_detached counts (rows_by_account, timed above) then drops: the rest is the DROP.
+            began, before = time.perf_counter(), len(self.spans)
+            out = real_drop(table)
+            counted = sum(e - b for _, b, e in self.spans[before:])
+            self.spans.append(("drop", began + counted, time.perf_counter()))
+            return out
+
+        self._saved["drop_detached"] = real_drop
+        deletes.drop_detached = drop
+        return self
+
+    def _timed(self, real, label):
+        def timed(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                self.spans.append((label, began, time.perf_counter()))
+
+        return timed
+
+    def __exit__(self, *exc):
+        from logs.retention import deletes
+
+        for name, real in self._saved.items():
+            setattr(deletes, name, real)
+
+    def overlapping(self, samples, slower_than: float) -> dict:
+        """Of the samples slower than `slower_than` ms, how many overlapped each step."""
+        found: dict[str, int] = {}
+        for at, ms in samples:
+            if ms <= slower_than:
+                continue
+            end = at + ms / 1000
+            labels = {label for label, b, e in self.spans if b < end and e > at} or {"nothing"}
+            for label in labels:
+                found[label] = found.get(label, 0) + 1
+        return found
+
+    def totals(self) -> dict:
+        out: dict[str, float] = {}
+        for label, b, e in self.spans:
+            out[label] = round(out.get(label, 0) + (e - b), 2)
+        return out
+
+
+def purge_under_load(label: str, now, load_args, quiet_p99: float | None = None) -> dict:
     from logs.retention.services import purge_expired_logs
 
     size_before, rows_before = log_size()
     with Load(*load_args) as load:
         time.sleep(2)  # the clients are sending
-        started = time.perf_counter()
-        run = purge_expired_logs(now=now)
-        ended = time.perf_counter()
+        with Phases() as phases:
+            started = time.perf_counter()
+            run = purge_expired_logs(now=now)
+            ended = time.perf_counter()
         if ended - started < 10:
             time.sleep(10 - (ended - started))  # at least 10 s of load samples around it
         during = load.between(started - 1, max(ended, started + 10))
         errors = list(load.errors)
+        window = [(at, ms) for at, ms in load.samples if started - 1 <= at < max(ended, started + 10)]
     size_after, rows_after = log_size()
     # A drop is the DETACH (the class table's exclusive lock) and the DROP of the detached
     # table; between them the detached table's rows are counted per account for the run's
@@ -139,6 +207,9 @@ def purge_under_load(label: str, now, load_args) -> dict:
         "longest_detach_ms": round(max(detaches, default=0), 1),
         "longest_batch_ms": round(max(batches, default=0), 1),
         "ingest_during": during,
+        # Seconds in each step, and which steps the requests slower than the quiet p99 overlapped.
+        "steps_s": phases.totals(),
+        "slow_requests_overlapped": phases.overlapping(window, quiet_p99) if quiet_p99 else None,
         "ingest_errors": errors[:3],
         "size_before": size_before,
         "size_after": size_after,
@@ -153,7 +224,8 @@ def purge_under_load(label: str, now, load_args) -> dict:
         f"longest DELETE batch {out['longest_batch_ms']} ms; ingest during: {during}; errors {len(errors)}; "
         f"size {size_before / 2**30:.2f} -> {size_after / 2**30:.2f} GiB "
         f"({1 - size_after / size_before:.1%} less), rows {rows_before:,} -> {rows_after:,} "
-        f"({1 - rows_after / rows_before:.1%} less)",
+        f"({1 - rows_after / rows_before:.1%} less); seconds per step {out['steps_s']}; "
+        f"requests slower than the quiet p99 overlapped: {out['slow_requests_overlapped']}",
         flush=True,
     )
     return out
@@ -208,9 +280,12 @@ def main() -> None:
             quiet = load.between(t0, time.perf_counter())
         result["quiet"] = quiet
         print(f"quiet ingest ({args.clients} clients, {args.quiet:g} s): {quiet}", flush=True)
-        result["daily"] = purge_under_load("daily purge (now + 1 day)", newest + timedelta(days=1), load_args)
+        quiet_p99 = quiet.get("p99_ms")
+        result["daily"] = purge_under_load(
+            "daily purge (now + 1 day)", newest + timedelta(days=1), load_args, quiet_p99
+        )
         result["half"] = purge_under_load(
-            f"half purge (now + {args.half_days} days)", newest + timedelta(days=args.half_days), load_args
+            f"half purge (now + {args.half_days} days)", newest + timedelta(days=args.half_days), load_args, quiet_p99
         )
         # The machine's load drifts: quiet again after; each purge is compared with the higher
         # (kinder) of the two quiet figures.

@@ -249,6 +249,10 @@ CELERY_BEAT_SCHEDULE = {
 METERLOG_PURGE_BATCH_ROWS = env_int("METERLOG_PURGE_BATCH_ROWS", 5000)
 METERLOG_PURGE_TIME_BUDGET_SECONDS = env_int("METERLOG_PURGE_TIME_BUDGET_SECONDS", 1800)
 METERLOG_PURGE_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_LOCK_TIMEOUT_MS", 2000)
+# After each DELETE batch and each partition drop the purge sleeps this percentage of the
+# time the step took (100: it takes at most about half of a core and of the disk from
+# ingest and readers while it runs; 0: no pauses).
+METERLOG_PURGE_PAUSE_PERCENT = env_int("METERLOG_PURGE_PAUSE_PERCENT", 100)
 # A partition DETACH queues every ingest and read of its class while it waits: short waits.
 METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS", 90)
 # Archive before purge (logs/retention/archiving.py): when on, the purge first writes the rows

@@ -46,6 +46,15 @@ class BatchResult:
         return deleted
 
 
+def pause_after(seconds: float) -> None:
+    """Give way to ingest and readers: sleep a share of the time the step just took
+    (METERLOG_PURGE_PAUSE_PERCENT), so a long purge takes at most about half of the
+    machine while it runs instead of all it can get."""
+    share = settings.METERLOG_PURGE_PAUSE_PERCENT / 100
+    if share > 0 and seconds > 0:
+        time.sleep(seconds * share)
+
+
 def _purge_transaction(cursor, *, lock_timeout_ms: int | None = None) -> None:
     """The settings of every purge write (each runs inside allow_log_writes("purge")).
 
@@ -129,9 +138,11 @@ def delete_expired_rows(
             log.warning("purge: lock timeout deleting from %s; the next run continues", table)
             result.finished = False
             return result
-        deleted = result.add_batch(counts, (time.monotonic() - began) * 1000)
+        took = time.monotonic() - began
+        deleted = result.add_batch(counts, took * 1000)
         if deleted < batch_rows:
             return result
+        pause_after(took)
 
 
 def keeps_rows(*, table: str, keepers: list[tuple[int, object]]) -> bool:

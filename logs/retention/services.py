@@ -264,6 +264,7 @@ def _drop_partitions(
             if account_id in entries:
                 entries[account_id]["deleted"] += rows
         elapsed_ms = round((time.monotonic() - began) * 1000, 1)
+        deletes.pause_after((dropped_table.count_ms + dropped_table.drop_ms) / 1000)
         # "ms": the whole step; "detach_ms": the one step that locks the class table (its
         # wait for the lock included); "count_ms" and "drop_ms": the detached table's exact
         # count per account and its DROP, which lock nothing ingest or readers use.

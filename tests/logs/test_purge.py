@@ -225,3 +225,32 @@ def test_the_admin_shows_runs_read_only(side_by_side, olivia, client):
     assert client.get(f"/admin/logs/purgerun/{run.pk}/change/").status_code == 200
     assert client.get(f"/admin/logs/purgerun/{run.pk}/delete/").status_code == 403
     assert client.get("/admin/logs/purgerun/add/").status_code == 403
+
+
+def test_the_purge_pauses_a_share_of_each_step(monkeypatch, settings):
+    """After each batch and each drop the purge sleeps METERLOG_PURGE_PAUSE_PERCENT of the
+    step's time (giving way to ingest); 0 turns the pauses off."""
+    from logs.retention import deletes
+
+    slept = []
+    monkeypatch.setattr(deletes.time, "sleep", slept.append)
+    settings.METERLOG_PURGE_PAUSE_PERCENT = 50
+    deletes.pause_after(0.2)
+    settings.METERLOG_PURGE_PAUSE_PERCENT = 0
+    deletes.pause_after(0.2)
+    assert slept == [0.1]
+
+
+@pytest.mark.django_db
+def test_batches_pause_between_them_but_not_after_the_last(monkeypatch, settings):
+    from logs.retention import deletes
+
+    std = make_account("std")
+    now = datetime.now(UTC)
+    ingest_records(account=std, records=[rec(f"x{n}", now - timedelta(days=40, minutes=n)) for n in range(5)])
+    pauses = []
+    monkeypatch.setattr(deletes, "pause_after", pauses.append)
+    run = purge_expired_logs(now=now, batch_rows=2)
+    assert run.deleted == 5
+    # Batches of 2, 2 and 1 (on PostgreSQL the rows may also go with a dropped partition).
+    assert len(pauses) == run.batches - 1 + len(run.partitions)
