@@ -5,7 +5,6 @@ should stop the process at start-up, not silently fall back to a default.
 """
 
 import os
-from urllib.parse import parse_qs, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -44,24 +43,3 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def email_settings_from_url(url: str) -> dict:
-    """Turn smtp://user:pass@host:port?tls=1 (or smtps://) into Django EMAIL_* settings."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"smtp", "smtps", "console", "locmem"}:
-        raise ImproperlyConfigured(f"EMAIL_URL scheme must be smtp, smtps, console or locmem, got {parsed.scheme!r}")
-    if parsed.scheme == "console":
-        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
-    if parsed.scheme == "locmem":
-        return {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
-    query = parse_qs(parsed.query)
-    return {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": parsed.hostname or "localhost",
-        "EMAIL_PORT": parsed.port or (465 if parsed.scheme == "smtps" else 25),
-        "EMAIL_HOST_USER": unquote(parsed.username or ""),
-        "EMAIL_HOST_PASSWORD": unquote(parsed.password or ""),
-        "EMAIL_USE_SSL": parsed.scheme == "smtps",
-        "EMAIL_USE_TLS": query.get("tls", ["0"])[0].lower() in _TRUE,
-    }

@@ -6,7 +6,8 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
-from console.env import email_settings_from_url, env_bool, env_int, env_list, env_str
+from console.email_url import email_settings_from_env
+from console.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("METERLOG_VAR_DIR", str(BASE_DIR / "var")))
@@ -266,9 +267,11 @@ ROLLUP_RETENTION_MONTHS = env_int("ROLLUP_RETENTION_MONTHS", 25)
 # How long analytics.UsageMinute keeps a minute (older late records are counted from raw rows).
 METERLOG_MINUTE_ROLLUP_HOURS = env_int("METERLOG_MINUTE_ROLLUP_HOURS", 48)
 
-EMAIL_URL = env_str("EMAIL_URL", "console://")
-globals().update(email_settings_from_url(EMAIL_URL))
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "meterlog@localhost")
+# Mail (console.mail): EMAIL_URL, or EMAIL_HOST / EMAIL_PORT / EMAIL_HOST_USER /
+# EMAIL_HOST_PASSWORD / EMAIL_USE_TLS / EMAIL_USE_SSL; with neither, DEBUG writes mails as
+# files under var/mail and DEBUG off sends to localhost:25. Also EMAIL_TIMEOUT (10 s),
+# DEFAULT_FROM_EMAIL, SERVER_EMAIL. See console/email_url.py.
+globals().update(email_settings_from_env(debug=DEBUG, var_dir=VAR_DIR))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["console.api_auth.BearerTokenAuthentication"],
