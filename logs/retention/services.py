@@ -244,36 +244,48 @@ def _drop_partitions(
     only: set[str] | None = None,
 ) -> set[str]:
     """Detach and drop the droppable periods (or those of them in `only`); returns the ones
-    whose DETACH never had its lock."""
+    whose DETACH never had its lock. A class's periods are detached a few at a time in one
+    transaction (deletes.DETACH_GROUP), then each is counted and dropped."""
     leftovers = dict(detached_leftovers(now=now))
-    busy = set()
-    for name in _droppable(cutoffs, now=now, held=held):
-        if only is not None and name not in only:
-            continue
-        began = time.monotonic()
-        detach_ms = 0.0
+    names = [n for n in _droppable(cutoffs, now=now, held=held) if only is None or n in only]
+    busy: set[str] = set()
+    # name -> (the milliseconds its group's DETACH held the class table, the group's number)
+    detached = {name: (0.0, None) for name in names if name in leftovers}
+    by_class: dict[int, list[str]] = {}
+    for name in names:
         if name not in leftovers:
-            days = int(name.removeprefix(TABLE + "_r").split("_")[0])
-            detach_ms = deletes.detach_partition(parent=class_table(days), table=name)
+            by_class.setdefault(int(name.removeprefix(TABLE + "_r").split("_")[0]), []).append(name)
+    group = 0
+    for days, tables in by_class.items():
+        for i in range(0, len(tables), deletes.DETACH_GROUP):
+            chunk = tables[i : i + deletes.DETACH_GROUP]
+            detach_ms = deletes.detach_partitions(parent=class_table(days), tables=chunk)
             if detach_ms is None:
-                busy.add(name)
+                busy.update(chunk)
                 continue
+            group += 1
+            detached.update((name, (detach_ms, group)) for name in chunk)
+    for name in names:
+        if name not in detached:
+            continue
+        detach_ms, detach_group = detached[name]
         dropped_table = deletes.drop_detached(name)
         counts = dropped_table.counts
         for account_id, rows in counts.items():
             if account_id in entries:
                 entries[account_id]["deleted"] += rows
-        elapsed_ms = round((time.monotonic() - began) * 1000, 1)
         deletes.pause_after((dropped_table.count_ms + dropped_table.drop_ms) / 1000)
-        # "ms": the whole step; "detach_ms": the one step that locks the class table (its
-        # wait for the lock included); "count_ms" and "drop_ms": the detached table's exact
-        # count per account and its DROP, which lock nothing ingest or readers use.
+        # "detach_ms": how long the DETACH of its group (detach_group; periods detached in
+        # one transaction share it) held or waited for the class table's lock, the one step
+        # that blocks ingest and readers of the class; "count_ms" and "drop_ms": the detached
+        # table's exact count per account and its DROP, which lock nothing anyone uses.
         dropped.append(
             {
                 "name": name,
                 "rows": sum(counts.values()),
-                "ms": elapsed_ms,
+                "ms": round(detach_ms + dropped_table.count_ms + dropped_table.drop_ms, 1),
                 "detach_ms": detach_ms,
+                "detach_group": detach_group,
                 "count_ms": dropped_table.count_ms,
                 "drop_ms": dropped_table.drop_ms,
             }

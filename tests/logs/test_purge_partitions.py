@@ -97,6 +97,30 @@ def test_whole_periods_past_the_cutoff_are_dropped_and_a_kept_row_saves_its_peri
     assert again.deleted == 0 and again.partitions == []
 
 
+def test_a_class_s_periods_are_detached_a_few_per_transaction(monkeypatch):
+    """Five expired days of one class: two DETACH transactions (4 + 1), each one wait for
+    the class table's lock; every period is recorded with its group."""
+    now = datetime.now(UTC)
+    days = [period_start(30, now - timedelta(days=d)) for d in range(40, 45)]
+    create_partitions(30, days)
+    std = make_account("std")
+    ingest_records(account=std, records=[rec(f"d{n}", day + timedelta(hours=1)) for n, day in enumerate(days)])
+    groups = []
+    real_detach = deletes.detach_partitions
+
+    def counted(*, parent, tables):
+        groups.append(sorted(tables))
+        return real_detach(parent=parent, tables=tables)
+
+    monkeypatch.setattr(deletes, "detach_partitions", counted)
+    run = purge_expired_logs(now=now)
+    names = sorted(period_table(30, day) for day in days)
+    assert sorted(len(g) for g in groups) == [1, 4] and sorted(n for g in groups for n in g) == names
+    assert sorted(p["name"] for p in run.partitions) == names and not any(exists(n) for n in names)
+    assert len({p["detach_group"] for p in run.partitions}) == 2
+    assert run.deleted == 5 and ids(std) == []
+
+
 def test_the_straddling_period_is_deleted_in_batches():
     now = datetime.now(UTC)
     std = make_account("std")
@@ -232,15 +256,15 @@ def test_a_detach_that_met_a_busy_class_tries_again_after_the_batches(monkeypatc
     std = make_account("std")
     ingest_records(account=std, records=[rec(f"old{n}", now - timedelta(days=50, minutes=n)) for n in range(3)])
     tries = []
-    real_detach = deletes.detach_partition
+    real_detach = deletes.detach_partitions
 
-    def busy_first(*, parent, table):
-        tries.append(table)
-        return None if len(tries) == 1 else real_detach(parent=parent, table=table)
+    def busy_first(*, parent, tables):
+        tries.append(tables)
+        return None if len(tries) == 1 else real_detach(parent=parent, tables=tables)
 
-    monkeypatch.setattr(deletes, "detach_partition", busy_first)
+    monkeypatch.setattr(deletes, "detach_partitions", busy_first)
     run = purge_expired_logs(now=now)
-    assert tries == [name, name]
+    assert tries == [[name], [name]]
     assert [(p["name"], p["rows"]) for p in run.partitions] == [(name, 3)] and not exists(name)
     assert run.deleted == 3 and run.batches == 0 and ids(std) == []
 
