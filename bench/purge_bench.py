@@ -106,7 +106,7 @@ class Phases:
     """When the purge was in which step: wraps the steps of logs.retention.deletes so each
     slow ingest request can be matched with what the purge was doing meanwhile."""
 
-    STEPS = {"detach_partition": "detach", "rows_by_account": "count", "delete_expired_rows": "delete"}
+    STEPS = {"detach_partitions": "detach", "rows_by_account": "count", "delete_expired_rows": "delete"}
 
     def __init__(self):
         self.spans: list[tuple[str, float, float]] = []
