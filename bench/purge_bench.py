@@ -261,7 +261,9 @@ def main() -> None:
     started = datetime.now(UTC)
     print(
         f"newest row {newest:%Y-%m-%d %H:%M} UTC; load average {os.getloadavg()[0]:.2f}; "
-        f"METERLOG_PURGE_BATCH_ROWS {settings.METERLOG_PURGE_BATCH_ROWS}",
+        f"METERLOG_PURGE_BATCH_ROWS {settings.METERLOG_PURGE_BATCH_ROWS}, "
+        f"METERLOG_PURGE_PAUSE_PERCENT {settings.METERLOG_PURGE_PAUSE_PERCENT}, "
+        f"METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS {settings.METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS}",
         flush=True,
     )
     fx = make_fixture()
@@ -274,6 +276,8 @@ def main() -> None:
         "started_at": started.isoformat(),
         "clients": args.clients,
         "batch_rows": settings.METERLOG_PURGE_BATCH_ROWS,
+        "pause_percent": settings.METERLOG_PURGE_PAUSE_PERCENT,
+        "ddl_lock_timeout_ms": settings.METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS,
         "loadavg_before": os.getloadavg(),
     }
     try:
