@@ -255,7 +255,7 @@ METERLOG_PURGE_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_LOCK_TIMEOUT_MS", 2000)
 # ingest and readers while it runs; 0: no pauses).
 METERLOG_PURGE_PAUSE_PERCENT = env_int("METERLOG_PURGE_PAUSE_PERCENT", 100)
 # A partition DETACH queues every ingest and read of its class while it waits: short waits.
-METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS", 80)
+METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS = env_int("METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS", 70)
 # Archive before purge (logs/retention/archiving.py): when on, the purge first writes the rows
 # it is about to delete to gzip NDJSON files in METERLOG_ARCHIVE_DIR (the archive_logs layout,
 # one file per account, month and run), verifies them, and deletes an account's rows only then.

@@ -180,7 +180,7 @@ def detach_partitions(*, parent: str, tables: list[str]) -> float | None:
     DETACH takes an ACCESS EXCLUSIVE lock on the class table for a catalog change only
     (CONCURRENTLY is refused where a DEFAULT partition exists, as in every class). While it
     waits for that lock, every ingest and read of the class queues behind it, so it waits
-    at most METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS (80 ms) at a time and tries again a few
+    at most METERLOG_PURGE_DDL_LOCK_TIMEOUT_MS (70 ms) at a time and tries again a few
     times (a run tries twice: services) rather than once for the seconds a DELETE batch may
     wait. The time returned counts from the first statement's start (its wait for the lock
     included: the time others queued behind it) to the commit."""

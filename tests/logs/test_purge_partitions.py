@@ -292,7 +292,7 @@ def test_a_partition_whose_lock_is_busy_is_emptied_by_batches_and_dropped_next_t
             other.execute("ROLLBACK")
         assert run.partitions == [] and name in attached()
         assert run.deleted == 3 and ids(std) == []
-        assert waited < timedelta(seconds=8)  # 2 rounds of 8 waits of 80 ms and pauses of at most 0.25 s
+        assert waited < timedelta(seconds=8)  # 2 rounds of 8 waits of 70 ms and pauses of at most 0.25 s
         again = purge_expired_logs(now=now)
         assert [(p["name"], p["rows"]) for p in again.partitions] == [(name, 0)] and not exists(name)
     finally:
