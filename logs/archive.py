@@ -149,32 +149,29 @@ class _HashingWriter:
         self.raw.flush()
 
 
-def _atomic_write(target: Path, write: Callable) -> None:
-    """Call write(file) on a temp file next to `target`, then move it over `target`."""
+def _write_temp(target: Path, write: Callable, place: Callable[[str, Path], None]) -> None:
+    """Call write(file) on a temp file next to `target`, fsync it, then place(temp, target);
+    the temp file never outlives the call."""
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as raw:
             write(raw)
             raw.flush()
             os.fsync(raw.fileno())
-        os.replace(temp, target)
-    except BaseException:
+        place(temp, target)
+    finally:
         Path(temp).unlink(missing_ok=True)
-        raise
+
+
+def _atomic_write(target: Path, write: Callable) -> None:
+    """Write `target` through a temp file moved over it."""
+    _write_temp(target, write, os.replace)
 
 
 def write_new(target: Path, write: Callable) -> None:
     """Like _atomic_write, but never replaces a file: FileExistsError when `target` exists
     (a hard link of the complete temp file is the atomic "create if absent")."""
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            write(raw)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.link(temp, target)
-    finally:
-        Path(temp).unlink(missing_ok=True)
+    _write_temp(target, write, os.link)
     # The new name must survive a crash too: the purge deletes the rows once this returns.
     fd = os.open(target.parent, os.O_RDONLY)
     try:

@@ -39,15 +39,19 @@ WRONG = (
 CORRUPT = "A log row marked encrypted holds a value that is not an encryption token; it cannot be shown."
 
 
+def _split(raw: str) -> list[str]:
+    return [key.strip() for key in raw.split(",") if key.strip()]
+
+
 def keys() -> list[str]:
     """The configured keys, newest first (not validated: see key_problem)."""
-    return [key.strip() for key in settings.FIELD_ENCRYPTION_KEY.split(",") if key.strip()]
+    return _split(settings.FIELD_ENCRYPTION_KEY)
 
 
 @lru_cache(maxsize=4)
 def _fernets(raw: str) -> tuple[MultiFernet, Fernet]:
     # Keyed by the setting's text, so a changed setting (tests, a reload) is read again.
-    parts = [key.strip() for key in raw.split(",") if key.strip()]
+    parts = _split(raw)
     if not parts:
         raise EncryptionKeyError(MISSING)
     fernets = []
