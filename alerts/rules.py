@@ -83,6 +83,8 @@ class Verdict:
     value: Decimal | None
     threshold: Decimal | None
     detail: str = ""
+    # cost_anomaly: the local day judged (today so far or yesterday).
+    day: date | None = None
 
     @property
     def firing(self) -> bool:
@@ -119,6 +121,7 @@ def cost_anomaly(params: Mapping, daily_costs: Mapping[date, Decimal], today: da
             value,
             _dec(round(threshold, 12)),
             f"{label}: ${value:.4f} against mean ${mean:.4f} + {p['k']:g}σ (σ ${sigma:.4f}) of {len(baseline)} days",
+            day,
         )
         if worst is None or (verdict.firing and not worst.firing):
             worst = verdict
@@ -155,6 +158,13 @@ def token_spike(params: Mapping, *, max_tokens: int | None, p99: float | None = 
         return Verdict(RuleState.OK, None, threshold, "no requests in the window")
     state = RuleState.FIRING if max_tokens > threshold else RuleState.OK
     return Verdict(state, Decimal(max_tokens), threshold, f"largest request {max_tokens:,} tokens; limit {detail}")
+
+
+def clean_scope(kind: str, *, model: str, api_key: str) -> None:
+    """ValueError for a scope the rollups cannot answer: error rate and token spike read
+    15-minute slices, which hold one dimension at a time (a model or an API key)."""
+    if model and api_key and kind in (RuleKind.ERROR_RATE, RuleKind.TOKEN_SPIKE):
+        raise ValueError("scope this rule by a model or by an API key, not both")
 
 
 def budget(params: Mapping, *, spent: Decimal) -> Verdict:
