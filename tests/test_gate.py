@@ -158,7 +158,7 @@ def test_gate_reads_a_set_of_accounts_in_one_query(acme, globex):
         assert ingest_records(account=account, records=records).accepted == count
 
     pair = gate.some_accounts([acme, globex])
-    with connection.cursor() as cursor, CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as queries, connection.cursor() as cursor:
         table, where, params = gate.rollup_sql(UsageQuarter, pair, alias="q")
         cursor.execute(
             f"SELECT q.account_id, sum(q.requests) FROM {table} q WHERE {where} GROUP BY 1 ORDER BY 1", params

@@ -225,12 +225,12 @@ def test_budgets_daily_and_monthly_and_by_key(acme):
     month_start = NOW.replace(day=1, hour=0, minute=0)
     send(acme, NOW - MINUTE, 1, cost="4.00")
     send(acme, NOW - MINUTE, 1, cost="1.50", api_key="team-b")
-    if NOW - DAY >= month_start:
+    if month_start <= NOW - DAY:
         send(acme, NOW - DAY, 1, cost="3.00")  # yesterday: the month's, not today's
     outcomes = {o.rule.pk: o for o in evaluate_rules(now=NOW)}
     assert outcomes[daily.pk].event.value == Decimal("5.5") and outcomes[daily.pk].event.state == "fired"
     assert outcomes[keyed.pk].verdict.state == RuleState.OK and outcomes[keyed.pk].verdict.value == Decimal("1.5")
-    month = Decimal("8.5") if NOW - DAY >= month_start else Decimal("5.5")
+    month = Decimal("8.5") if month_start <= NOW - DAY else Decimal("5.5")
     assert outcomes[monthly.pk].verdict.value == month
     assert outcomes[monthly.pk].verdict.firing == (month > 8)
     if month > 8:
