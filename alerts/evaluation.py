@@ -4,8 +4,10 @@ handed to alerts.notifications.notify after the transaction commits.
 
 The number of queries does not depend on the number of rules or accounts: one to claim the
 due rules (with their accounts and the last fired event's `notified`), the figures
-(alerts.figures: at most 1 + 4 + 4 + 3), one UPDATE of every rule's state, one INSERT of
-the events (on SQLite in batches of ~70: its 999-parameter limit).
+(alerts.figures: rollup states 1, daily rows up to 4, monthly rows up to 4, window slots up
+to 3, token baselines 1 when a rule is in p99 mode, plus once a UTC day their refresh from
+raw rows), one UPDATE of every rule's state, one INSERT of the events (on SQLite in
+batches of ~70: its 999-parameter limit).
 
 Notifying, and the cooldown (`cooldown_minutes`, between two notifications of a rule):
 - a rule that starts firing records a "fired" event, notified unless the rule was notified

@@ -10,7 +10,10 @@ Which figure each kind reads:
   15-minute slots, the slot in progress included: see analytics.monitoring.window_start)
   from UsageQuarter, or the model's / API key's UsageSlice rows;
 - token_spike: the largest single request's total tokens in the last TOKEN_SPIKE_WINDOW_MINUTES
-  from the same slots. Mode "p99" is not built: its rules stay "unknown" (no baseline).
+  from the same slots; in mode "p99" each model's largest request (the model slices)
+  against `factor` x that model's p99 of the `days` UTC days before today (alerts.baselines,
+  refreshed once a day from raw rows); the model furthest above (or nearest to) its limit
+  is reported. Mode "p99" by API key is refused (the key slices do not split by model).
 
 A rule scoped by a model and an API key together cannot read error rate or token spikes
 (the slices hold one dimension): alerts.rules.clean_scope refuses it, and such a rule made
@@ -18,11 +21,12 @@ another way stays "unknown".
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from alerts import rules as maths
+from alerts.baselines import token_baselines
 from alerts.models import AlertRule, RuleKind, RuleState
 from analytics import monitoring
 from analytics.models import Projection
@@ -45,6 +49,8 @@ class Figures:
     days: dict[int, dict] = field(default_factory=dict)  # projection -> daily_totals
     months: dict[int, dict] = field(default_factory=dict)  # projection -> monthly_totals
     slots: dict[str | None, dict] = field(default_factory=dict)  # column -> window_slots
+    baselines: dict[tuple[int, int], dict] = field(default_factory=dict)  # (account, days) -> {model: p99}
+    model_slots: dict[int, dict] = field(default_factory=dict)  # account -> {model: slots}
 
 
 def projection_of(rule: AlertRule) -> int:
@@ -86,6 +92,7 @@ def read_figures(rules: list[AlertRule], now: datetime) -> Figures:
     accounts = {rule.account_id: rule.account for rule in rules}
     figures = Figures(states=monitoring.rollup_states(accounts.values()))
     daily, monthly, windows = defaultdict(list), defaultdict(list), defaultdict(list)
+    p99_wanted: dict[int, set[int]] = defaultdict(set)
     for rule in rules:
         try:
             params = _params(rule)
@@ -97,7 +104,13 @@ def read_figures(rules: list[AlertRule], now: datetime) -> Figures:
         elif rule.kind == RuleKind.BUDGET:
             monthly[projection_of(rule)].append((rule, reach))
         elif rule.kind in _WINDOW_KINDS and not (rule.model and rule.api_key):
-            windows[window_column(rule)].append((rule, reach))
+            if _p99(rule, params):
+                if rule.api_key:
+                    continue
+                p99_wanted[int(params["days"])].add(rule.account_id)
+                windows["model"].append((rule, reach))
+            else:
+                windows[window_column(rule)].append((rule, reach))
 
     def narrowing(group):
         scoped = [rule for rule, _ in group]
@@ -121,9 +134,19 @@ def read_figures(rules: list[AlertRule], now: datetime) -> Figures:
     for column, group in windows.items():
         members, _, _ = narrowing(group)
         values = None if column is None else {getattr(rule, column) for rule, _ in group}
+        if values is not None and "" in values:  # an unscoped p99 rule reads every model
+            values = None
         since = min(monitoring.window_start(now, minutes) for _, minutes in group)
         figures.slots[column] = monitoring.window_slots(members, since=since, column=column, values=values)
+    for (account_id, model), slots in figures.slots.get("model", {}).items():
+        figures.model_slots.setdefault(account_id, {})[model] = slots
+    if p99_wanted:
+        figures.baselines = token_baselines(p99_wanted, accounts, now)
     return figures
+
+
+def _p99(rule: AlertRule, params: dict) -> bool:
+    return rule.kind == RuleKind.TOKEN_SPIKE and params.get("mode") == "p99"
 
 
 def judge(rule: AlertRule, figures: Figures, now: datetime) -> Judged:
@@ -161,11 +184,17 @@ def _judge_window(rule: AlertRule, params: dict, figures: Figures, now: datetime
     if rule.model and rule.api_key:
         verdict = maths.Verdict(RuleState.UNKNOWN, None, None, "scoped by a model and an API key: not supported")
         return Judged(verdict, since, now)
-    column = window_column(rule)
+    p99 = _p99(rule, params)
+    if p99 and rule.api_key:
+        verdict = maths.Verdict(RuleState.UNKNOWN, None, None, "p99 mode by API key: not supported")
+        return Judged(verdict, since, now)
+    column = "model" if p99 else window_column(rule)
     complete = figures.states[rule.account_id].complete_since(column)
     if complete is not None and complete > since:
         verdict = maths.Verdict(RuleState.UNKNOWN, None, None, f"{column} slices are complete only from {complete}")
         return Judged(verdict, since, now)
+    if p99:
+        return Judged(_judge_p99(rule, params, figures, since), since, now)
     value = getattr(rule, column) if column else ""
     total = monitoring.window_total(figures.slots[column].get((rule.account_id, value), ()), since)
     if rule.kind == RuleKind.ERROR_RATE:
@@ -173,3 +202,25 @@ def _judge_window(rule: AlertRule, params: dict, figures: Figures, now: datetime
     else:
         verdict = maths.token_spike(params, max_tokens=total.max_total_tokens, p99=None)
     return Judged(verdict, since, now)
+
+
+def _judge_p99(rule: AlertRule, params: dict, figures: Figures, since: datetime) -> maths.Verdict:
+    """Each model's largest request of the window against factor x its p99; the model with
+    the highest ratio is reported (a firing one if any)."""
+    baseline = figures.baselines.get((rule.account_id, int(params["days"])), {})
+    judged = []
+    for model, slots in figures.model_slots.get(rule.account_id, {}).items():
+        if rule.model and model != rule.model:
+            continue
+        total = monitoring.window_total(slots, since)
+        p99 = baseline.get(model)
+        if total.max_total_tokens is None or not p99:
+            continue
+        verdict = maths.token_spike(params, max_tokens=total.max_total_tokens, p99=float(p99))
+        judged.append((verdict.firing, verdict.value / verdict.threshold, model, verdict))
+    if judged:
+        _, _, model, verdict = max(judged, key=lambda item: item[:2])
+        return replace(verdict, detail=f"{model}: {verdict.detail}")
+    if any(not rule.model or model == rule.model for model in baseline):
+        return maths.Verdict(RuleState.OK, None, None, "no request of a model with a baseline in the window")
+    return maths.token_spike(params, max_tokens=None, p99=None)

@@ -167,6 +167,16 @@ def clean_scope(kind: str, *, model: str, api_key: str) -> None:
         raise ValueError("scope this rule by a model or by an API key, not both")
 
 
+def clean_rule(kind: str, params: Mapping, *, model: str = "", api_key: str = "") -> dict:
+    """`clean_params` and `clean_scope` together; a p99 token spike is judged per model, so it
+    cannot be scoped by an API key."""
+    cleaned = clean_params(kind, params)
+    clean_scope(kind, model=model, api_key=api_key)
+    if kind == RuleKind.TOKEN_SPIKE and cleaned["mode"] == "p99" and api_key:
+        raise ValueError("a p99 token spike compares each model with its own sizes: scope it by a model, not a key")
+    return cleaned
+
+
 def budget(params: Mapping, *, spent: Decimal) -> Verdict:
     p = params_of(RuleKind.BUDGET, params)
     amount = _dec(p["amount"])

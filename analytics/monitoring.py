@@ -13,6 +13,9 @@ accounts asked, never a query per account or per rule. Works on SQLite and Postg
   different midnights.
 - `monthly_totals`: the same per local month (the projections' monthly rows, kept at
   ingest): a month to date is one row per group.
+- `token_percentiles`: the p99 (or another percentile) of total tokens per request per
+  account and model over a range, from raw rows in one set-based query: the rollups keep
+  only each slot's largest request. For a daily baseline, not for every pass.
 - `window_slots`: requests, errors, the largest request's total tokens and cost per
   15-minute UTC slot from UsageQuarter (no dimension) or UsageSlice (model or API key).
   A window is counted in whole slots (`window_start`): a window of 60 minutes is the slot
@@ -38,6 +41,7 @@ from analytics.sql import adapt, as_utc
 from analytics.timekeys import QUARTER, floor_quarter, local_midnight
 from console.models import Account
 from logs import gate
+from logs.selectors import statement_timeout
 
 PROJECTIONS = (Projection.TOTAL, Projection.MODEL, Projection.KEY, Projection.FULL)
 # The slice dimension of each scope column a window can be read by.
@@ -230,3 +234,39 @@ def window_total(slots: Iterable[tuple[datetime, SlotTotal]], since: datetime) -
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """The UTC start and end of a local day."""
     return local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+
+
+def token_percentiles(
+    accounts: Iterable[Account], *, start: datetime, end: datetime, fraction: float = 0.99
+) -> dict[tuple[int, str], tuple[int, int]]:
+    """{(account id, model): (nearest-rank percentile of total tokens per request, requests)}
+    over the raw rows of [start, end), in one set-based query for all the accounts.
+
+    The rollups cannot answer it (they keep each slot's largest request, not the spread), so
+    this reads raw rows: callers run it once a day per baseline, not per pass (see
+    alerts.baselines), under the log statement timeout (QueryTimeout)."""
+    table, where, params = gate.request_log_sql(gate.some_accounts(accounts))
+    window = [*params, adapt(start), adapt(end)]
+    if connection.vendor == "postgresql":
+        sql = (
+            "SELECT account_id, model, percentile_disc(%s) WITHIN GROUP (ORDER BY total_tokens), count(*) "
+            f"FROM {table} WHERE {where} AND timestamp >= %s AND timestamp < %s GROUP BY account_id, model"
+        )
+        values = [fraction, *window]
+    else:
+        # No percentile aggregate in SQLite: the row at rank ceil(fraction * n) of each group.
+        sql = (
+            "SELECT account_id, model, total_tokens, n FROM ("
+            "SELECT account_id, model, total_tokens, "
+            "row_number() OVER (PARTITION BY account_id, model ORDER BY total_tokens) AS rank, "
+            "count(*) OVER (PARTITION BY account_id, model) AS n "
+            f"FROM {table} WHERE {where} AND timestamp >= %s AND timestamp < %s"
+            ") WHERE rank = MAX(1, CAST(n * %s AS INTEGER) + (n * %s > CAST(n * %s AS INTEGER)))"
+        )
+        values = [*window, fraction, fraction, fraction]
+    found = {}
+    with statement_timeout(parallel=False), connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        for account_id, model, tokens, requests in cursor.fetchall():
+            found[(account_id, model)] = (int(tokens or 0), int(requests))
+    return found

@@ -30,7 +30,9 @@ _ALL = AllAccounts()
 
 class AccountSet:
     """A chosen set of accounts, for reads of the rollups of many accounts in one query.
-    Only `some_accounts()` makes one; the log table itself is not read this way."""
+    Only `some_accounts()` makes one. Raw SQL over the log takes it too (`request_log_sql`:
+    one set-based query, e.g. the daily token baselines); the ORM entry `request_logs`
+    does not."""
 
     pk = None
 
@@ -101,8 +103,10 @@ def request_logs(*, account: Scope) -> QuerySet:
 def request_log_where(account: Scope, *, classes: list[int] | None = None) -> tuple[str, list]:
     """The SQL twin of `request_logs`: a WHERE clause and its params. `classes` passes
     retention classes the caller already read (ingest reads them once per batch)."""
-    if _checked(account) is _ALL:
+    if _checked(account, sets=True) is _ALL:
         return "1 = 1", []
+    if isinstance(account, AccountSet):
+        return _account_set_where(account)
     if classes is None:
         # Remembered on the Account object for the request: a page reads many charts.
         classes = getattr(account, "_retention_classes", None)
@@ -111,6 +115,18 @@ def request_log_where(account: Scope, *, classes: list[int] | None = None) -> tu
     if classes is None:
         return "account_id = %s", [account.pk]
     return "account_id = %s AND retention_days = ANY(%s::smallint[])", [account.pk, classes or [0]]
+
+
+def _account_set_where(accounts: AccountSet) -> tuple[str, list]:
+    """The log rows of a set of accounts: on PostgreSQL with the union of their retention
+    classes as constants, so the other classes' partitions are pruned at plan time."""
+    ids = sorted(accounts.ids)
+    if not ids:
+        return "1 = 0", []
+    if connection.vendor != "postgresql":
+        return f"account_id IN ({', '.join(['%s'] * len(ids))})", ids
+    classes = sorted(set().union(*retention_classes_by_account(ids).values())) or [0]
+    return "account_id = ANY(%s::bigint[]) AND retention_days = ANY(%s::smallint[])", [ids, classes]
 
 
 def request_log_sql(account: Scope, *, classes: list[int] | None = None) -> tuple[str, str, list]:

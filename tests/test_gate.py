@@ -175,3 +175,8 @@ def test_gate_reads_a_set_of_accounts_in_one_query(acme, globex):
         gate.some_accounts([acme, Account(slug="unsaved")])
     with pytest.raises(ValueError, match="saved Account or all_accounts"):
         gate.request_logs(account=pair)
+    with connection.cursor() as cursor:
+        for scope, expected in ((pair, 5), (gate.some_accounts([initech]), 7), (gate.some_accounts([]), 0)):
+            table, where, params = gate.request_log_sql(scope)
+            cursor.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)
+            assert cursor.fetchone()[0] == expected

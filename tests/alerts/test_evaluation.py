@@ -207,11 +207,50 @@ def test_token_spike_fires_on_one_large_request(acme, globex):
 
 
 @pytest.mark.django_db
-def test_token_spike_p99_mode_is_not_built_and_stays_unknown(acme):
-    _only(acme, RuleKind.TOKEN_SPIKE, params={"mode": "p99", "factor": 3, "days": 7})
-    send(acme, NOW - MINUTE, 1, prompt_tokens=900_000)
+def test_token_spike_p99_mode_compares_each_model_with_its_own_baseline(acme, django_assert_max_num_queries):
+    from alerts.models import TokenBaseline
+    from alerts.rules import clean_rule
+
+    rule = _only(acme, RuleKind.TOKEN_SPIKE, params={"mode": "p99", "factor": 3, "days": 7})
     [outcome] = evaluate_rules(now=NOW)
-    assert outcome.verdict.state == RuleState.UNKNOWN and outcome.event is None
+    assert outcome.verdict.state == RuleState.UNKNOWN  # no history, no baseline
+    for n in range(1, 8):  # the 7 UTC days before today
+        day = (NOW - n * DAY).replace(hour=6)
+        send(acme, day, 15, model="gpt-4o", prompt_tokens=1000, completion_tokens=0)
+        send(acme, day, 15, model="small", prompt_tokens=100, completion_tokens=0)
+    send(acme, NOW - 7 * DAY, 1, model="gpt-4o", prompt_tokens=50_000, completion_tokens=0)  # 1 in 106: above the p99
+    send(acme, NOW - 8 * DAY, 1, model="small", prompt_tokens=90_000, completion_tokens=0)  # before the baseline
+    send(acme, NOW - 10 * MINUTE, 1, model="gpt-4o", prompt_tokens=2500, completion_tokens=0)
+    send(acme, NOW - 10 * MINUTE, 1, model="small", prompt_tokens=200, completion_tokens=0)
+    TokenBaseline.objects.all().delete()  # the first pass's "no traffic" baseline
+    [outcome] = evaluate_rules(now=NOW, force=True)
+    assert outcome.verdict.state == RuleState.OK
+    assert (outcome.verdict.value, outcome.verdict.threshold) == (Decimal(2500), Decimal(3000))
+    assert outcome.verdict.detail.startswith("gpt-4o: largest request 2,500 tokens")
+    baselines = dict(TokenBaseline.objects.filter(account=acme).values_list("model", "p99"))
+    assert baselines == {"": 0, "gpt-4o": 1000, "small": 100}
+
+    send(acme, NOW - 5 * MINUTE, 1, model="small", prompt_tokens=400, completion_tokens=0)
+    with django_assert_max_num_queries(9):  # the baseline is read, not computed again today
+        [outcome] = evaluate_rules(now=NOW, force=True)
+    assert outcome.event.state == "fired" and (outcome.event.value, outcome.event.threshold) == (400, 300)
+    assert outcome.event.message.endswith("small: largest request 400 tokens; limit 3 × p99 (100 tokens)")
+
+    _set(rule, model="gpt-4o")  # scoped: the small model's spike is not this rule's
+    [outcome] = evaluate_rules(now=NOW, force=True)
+    assert outcome.verdict.state == RuleState.OK and outcome.verdict.value == 2500
+    # The next UTC day the baseline moves on (one day later: the 50,000 request has left it).
+    [outcome] = evaluate_rules(now=NOW + DAY, force=True)
+    assert TokenBaseline.objects.get(account=acme, model="gpt-4o").through == (NOW + DAY).date()
+
+    _set(rule, model="", api_key="team-a")
+    [outcome] = evaluate_rules(now=NOW, force=True)
+    assert outcome.verdict.state == RuleState.UNKNOWN and "API key" in outcome.verdict.detail
+    with pytest.raises(ValueError, match="scope it by a model"):
+        clean_rule(RuleKind.TOKEN_SPIKE, {"mode": "p99"}, api_key="team-a")
+    with pytest.raises(ValueError, match="not both"):
+        clean_rule(RuleKind.ERROR_RATE, {}, model="m", api_key="team-a")
+    assert clean_rule(RuleKind.BUDGET, {"amount": 3}, model="m", api_key="k")["amount"] == 3
 
 
 @pytest.mark.django_db
