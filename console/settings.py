@@ -200,6 +200,10 @@ METERLOG_JOB_STALE_MINUTES = env_int("METERLOG_JOB_STALE_MINUTES", 30)
 # Alerts: seconds between evaluation passes (the beat entry), and whether a new account
 # gets the default rules (cost anomaly, error rate, token spike).
 METERLOG_ALERT_EVALUATION_SECONDS = env_int("METERLOG_ALERT_EVALUATION_SECONDS", 60)
+if METERLOG_ALERT_EVALUATION_SECONDS < 10:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("METERLOG_ALERT_EVALUATION_SECONDS must be at least 10")
 METERLOG_ALERT_DEFAULT_RULES = env_bool("METERLOG_ALERT_DEFAULT_RULES", True)
 
 REDIS_URL = env_str("REDIS_URL")

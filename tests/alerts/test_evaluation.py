@@ -362,3 +362,23 @@ def test_evaluate_alerts_command_prints_what_fired(acme, globex):
     assert out.getvalue().splitlines()[-1] == "6 rules evaluated, 1 fired or recovered."
     with pytest.raises(Exception, match="no account with slug 'nope'"):
         call_command("evaluate_alerts", "--account", "nope")
+
+
+@pytest.mark.django_db
+def test_the_migration_seeds_accounts_without_rules_once(settings):
+    import importlib
+
+    from django.apps import apps
+
+    seed = importlib.import_module("alerts.migrations.0002_alerts_eval_default_rules").seed
+    settings.METERLOG_ALERT_DEFAULT_RULES = False
+    old, kept = make_account("old"), make_account("kept")
+    AlertRule.objects.create(account=kept, kind=RuleKind.BUDGET, params={"amount": 5})
+    seed(apps, None)
+    seed(apps, None)
+    assert sorted(AlertRule.objects.filter(account=old).values_list("kind", flat=True)) == [
+        "cost_anomaly",
+        "error_rate",
+        "token_spike",
+    ]
+    assert list(AlertRule.objects.filter(account=kept).values_list("kind", flat=True)) == ["budget"]
