@@ -187,3 +187,26 @@ class SentReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject}"
+
+
+class TokenBaseline(models.Model):
+    """The p99 of total tokens per request of one model of an account over the `days` UTC
+    days before `through`, for token-spike rules in p99 mode (alerts.baselines). Computed
+    from raw rows once a UTC day for all such rules' accounts in one query, then read by
+    every pass. A row with model "" says the baseline was computed (and holds the
+    account's request count), so an account without traffic is not recomputed each pass."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    days = models.PositiveSmallIntegerField()
+    model = models.CharField(max_length=255, blank=True, default="")
+    through = models.DateField(help_text="UTC day the baseline ends before (exclusive)")
+    p99 = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "days", "model"], name="tokenbaseline_account_days_model")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.model} p99 {self.p99} ({self.days} d to {self.through})"

@@ -83,6 +83,8 @@ class Verdict:
     value: Decimal | None
     threshold: Decimal | None
     detail: str = ""
+    # cost_anomaly: the local day judged (today so far or yesterday).
+    day: date | None = None
 
     @property
     def firing(self) -> bool:
@@ -119,6 +121,7 @@ def cost_anomaly(params: Mapping, daily_costs: Mapping[date, Decimal], today: da
             value,
             _dec(round(threshold, 12)),
             f"{label}: ${value:.4f} against mean ${mean:.4f} + {p['k']:g}σ (σ ${sigma:.4f}) of {len(baseline)} days",
+            day,
         )
         if worst is None or (verdict.firing and not worst.firing):
             worst = verdict
@@ -155,6 +158,23 @@ def token_spike(params: Mapping, *, max_tokens: int | None, p99: float | None = 
         return Verdict(RuleState.OK, None, threshold, "no requests in the window")
     state = RuleState.FIRING if max_tokens > threshold else RuleState.OK
     return Verdict(state, Decimal(max_tokens), threshold, f"largest request {max_tokens:,} tokens; limit {detail}")
+
+
+def clean_scope(kind: str, *, model: str, api_key: str) -> None:
+    """ValueError for a scope the rollups cannot answer: error rate and token spike read
+    15-minute slices, which hold one dimension at a time (a model or an API key)."""
+    if model and api_key and kind in (RuleKind.ERROR_RATE, RuleKind.TOKEN_SPIKE):
+        raise ValueError("scope this rule by a model or by an API key, not both")
+
+
+def clean_rule(kind: str, params: Mapping, *, model: str = "", api_key: str = "") -> dict:
+    """`clean_params` and `clean_scope` together; a p99 token spike is judged per model, so it
+    cannot be scoped by an API key."""
+    cleaned = clean_params(kind, params)
+    clean_scope(kind, model=model, api_key=api_key)
+    if kind == RuleKind.TOKEN_SPIKE and cleaned["mode"] == "p99" and api_key:
+        raise ValueError("a p99 token spike compares each model with its own sizes: scope it by a model, not a key")
+    return cleaned
 
 
 def budget(params: Mapping, *, spent: Decimal) -> Verdict:

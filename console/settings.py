@@ -197,6 +197,15 @@ METERLOG_IMPORT_MAX_DECOMPRESSED_BYTES = env_int("METERLOG_IMPORT_MAX_DECOMPRESS
 # Export / import jobs queued or running without a sign of life this long lost their worker.
 METERLOG_JOB_STALE_MINUTES = env_int("METERLOG_JOB_STALE_MINUTES", 30)
 
+# Alerts: seconds between evaluation passes (the beat entry), and whether a new account
+# gets the default rules (cost anomaly, error rate, token spike).
+METERLOG_ALERT_EVALUATION_SECONDS = env_int("METERLOG_ALERT_EVALUATION_SECONDS", 60)
+if METERLOG_ALERT_EVALUATION_SECONDS < 10:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("METERLOG_ALERT_EVALUATION_SECONDS must be at least 10")
+METERLOG_ALERT_DEFAULT_RULES = env_bool("METERLOG_ALERT_DEFAULT_RULES", True)
+
 REDIS_URL = env_str("REDIS_URL")
 # Without Redis (the embedded default) Celery uses a broker made of files under var/.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
@@ -237,6 +246,9 @@ CELERY_BEAT_SCHEDULE = {
     # After an account's period changed (tier, custom period), its older rows move to the
     # new class in batches (logs.retention.moves), so the purge and partition drops follow it.
     "move-retention-classes": {"task": "logs.tasks.move_retention_classes", "schedule": 60 * 60},
+    # Alert rules judged on the rollups (alerts.evaluation); a pass skips rules another pass
+    # judged less than half an interval ago.
+    "evaluate-alerts": {"task": "alerts.tasks.evaluate_alerts", "schedule": METERLOG_ALERT_EVALUATION_SECONDS},
     # A finished month's slices and daily rows in value order (analytics.rollups.compact_month).
     "compact-rollups": {
         "task": "analytics.tasks.compact_last_month",

@@ -10,6 +10,7 @@ from django.urls import include, path
 api_patterns = [
     path("", include("logs.api.urls")),
     path("", include("analytics.api_urls")),
+    path("", include("alerts.api_urls")),
 ]
 console_patterns = [
     path("", include("analytics.home_urls")),

@@ -36,6 +36,7 @@ FUZZED = {
     ("GET", "/api/v1/logs"),
     ("GET", "/api/v1/logs/{request_id}"),
     ("GET", "/api/v1/usage"),
+    ("GET", "/api/v1/alerts/events"),
     ("GET", "/api/v1/export"),
     ("POST", "/api/v1/ingest"),
     ("POST", "/api/v1/ingest/litellm"),

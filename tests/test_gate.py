@@ -136,3 +136,47 @@ def test_gate_reads_one_account_or_every_account_only_when_asked(acme, globex):
             gate.request_logs(account=refused)
         with pytest.raises(ValueError, match="saved Account or all_accounts"):
             gate.rollup_sql(UsageQuarter, refused)
+
+
+@pytest.mark.django_db
+def test_gate_reads_a_set_of_accounts_in_one_query(acme, globex):
+    """some_accounts(): the rollups of the accounts named, none of the others', one query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from analytics.models import UsageQuarter
+    from logs import gate
+    from logs.ingest.services import ingest_records
+
+    initech = Account.objects.create(slug="initech", name="Initech")
+    now = timezone.now().replace(microsecond=0)
+    for account, count in ((acme, 3), (globex, 2), (initech, 7)):
+        records = [
+            {"request_id": f"{account.slug}-{i}", "timestamp": now.isoformat(), "model": "m", "status": "success"}
+            for i in range(count)
+        ]
+        assert ingest_records(account=account, records=records).accepted == count
+
+    pair = gate.some_accounts([acme, globex])
+    with CaptureQueriesContext(connection) as queries, connection.cursor() as cursor:
+        table, where, params = gate.rollup_sql(UsageQuarter, pair, alias="q")
+        cursor.execute(
+            f"SELECT q.account_id, sum(q.requests) FROM {table} q WHERE {where} GROUP BY 1 ORDER BY 1", params
+        )
+        assert cursor.fetchall() == [(acme.pk, 3), (globex.pk, 2)]
+    assert len(queries) == 1
+    assert sorted(gate.rollup_rows(UsageQuarter, pair).values_list("requests", flat=True)) == [2, 3]
+    with connection.cursor() as cursor:
+        table, where, params = gate.rollup_sql(UsageQuarter, gate.some_accounts([]))
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)
+        assert cursor.fetchone()[0] == 0
+    assert gate.rollup_rows(UsageQuarter, gate.some_accounts([])).count() == 0
+    with pytest.raises(ValueError, match="saved Accounts"):
+        gate.some_accounts([acme, Account(slug="unsaved")])
+    with pytest.raises(ValueError, match="saved Account or all_accounts"):
+        gate.request_logs(account=pair)
+    with connection.cursor() as cursor:
+        for scope, expected in ((pair, 5), (gate.some_accounts([initech]), 7), (gate.some_accounts([]), 0)):
+            table, where, params = gate.request_log_sql(scope)
+            cursor.execute(f"SELECT count(*) FROM {table} WHERE {where}", params)
+            assert cursor.fetchone()[0] == expected

@@ -258,6 +258,7 @@ CASES = [
     Case("api:log-detail", "GET", api(), "one record (read token)", ("request_id",)),
     Case("api:export", "GET", api(), "export (read token, logged)"),
     Case("api:usage", "GET", api(), "usage figures (read token)"),
+    Case("api:alert-events", "GET", api(), "alert events (read token)"),
     Case("api:schema", "GET", everyone(200), "OpenAPI schema (public, no data)"),
     Case("api:docs", "GET", everyone(200), "API docs (public, no data)"),
 ]
@@ -362,7 +363,7 @@ def test_the_keys_page_offers_the_name_form_to_admins_only(client, world):
 
 # --- API tokens: the scope decides ------------------------------------------------------------
 
-API_READS = ["api:log-list", "api:log-detail", "api:export", "api:usage"]
+API_READS = ["api:log-list", "api:log-detail", "api:export", "api:usage", "api:alert-events"]
 
 
 @pytest.mark.parametrize("name", API_READS)
