@@ -10,6 +10,7 @@ import pytest
 
 from alerts.models import AlertEvent, AlertRule, EventState, RuleKind
 from console.sealed import seal
+from tests.console.test_mail import smtp_server  # noqa: F401 - a fixture of the alerts tests
 from tests.factories import make_user
 
 

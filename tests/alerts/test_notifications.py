@@ -18,7 +18,6 @@ from alerts.notifications import email_recipients, notify, send_test
 from console.models import Membership
 from console.sealed import SealedError, seal, unseal
 from tests.alerts.conftest import SECRET, make_event, make_rule
-from tests.console.test_mail import smtp_server  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -177,16 +176,21 @@ def test_sealed_secrets_open_with_the_key_or_a_fallback(settings):
     with override_settings(SECRET_KEY="a-new-key-" + "x" * 40, SECRET_KEY_FALLBACKS=[old]):
         assert unseal(sealed) == "whsec_abc"
         assert unseal(seal("again")) == "again"
-    with override_settings(SECRET_KEY="a-new-key-" + "x" * 40, SECRET_KEY_FALLBACKS=[]):
-        with pytest.raises(SealedError):
-            unseal(sealed)
+    with override_settings(SECRET_KEY="a-new-key-" + "x" * 40, SECRET_KEY_FALLBACKS=[]), pytest.raises(SealedError):
+        unseal(sealed)
 
 
 # --- email ------------------------------------------------------------------------------------------
 
 
 def test_an_alert_mail_reaches_the_owners_and_admins(
-    acme, alice, adam, charlie, smtp_server, settings, django_capture_on_commit_callbacks  # noqa: F811
+    acme,
+    alice,
+    adam,
+    charlie,
+    smtp_server,
+    settings,
+    django_capture_on_commit_callbacks,
 ):
     settings.METERLOG_BASE_URL = "https://meterlog.example.test"
     rule = make_rule(acme, name="Spend today")
@@ -229,7 +233,9 @@ def test_a_long_list_of_recipients_is_split_into_messages(acme):
 
 
 def test_a_refused_recipient_fails_the_delivery_without_retries(
-    acme, smtp_server, django_capture_on_commit_callbacks  # noqa: F811
+    acme,
+    smtp_server,
+    django_capture_on_commit_callbacks,
 ):
     rule = make_rule(acme, email_addresses=["nobody@refused.test"])
     [delivery] = _queued(django_capture_on_commit_callbacks, [make_event(rule)])
@@ -240,7 +246,7 @@ def test_a_refused_recipient_fails_the_delivery_without_retries(
     assert smtp_server.envelopes == []
 
 
-def test_a_test_notification_is_sent_at_once_and_marked(acme, alice, smtp_server, receiver):  # noqa: F811
+def test_a_test_notification_is_sent_at_once_and_marked(acme, alice, smtp_server, receiver):
     server = receiver()
     rule = make_rule(acme, webhook_url=server.url)
     [mail] = send_test(rule, Channel.EMAIL)
@@ -249,7 +255,7 @@ def test_a_test_notification_is_sent_at_once_and_marked(acme, alice, smtp_server
     message = message_from_bytes(smtp_server.envelopes[0].original_content, policy=policy.default)
     assert message["Subject"].strip() == "[Meterlog test] Firing: Daily budget · Acme Corp"
     assert server.json()["test"] is True and server.json()["text"].startswith("[test] Daily budget")
-    assert DeliveryStatus.SENT == Delivery.objects.get(pk=hook.pk).status
+    assert Delivery.objects.get(pk=hook.pk).status == DeliveryStatus.SENT
 
 
 def test_an_owner_without_an_email_address_is_not_a_recipient(acme):
