@@ -14,7 +14,8 @@ def format_value(kind: str, value) -> str:
         return f"{number * 100:.2f} %"
     if kind == RuleKind.TOKEN_SPIKE:
         return f"{int(number):,} tokens"
-    return f"${number:,.4f}" if abs(number) < 100 else f"${number:,.2f}"
+    # Cents for dollar amounts; small ones (a cheap model's day) keep four places.
+    return f"${number:,.4f}" if abs(number) < 1 else f"${number:,.2f}"
 
 
 def scope_label(*, model: str = "", api_key: str = "") -> str:

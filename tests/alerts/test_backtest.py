@@ -156,4 +156,4 @@ def test_the_edit_page_shows_the_saved_rule_s_backtest(client, account):
     client.force_login(admin)
     page = client.get(f"/alerts/{rule.pk}/").content.decode()
     assert 'id="backtest-count">2 times' in page
-    assert "2 of 30 days judged were in breach" in page
+    assert "2 of the 30 days with a verdict were in breach" in page

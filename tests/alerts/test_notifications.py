@@ -64,7 +64,7 @@ def test_a_fired_event_posts_signed_json_that_a_receiver_can_verify(
     assert body["url"] == "https://meterlog.example.test/alerts/"
     assert body["logs_url"].startswith("https://meterlog.example.test/logs/?start=2026-12-05T00%3A00%3A00%2B00%3A00")
     assert "model=gpt-4o" in body["logs_url"] and "api_key=team-a" in body["logs_url"]
-    assert body["text"].startswith("Daily budget is firing (Acme Corp)\nBudget: $12.5000 against $10.0000")
+    assert body["text"].startswith("Daily budget is firing (Acme Corp)\nBudget: $12.50 against $10.00")
     assert body["test"] is False
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 1, "")
@@ -204,7 +204,7 @@ def test_an_alert_mail_reaches_the_owners_and_admins(
     message = message_from_bytes(envelope.original_content, policy=policy.default)
     assert message["Subject"] == "[Meterlog] Firing: Spend today · Acme Corp"
     text = message.get_body(("plain",)).get_content()
-    assert "Value:     $12.5000" in text and "Threshold: $10.0000" in text
+    assert "Value:     $12.50" in text and "Threshold: $10.00" in text
     assert "Scope:     all requests" in text
     assert "Window:    2026-12-05 00:00 – 2026-12-05 12:00 (UTC)" in text
     assert "https://meterlog.example.test/logs/?start=2026-12-05T00%3A00%3A00%2B00%3A00" in text
