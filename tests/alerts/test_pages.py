@@ -225,3 +225,23 @@ def test_a_preview_shows_the_backtest_without_saving(client, acme, adam):
     assert response.context["preview"] is True and response.context["backtest"].count == 0
     assert 'id="backtest-count">0 times' in response.content.decode()
     assert not AlertRule.objects.exists()
+
+
+def test_the_list_reads_the_same_number_of_queries_for_more_rules_and_events(client, acme, charlie):
+    client.force_login(charlie)
+
+    def queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/alerts/").status_code == 200
+        return len(captured)
+
+    rule = make_rule(acme)
+    make_event(rule)
+    queries()  # the first visit also stores the current account in the session
+    few = queries()
+    for n in range(5):
+        make_event(make_rule(acme, name=f"Rule {n}", kind=RuleKind.ERROR_RATE, params={}))
+    assert queries() == few
