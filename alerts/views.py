@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from alerts import selectors, services
+from alerts import console_selectors as selectors
+from alerts import services
 from alerts.backtest import backtest
 from alerts.forms import AlertRuleForm
 from alerts.links import event_logs_path

@@ -101,6 +101,7 @@ def test_an_admin_creates_edits_and_deletes_a_rule_and_each_is_logged(client, ac
         ({"kind": "error_rate", "error_rate_window_minutes": "5"}, "error_rate_window_minutes", "greater than or"),
         ({"kind": "cost_anomaly", "cost_anomaly_k": "0"}, "cost_anomaly_k", "greater than or equal to 0.5"),
         ({"kind": "token_spike", "model": "gpt-4o", "api_key": "team-a"}, "api_key", "not both"),
+        ({"kind": "token_spike", "token_spike_mode": "p99", "api_key": "team-a"}, "api_key", "scope it by a model"),
         ({"cooldown_minutes": "-1"}, "cooldown_minutes", "greater than or equal to 0"),
         ({"email_addresses": "ops@example.test\nnot-an-address"}, "email_addresses", "'not-an-address' is not an"),
         ({"webhook_url": "ftp://example.test/hook"}, "webhook_url", "must start with http:// or https://"),
@@ -216,6 +217,7 @@ def test_events_are_paged_newest_first(client, acme, charlie):
     second = response.content.decode()
     assert "event 04" in second and "event 00" in second and "event 05" not in second
     assert client.get("/alerts/?before=abc").status_code == 400
+    assert "No events before these" in client.get("/alerts/?before=999999").content.decode()
 
 
 def test_a_preview_shows_the_backtest_without_saving(client, acme, adam):

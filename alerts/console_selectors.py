@@ -1,6 +1,7 @@
-"""Reads of alert rules, events and deliveries for the console pages: always of one account."""
+"""Reads of alert rules, events and deliveries for the console pages: always of one account.
+(The API's reads are in alerts/selectors.py.)"""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from alerts.models import AlertEvent, AlertRule, Delivery
@@ -22,12 +23,16 @@ def rule_of(*, account: Account, pk: int) -> AlertRule:
 
 
 def events_page(*, account: Account, before: int | None = None) -> tuple[list[AlertEvent], int | None]:
-    """One page of the account's events, newest first (keyset on id), and the id to pass as
-    `before` for the next page, or None on the last."""
+    """One page of the account's events, newest first, and the id to pass as `before` for the
+    next page, or None on the last. Keyset on (created_at, id), the order of the index
+    alertevent_account_time; `before` names the last event of the previous page."""
     events = AlertEvent.objects.filter(account=account).select_related("rule", "account")
     if before is not None:
-        events = events.filter(pk__lt=before)
-    page = list(events.order_by("-pk")[: EVENTS_PAGE + 1])
+        last = AlertEvent.objects.filter(account=account, pk=before).values_list("created_at", flat=True).first()
+        if last is None:
+            return [], None
+        events = events.filter(Q(created_at__lt=last) | Q(created_at=last, pk__lt=before))
+    page = list(events.order_by("-created_at", "-pk")[: EVENTS_PAGE + 1])
     if len(page) > EVENTS_PAGE:
         page = page[:EVENTS_PAGE]
         return page, page[-1].pk
