@@ -72,6 +72,8 @@ def receiver():
 def _private_webhooks_allowed(settings):
     # The receivers of these tests listen on 127.0.0.1 (DEBUG's default, said explicitly).
     settings.METERLOG_WEBHOOK_ALLOW_PRIVATE = True
+    # These tests count rules: no default rules for the accounts they make (alerts.defaults).
+    settings.METERLOG_ALERT_DEFAULT_RULES = False
 
 
 @pytest.fixture
