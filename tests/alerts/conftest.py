@@ -68,12 +68,14 @@ def receiver():
         server.close()
 
 
-@pytest.fixture(autouse=True)
-def _private_webhooks_allowed(settings):
-    # The receivers of these tests listen on 127.0.0.1 (DEBUG's default, said explicitly).
+@pytest.fixture
+def page_settings(settings):
+    """For the pages', notifications' and backtest's tests (`usefixtures`): their receivers
+    listen on 127.0.0.1 (DEBUG's default, said explicitly), and they count rules, so the
+    accounts they make get no default rules (alerts.defaults)."""
     settings.METERLOG_WEBHOOK_ALLOW_PRIVATE = True
-    # These tests count rules: no default rules for the accounts they make (alerts.defaults).
     settings.METERLOG_ALERT_DEFAULT_RULES = False
+    return settings
 
 
 @pytest.fixture

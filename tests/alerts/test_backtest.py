@@ -13,7 +13,7 @@ from analytics.timekeys import local_midnight
 from logs.ingest.services import ingest_records
 from tests.factories import make_account
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("page_settings")]
 
 NOW = timezone.now().replace(minute=30, second=0, microsecond=0)
 TODAY = NOW.astimezone(UTC).date()

@@ -19,7 +19,7 @@ from console.models import Membership
 from console.sealed import SealedError, seal, unseal
 from tests.alerts.conftest import SECRET, make_event, make_rule
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("page_settings")]
 
 
 def _queued(django_capture_on_commit_callbacks, events) -> list[Delivery]:

@@ -13,7 +13,7 @@ from console.models import AuditAction, AuditEvent
 from console.sealed import unseal
 from tests.alerts.conftest import make_event, make_rule
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("page_settings")]
 
 BUDGET = {"kind": "budget", "name": "Spend", "budget_amount": "25", "budget_period": "daily", "cooldown_minutes": "60"}
 
