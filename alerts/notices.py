@@ -119,7 +119,9 @@ class Notice:
     def text(self) -> str:
         """One paragraph for chat (Slack's `text`): headline, figures, link."""
         figures = f"{self.kind_label}: {self.value_text} against {self.threshold_text}; {self.scope_text}."
-        return f"{self.headline}\n{figures}\n{self.message}\n<{self.logs_url}|Show the requests>".strip()
+        # Chat apps link absolute URLs only: without METERLOG_BASE_URL there is no link.
+        link = f"<{self.logs_url}|Show the requests>" if self.logs_url.startswith(("http://", "https://")) else ""
+        return "\n".join(part for part in (self.headline, figures, self.message, link) if part)
 
 
 def webhook_body(notice: Notice) -> bytes:

@@ -65,6 +65,7 @@ def test_a_fired_event_posts_signed_json_that_a_receiver_can_verify(
     assert body["logs_url"].startswith("https://meterlog.example.test/logs/?start=2026-12-05T00%3A00%3A00%2B00%3A00")
     assert "model=gpt-4o" in body["logs_url"] and "api_key=team-a" in body["logs_url"]
     assert body["text"].startswith("Daily budget is firing (Acme Corp)\nBudget: $12.50 against $10.00")
+    assert body["text"].endswith(f"\n<{body['logs_url']}|Show the requests>")  # Slack's link form
     assert body["test"] is False
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 1, "")
@@ -262,3 +263,16 @@ def test_an_owner_without_an_email_address_is_not_a_recipient(acme):
     user = get_user_model().objects.create_user(username="no-mail", email="")
     Membership.objects.create(user=user, account=acme, role="owner")
     assert email_recipients(make_rule(acme)) == []
+
+
+def test_without_a_base_url_the_chat_text_has_no_link(acme, receiver, settings):
+    settings.METERLOG_BASE_URL = ""
+    server = receiver()
+    rule = make_rule(acme, webhook_url=server.url, email_enabled=False)
+    [delivery] = notify([make_event(rule)])
+    send_delivery.apply(args=[delivery.pk])
+    body = server.json()
+    assert body["text"] == (
+        "Daily budget is firing (Acme Corp)\nBudget: $12.50 against $10.00; all requests.\n$12.50 spent today of $10.00"
+    )
+    assert body["url"] == "/alerts/" and body["logs_url"].startswith("/logs/?start=")
