@@ -180,6 +180,9 @@ class AuditAction(models.TextChoices):
     ADMIN_EXPORT = "admin_export", "Export (Django admin)"
     ADMIN_IMPORT = "admin_import", "Import (Django admin)"
     REPORT_EXPORTED = "report_exported", "Chart exported (CSV)"
+    ALERT_RULE_CREATED = "alert_rule_created", "Alert rule created"
+    ALERT_RULE_CHANGED = "alert_rule_changed", "Alert rule changed"
+    ALERT_RULE_DELETED = "alert_rule_deleted", "Alert rule deleted"
 
 
 class AuditEvent(AppendOnlyModel):

@@ -224,6 +224,8 @@ if CELERY_BROKER_URL == "filesystem://":
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL or "")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
+# Task modules autodiscovery does not find (it imports each app's tasks.py only).
+CELERY_IMPORTS = ("alerts.delivery_tasks",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Partitions are created ahead so ingest rarely pays for DDL; the check raises an alarm
@@ -284,6 +286,18 @@ METERLOG_MINUTE_ROLLUP_HOURS = env_int("METERLOG_MINUTE_ROLLUP_HOURS", 48)
 # files under var/mail and DEBUG off sends to localhost:25. Also EMAIL_TIMEOUT (10 s),
 # DEFAULT_FROM_EMAIL, SERVER_EMAIL. See console/email_url.py.
 globals().update(email_settings_from_env(debug=DEBUG, var_dir=VAR_DIR))
+
+# The console's public address, for links in alert mails and webhooks ("https://meterlog.example.com");
+# without it they are bare paths.
+METERLOG_BASE_URL = env_str("METERLOG_BASE_URL", "")
+# Alert notifications (alerts/notifications.py): tries per delivery in all, and the backoff
+# between them (seconds x 2^n with full jitter, capped).
+METERLOG_ALERT_DELIVERY_TRIES = env_int("METERLOG_ALERT_DELIVERY_TRIES", 5)
+METERLOG_ALERT_RETRY_BACKOFF_SECONDS = env_int("METERLOG_ALERT_RETRY_BACKOFF_SECONDS", 30)
+METERLOG_ALERT_RETRY_BACKOFF_MAX_SECONDS = env_int("METERLOG_ALERT_RETRY_BACKOFF_MAX_SECONDS", 3600)
+# Webhooks to loopback / private / link-local addresses (SSRF into the server's network) are
+# refused unless this is on; on by default with DEBUG only.
+METERLOG_WEBHOOK_ALLOW_PRIVATE = env_bool("METERLOG_WEBHOOK_ALLOW_PRIVATE", DEBUG)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["console.api_auth.BearerTokenAuthentication"],

@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/v1/", include((api_patterns, "api"))),
     path("analytics/", include("analytics.dashboard_urls")),
     path("analytics/", include("analytics.urls")),
+    path("alerts/", include(("alerts.urls", "alerts"))),
     path("", include("logs.urls")),
     path("", include((console_patterns, "console"))),
 ]

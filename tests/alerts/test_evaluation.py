@@ -370,7 +370,7 @@ def test_the_migration_seeds_accounts_without_rules_once(settings):
 
     from django.apps import apps
 
-    seed = importlib.import_module("alerts.migrations.0002_alerts_eval_default_rules").seed
+    seed = importlib.import_module("alerts.migrations.0002_default_rules").seed
     settings.METERLOG_ALERT_DEFAULT_RULES = False
     old, kept = make_account("old"), make_account("kept")
     AlertRule.objects.create(account=kept, kind=RuleKind.BUDGET, params={"amount": 5})

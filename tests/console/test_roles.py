@@ -18,6 +18,8 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from alerts.models import AlertRule
+from alerts.models import Delivery as AlertDelivery
 from console.models import ApiToken, AuditAction, AuditEvent, Membership
 from logs.deletions.models import DeletionRequest
 from logs.models import ApiKey, ExportRecord, ImportJob, RequestLog
@@ -143,6 +145,43 @@ CASES = [
         ("key_id",),
         data={"display_name": "Team A"},
         state=lambda w: ApiKey.objects.get(pk=w.key_id).display_name,
+    ),
+    # --- Alerts (issue 16): members read the list; admins and owners change rules -------------
+    Case("alerts:list", "GET", members(), "alert rules, their state and the event history"),
+    Case("alerts:new", "GET", admins(), "the new rule form"),
+    Case(
+        "alerts:new",
+        "POST",
+        admins(302),
+        "create an alert rule (logged)",
+        data={"kind": "budget", "budget_amount": "10", "budget_period": "daily", "cooldown_minutes": "60"},
+        state=lambda w: AlertRule.objects.filter(account=w.acme).count(),
+    ),
+    Case("alerts:edit", "GET", admins(outsider=404), "a rule's form and its backtest", ("rule_id",)),
+    Case(
+        "alerts:edit",
+        "POST",
+        admins(302, outsider=404),
+        "change an alert rule (logged)",
+        ("rule_id",),
+        data={"name": "Renamed", "budget_amount": "10", "budget_period": "daily", "cooldown_minutes": "60"},
+        state=lambda w: AlertRule.objects.get(pk=w.rule_id).name,
+    ),
+    Case(
+        "alerts:test",
+        "POST",
+        admins(302, outsider=404),
+        "send a test notification to a channel",
+        ("rule_id", "email_channel"),
+        state=lambda w: AlertDelivery.objects.filter(account=w.acme).count(),
+    ),
+    Case(
+        "alerts:delete",
+        "POST",
+        admins(302, outsider=404),
+        "delete an alert rule (logged)",
+        ("rule_id",),
+        state=lambda w: AlertRule.objects.filter(pk=w.rule_id).exists(),
     ),
     # --- Owner ----------------------------------------------------------------------------------
     Case("console:settings", "GET", owners(), "account settings"),
@@ -284,6 +323,7 @@ def world(client, settings, tmp_path):
     token, _ = ApiToken.generate(account=acme, scope="ingest", name="gateway")
     export = ExportRecord.objects.create(account=acme, user=users["owner"], format="csv", state="queued")
     job = ImportJob.objects.create(account=acme, user=users["owner"], format="auto", file_name="a.csv", state="done")
+    rule = AlertRule.objects.create(account=acme, kind="budget", name="Budget", params={"amount": 10})
     deletion = DeletionRequest.objects.create(
         account=acme, filed_by=users["owner"], reason="erasure", start=START, end=END
     )
@@ -297,6 +337,8 @@ def world(client, settings, tmp_path):
         export_id=export.pk,
         import_id=job.pk,
         deletion_id=deletion.pk,
+        rule_id=rule.pk,
+        email_channel="email",
         victor_membership=Membership.objects.get(user=victor).pk,
         uid="MQ",
         reset_token="bad-token",
@@ -330,7 +372,7 @@ def test_role_matrix(client, world, case, role):
         return
     acts_on_acme = isinstance(expected, int) and expected < 400 and role not in ("anonymous", "outsider")
     after = case.state(world)
-    if acts_on_acme and case.name.startswith(("console:", "logs:")):
+    if acts_on_acme and case.name.startswith(("console:", "logs:", "alerts:")):
         assert after != before, f"{role} was allowed but nothing changed"
     else:
         assert after == before, f"{role} was refused (or acted elsewhere) but acme changed"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("alerts", "0002_alerts_eval_default_rules"),
+        ("alerts", "0002_default_rules"),
         ("console", "0005_account_encryption"),
     ]
 
