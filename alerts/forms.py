@@ -203,12 +203,13 @@ class AlertRuleForm(StorableTextForm):
             name = str(exc).split()[0]
             field = param_field_name(kind, name) if name in PARAM_FIELDS[kind] else None
             self.add_error(field, str(exc).capitalize() + ".")
-        # As the evaluation's alerts.rules.clean_rule: the live rule reads 15-minute slices,
-        # which hold a model or an API key, not both; a p99 spike is judged per model.
-        if kind in (RuleKind.ERROR_RATE, RuleKind.TOKEN_SPIKE) and cleaned.get("model") and cleaned.get("api_key"):
-            self.add_error("api_key", "Scope this kind of rule by a model or by an API key, not both.")
-        elif kind == RuleKind.TOKEN_SPIKE and cleaned.get("params", {}).get("mode") == "p99" and cleaned.get("api_key"):
-            self.add_error("api_key", "A p99 token spike compares each model with its own sizes: scope it by a model.")
+            return cleaned
+        # The scopes the live rule can read (alerts.rules.clean_rule, as the evaluation).
+        model, api_key = (cleaned.get("model") or "").strip(), (cleaned.get("api_key") or "").strip()
+        try:
+            rules.clean_rule(kind, cleaned["params"], model=model, api_key=api_key)
+        except ValueError as exc:
+            self.add_error("api_key", str(exc).capitalize() + ".")
         return cleaned
 
     def rule_values(self) -> dict:
