@@ -120,8 +120,26 @@ def test_token_spike_fires_on_hours_with_a_large_request(account):
     assert result.error == ""
     assert (result.unit, result.judged, result.breached, result.count) == ("hour", 720, 3, 2)
     assert [(f.value, f.threshold) for f in result.firings] == [(Decimal(8000), Decimal(5000)), (6000, 5000)]
-    rule.params = {"mode": "p99", "factor": 3}
-    assert "p99" in backtest(rule, now=NOW).error
+
+
+def test_a_p99_token_spike_fires_against_the_days_before(account):
+    # 1,000-token requests every three hours for four days, two large ones 70 and 69 hours
+    # ago and a 6,000-token one 30 hours ago, on a later UTC day.
+    rows = [(_hour(h), {}) for h in range(1, 100, 3)]
+    rows += [(_hour(70), {"prompt_tokens": 7000, "completion_tokens": 1000})]
+    rows += [(_hour(69), {"prompt_tokens": 8000, "completion_tokens": 1000})]
+    rows += [(_hour(30), {"prompt_tokens": 5000, "completion_tokens": 1000})]
+    _ingest(account, rows)
+    rule = _rule(account, RuleKind.TOKEN_SPIKE, model="gpt-4o", params={"mode": "p99", "factor": 3, "days": 7})
+    result = backtest(rule, now=NOW)
+    assert result.error == ""
+    # The large ones against 3 x 1,000 (every earlier request had 1,000 tokens): one firing.
+    # The 6,000 one: the days before its day hold the 9,000 one, so its limit is 27,000.
+    assert result.count == 1
+    assert (result.firings[0].value, result.firings[0].threshold) == (Decimal(8000), Decimal(3000))
+    assert result.firings[0].start == _hour(70).replace(minute=0)
+    # Hours of the first day have no baseline (no verdict); the days after do.
+    assert 0 < result.judged < 720
 
 
 def test_a_daily_budget_fires_each_day_over_it(account):
