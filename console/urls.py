@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/v1/", include((api_patterns, "api"))),
     path("analytics/", include("analytics.dashboard_urls")),
     path("analytics/", include("analytics.urls")),
+    path("reports/", include("alerts.report_urls")),
     path("", include("logs.urls")),
     path("", include((console_patterns, "console"))),
 ]
