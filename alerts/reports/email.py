@@ -111,6 +111,13 @@ def bar_table(table: Table) -> BarTable:
     return BarTable(table.title, columns, rows)
 
 
+def _peak_text(report: UsageReport) -> str:
+    if report.peak_hour is None:
+        return ""
+    t = report.peak_hour.total
+    return f"{t.requests:,} request{'' if t.requests == 1 else 's'} · {t.total_tokens:,} tokens"
+
+
 def report_context(report: UsageReport, *, frequency: str = "", unsubscribe: str = "") -> dict:
     """What the email templates, the report page and the PDF show."""
     title = f"{Frequency(frequency).label.split(' ')[0]} usage report" if frequency else "Usage report"
@@ -127,7 +134,7 @@ def report_context(report: UsageReport, *, frequency: str = "", unsubscribe: str
         "mail_tables": {name: bar_table(table) for name, table in report.tables.items()},
         "text_tables": {name: text_table(table) for name, table in report.tables.items()},
         "peak_hour": report.peak_hour_local,
-        "peak": report.peak_hour.total if report.peak_hour else None,
+        "peak": _peak_text(report),
         "console_url": report.console_url(),
         "generate_url": report.generate_url(),
         "unsubscribe_url": unsubscribe,
