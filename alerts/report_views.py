@@ -2,8 +2,6 @@
 account's sent reports; "Generate report" for any range and filter (page and PDF); and the
 unsubscribe link of a report mail, which works without logging in."""
 
-import json
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
@@ -14,11 +12,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from alerts.models import ReportSubscription, SentReport
 from alerts.reports import pdf
 from alerts.reports.builder import ReportScope, UsageReport, build_report
+from alerts.reports.charts import page_charts
 from alerts.reports.email import report_context, subscription_from_token
 from alerts.reports.forms import GenerateForm, SubscriptionForm
 from alerts.reports.periods import report_period
 from alerts.reports.sending import first_period_to_skip
-from analytics import figures
 from analytics.usage import UsageError
 from console.models import Membership
 from console.tenancy import require_account
@@ -110,28 +108,6 @@ def _generated(request) -> tuple[GenerateForm, UsageReport | None, str | None]:
         return form, None, getattr(exc, "message", None) or str(exc) or QueryTimeout.message
 
 
-# Each chart's figure (analytics.figures) and the report table it draws; the two daily
-# charts draw the daily breakdown.
-CHARTS = {
-    "cost_by_day": ("cost_by_day", "Cost by day"),
-    "error_rate": ("cost_by_day", "Error rate by day"),
-    "cost_by_model": ("cost_by_model", None),
-    "cost_by_key": ("cost_by_key", None),
-    "errors_by_code": ("errors_by_code", None),
-}
-
-
-def _charts(report: UsageReport) -> list[dict]:
-    charts = []
-    for name, (table_name, title) in CHARTS.items():
-        table = report.tables[table_name]
-        if not table.rows:
-            continue
-        figure = json.loads(figures.FIGURES[name](table).to_json())
-        charts.append({"name": name, "title": title or table.title, "figure": figure, "figure_id": f"figure-{name}"})
-    return charts
-
-
 @require_GET
 @require_account()
 def generate(request):
@@ -143,7 +119,7 @@ def generate(request):
     context = {"form": form, "report": report, "message": message, "charts": []}
     if report is not None:
         with timezone.override(report.period.zone):
-            context |= report_context(report) | {"charts": _charts(report) if not report.empty else []}
+            context |= report_context(report) | {"charts": page_charts(report)}
             return render(request, "alerts/reports/generate.html", context)
     return render(request, "alerts/reports/generate.html", context, status=400 if form.errors else 503)
 

@@ -73,6 +73,9 @@ def _day_bars(pdf: _ReportPDF, table: Table, key: str, title: str, *, color=ACCE
     if not values:
         return
     pdf.heading(title, 10)
+    if not any(values):
+        pdf.text_line("None in this period." if key != "cost" else "No priced requests in this period.", color=MUTED)
+        return
     height, width = 38.0, pdf.content_width
     if pdf.get_y() + height + 10 > pdf.h - 14:
         pdf.add_page()

@@ -92,7 +92,7 @@ def test_generate_page_shows_the_figures_with_charts(client, report_data, alice)
     page = response.content.decode()
     nov = expected(report_data, date(2026, 11, 1), date(2026, 11, 30))
     assert f"{nov['requests']:,}" in page and f"{nov['tokens']:,}" in page
-    for name in ("cost_by_day", "error_rate", "cost_by_model", "cost_by_key", "errors_by_code"):
+    for name in ("cost_by_day", "requests_by_day", "error_rate", "cost_by_model", "cost_by_key", "errors_by_code"):
         assert f'id="figure-{name}"' in page
     assert "globex" not in page
     assert "css/report.css" in page and "/reports/generate/pdf?" in page
@@ -155,3 +155,18 @@ def test_bad_generate_parameters_are_a_400_with_a_message(client, report_data, a
 def test_the_nav_links_the_reports_page(client, report_data, alice):
     client.force_login(alice)
     assert 'href="/reports/" class="active"' in client.get("/reports/").content.decode()
+
+
+def test_without_priced_requests_no_empty_cost_chart_is_drawn(client, report_data, alice):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.alerts.reports.conftest import ingest, records
+
+    rows = records("jan", start=datetime(2026, 1, 10, 9, tzinfo=UTC), n=12, step=timedelta(hours=1),
+                   models=["gpt-4o"], keys=["team-a"])  # fmt: skip
+    ingest(report_data, [{k: v for k, v in row.items() if k != "cost"} for row in rows])
+    client.force_login(alice)
+    page = client.get("/reports/generate/", {"start": "2026-01-10", "end": "2026-01-10"}).content.decode()
+    assert 'id="figure-requests_by_day"' in page and 'id="figure-error_rate"' in page
+    assert 'id="figure-cost_by_day"' not in page and 'id="figure-cost_by_model"' not in page
+    assert "Unpriced requests" in page
