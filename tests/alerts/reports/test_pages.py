@@ -170,3 +170,34 @@ def test_without_priced_requests_no_empty_cost_chart_is_drawn(client, report_dat
     assert 'id="figure-requests_by_day"' in page and 'id="figure-error_rate"' in page
     assert 'id="figure-cost_by_day"' not in page and 'id="figure-cost_by_model"' not in page
     assert "Unpriced requests" in page
+
+
+def test_the_reports_page_costs_the_same_queries_for_few_or_many_sent_reports(client, report_data, alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(alice)
+    client.get("/reports/")  # the session's first request reads more
+    counts = []
+    for n in (1, 30):
+        for _ in range(n - SentReport.objects.count()):
+            _sent(report_data)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/reports/").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+
+
+def test_building_a_report_is_a_fixed_number_of_queries(report_data):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from alerts.reports.builder import ReportScope, build_report
+    from alerts.reports.periods import report_period
+
+    counts = []
+    for first, last in ((date(2026, 11, 20), date(2026, 11, 20)), (date(2026, 10, 1), date(2026, 11, 30))):
+        with CaptureQueriesContext(connection) as queries:
+            build_report(ReportScope(report_data), report_period(first, last, report_data.zone))
+        counts.append(len(queries))
+    assert counts[0] == counts[1] and counts[1] <= 20, counts
