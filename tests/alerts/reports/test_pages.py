@@ -201,3 +201,18 @@ def test_building_a_report_is_a_fixed_number_of_queries(report_data):
             build_report(ReportScope(report_data), report_period(first, last, report_data.zone))
         counts.append(len(queries))
     assert counts[0] == counts[1] and counts[1] <= 20, counts
+
+
+def test_the_pdf_takes_names_outside_latin_1(client, report_data, alice):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.alerts.reports.conftest import ingest, records
+
+    rows = records("uni", start=datetime(2026, 2, 10, 9, tzinfo=UTC), n=3, step=timedelta(hours=1),
+                   models=["modèle-模型-🚀"], keys=["clé"])  # fmt: skip
+    ingest(report_data, rows)
+    client.force_login(alice)
+    response = client.get("/reports/generate/pdf", {"start": "2026-02-10", "end": "2026-02-10"})
+    assert response.status_code == 200
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
+    assert "modèle-??-?" in text and "clé" in text

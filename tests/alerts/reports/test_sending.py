@@ -229,3 +229,18 @@ def test_a_new_subscription_starts_with_the_next_period():
     assert sending.first_period_to_skip(sub, now=datetime(2026, 11, 25, 12, tzinfo=BERLIN)) == date(2026, 11, 16)
     # Monday 07:00: last week's report is still to come at 08:00.
     assert sending.first_period_to_skip(sub, now=datetime(2026, 11, 23, 7, tzinfo=BERLIN)) is None
+
+
+def test_gateway_strings_are_escaped_in_the_html_part(report_data, alice, smtp_server):
+    from tests.alerts.reports.conftest import ingest, records
+
+    rows = records("xss", start=datetime(2026, 11, 10, 9, tzinfo=UTC), n=3, step=timedelta(hours=1),
+                   models=["<script>alert(1)</script>"], keys=['"><img src=x onerror=alert(2)>'])  # fmt: skip
+    ingest(report_data, rows)
+    subscribe(report_data, alice)
+    sending.send_due_reports(now=DUE)
+    message = parsed(smtp_server.envelopes[0])
+    html = message.get_body(("html",)).get_content()
+    assert "<script>" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)</script>" in message.get_body(("plain",)).get_content()  # text is text
