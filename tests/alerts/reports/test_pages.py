@@ -200,7 +200,8 @@ def test_building_a_report_is_a_fixed_number_of_queries(report_data):
         with CaptureQueriesContext(connection) as queries:
             build_report(ReportScope(report_data), report_period(first, last, report_data.zone))
         counts.append(len(queries))
-    assert counts[0] == counts[1] and counts[1] <= 20, counts
+    # On PostgreSQL each analytics read also sets and resets its statement timeout.
+    assert counts[0] == counts[1] and counts[1] <= 30, counts
 
 
 def test_the_pdf_takes_names_outside_latin_1(client, report_data, alice):
