@@ -12,5 +12,6 @@ urlpatterns = [
     path("sent/<int:sent_id>/", report_views.sent_report, name="sent"),
     path("generate/", report_views.generate, name="generate"),
     path("generate/pdf", report_views.generate_pdf, name="generate_pdf"),
+    path("open/", report_views.open_in_console, name="open"),
     path("unsubscribe/<str:token>/", report_views.unsubscribe, name="unsubscribe"),
 ]

@@ -6,7 +6,9 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from alerts.models import ReportSubscription, SentReport
@@ -19,7 +21,7 @@ from alerts.reports.periods import report_period
 from alerts.reports.sending import first_period_to_skip
 from analytics.usage import UsageError
 from console.models import Membership
-from console.tenancy import require_account
+from console.tenancy import accounts_for_user, require_account, switch_account
 from logs.selectors import QueryTimeout
 
 SENT_SHOWN = 100
@@ -108,9 +110,41 @@ def _generated(request) -> tuple[GenerateForm, UsageReport | None, str | None]:
         return form, None, getattr(exc, "message", None) or str(exc) or QueryTimeout.message
 
 
+def _switched(request):
+    """`?account=<slug>` (the link in a report mail) makes that account the current one when
+    the user may see it, and reloads without it; None when there is nothing to switch."""
+    slug = request.GET.get("account")
+    if slug is None or slug == request.account.slug:
+        return None
+    account = accounts_for_user(request.user).filter(slug=slug).first()
+    if account is None:
+        raise Http404("No such account among yours.")
+    switch_account(request, account.pk)
+    query = request.GET.copy()
+    del query["account"]
+    return redirect(f"{request.path}?{query.urlencode()}")
+
+
+@require_GET
+@require_account()
+def open_in_console(request):
+    """/reports/open/?account=<slug>&next=<path>: a report mail's link to the console, opened
+    in the report's account (when the user may see it) at a path of this site only."""
+    account = accounts_for_user(request.user).filter(slug=request.GET.get("account", "")).first()
+    if account is None:
+        raise Http404("No such account among yours.")
+    switch_account(request, account.pk)
+    target = request.GET.get("next", "")
+    local = target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts=None)
+    return redirect(target if local else reverse("analytics:page"))
+
+
 @require_GET
 @require_account()
 def generate(request):
+    switched = _switched(request)
+    if switched is not None:
+        return switched
     form, report, message = _generated(request)
     if report is not None and request.GET.get("format") == "csv":
         response = HttpResponse(report.daily_csv(), content_type="text/csv; charset=utf-8")

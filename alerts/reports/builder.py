@@ -139,12 +139,16 @@ class UsageReport:
         return query
 
     def console_url(self) -> str:
-        """The analytics page for this period and filter, absolute (for the email)."""
+        """The analytics page for this period and filter, absolute (for the email), through
+        /reports/open/ so it opens in the report's account (a reader may be in several)."""
         query = [("tab", "cost"), ("range", "custom"), *self.console_query(), ("zone", "account")]
-        return absolute(f"{reverse('analytics:page')}?{urlencode(query)}")
+        target = f"{reverse('analytics:page')}?{urlencode(query)}"
+        return absolute(f"{reverse('reports:open')}?{urlencode([('account', self.account.slug), ('next', target)])}")
 
     def generate_url(self) -> str:
-        return absolute(f"{reverse('reports:generate')}?{urlencode(self.console_query())}")
+        """The printable report, naming the account (a reader may be in several)."""
+        query = [("account", self.account.slug), *self.console_query()]
+        return absolute(f"{reverse('reports:generate')}?{urlencode(query)}")
 
 
 DAILY_COLUMNS = [

@@ -254,6 +254,13 @@ CASES = [
     Case("reports:sent", "GET", members(outsider=404), "a sent report as it was sent", ("sent_report_id",)),
     Case("reports:generate", "GET", members(), "generate a report for any range (page, CSV)"),
     Case("reports:generate_pdf", "GET", members(), "the generated report as PDF"),
+    Case(
+        "reports:open",
+        "GET",
+        members(302, outsider=404),
+        "a report mail's console link: opens the report's account",
+        query="?account=acme&next=/analytics/",
+    ),
     # The signed token is the credential (a mail's link works logged out).
     Case("reports:unsubscribe", "GET", everyone(200), "unsubscribe link: asks", ("unsubscribe_token",)),
     Case("reports:unsubscribe", "POST", everyone(200), "unsubscribe link: turns it off", ("unsubscribe_token",)),

@@ -217,3 +217,38 @@ def test_the_pdf_takes_names_outside_latin_1(client, report_data, alice):
     assert response.status_code == 200
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
     assert "modèle-??-?" in text and "clé" in text
+
+
+def test_the_mails_report_link_opens_its_account(client, report_data, globex):
+    from tests.factories import make_user
+
+    dana = make_user("dana@both.test", account=globex, role="viewer")
+    dana.memberships.create(account=report_data, role="viewer")
+    client.force_login(dana)
+    client.post("/switch-account/", {"account": globex.pk})
+    response = client.get("/reports/generate/", {"account": "acme", **NOVEMBER})
+    assert response.status_code == 302 and response["Location"] == "/reports/generate/?start=2026-11-01&end=2026-11-30"
+    page = client.get(response["Location"]).content.decode()
+    assert "Acme Corp · 2026-11-01 – 2026-11-30" in page and "globex-secret" not in page
+    # An account the user is not in: 404, and the current account stays.
+    outsider = make_user("eve@globex.test", account=globex, role="viewer")
+    client.force_login(outsider)
+    assert client.get("/reports/generate/", {"account": "acme", **NOVEMBER}).status_code == 404
+    assert "Globex · 2026-11-01" in client.get("/reports/generate/", NOVEMBER).content.decode()
+
+
+def test_the_mails_console_link_opens_the_analytics_page_in_its_account(client, report_data, globex):
+    from tests.factories import make_user
+
+    dana = make_user("dana@both.test", account=globex, role="viewer")
+    dana.memberships.create(account=report_data, role="viewer")
+    client.force_login(dana)
+    client.post("/switch-account/", {"account": globex.pk})
+    target = "/analytics/?tab=cost&range=custom&start=2026-11-01&end=2026-11-30"
+    response = client.get("/reports/open/", {"account": "acme", "next": target})
+    assert response.status_code == 302 and response["Location"] == target
+    assert "claude-3" in client.get(target).content.decode()  # acme's figures now
+    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        response = client.get("/reports/open/", {"account": "acme", "next": evil})
+        assert response["Location"] == "/analytics/", evil
+    assert client.get("/reports/open/", {"account": "nobody", "next": target}).status_code == 404

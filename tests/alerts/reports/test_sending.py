@@ -68,7 +68,11 @@ def test_monthly_report_arrives_with_the_sums_of_the_rows_and_a_csv(report_data,
     assert "error rate 25% > 10%" in text and "october budget" not in text
     assert "ALERTS FIRED (1)" in text
     assert "rate_limited" in text and "timeout" in text and "team-a" in text and "claude-3" in text
-    assert "https://meterlog.example.test/analytics/?tab=cost&range=custom&start=2026-11-01&end=2026-11-30" in text
+    assert (
+        "Open in the console: https://meterlog.example.test/reports/open/?account=acme&next=%2Fanalytics%2F%3Ftab%3Dcost"
+        "%26range%3Dcustom%26start%3D2026-11-01%26end%3D2026-11-30%26zone%3Daccount\r\n"
+    ) in text
+    assert "https://meterlog.example.test/reports/generate/?account=acme&start=2026-11-01&end=2026-11-30" in text
     for part in (text, html):
         assert "globex" not in part
 
