@@ -175,6 +175,15 @@ class SentReport(models.Model):
     recipients = models.JSONField(default=list)
     subject = models.CharField(max_length=300)
     html = models.TextField()
+    # The rest of the mail as it is (re)sent: a retry sends these, never a rebuilt report.
+    text = models.TextField(blank=True)
+    csv_name = models.CharField(max_length=200, blank=True)
+    csv = models.TextField(blank=True)
+    # Sending: a try claims the row by setting `sending_since` (a conditional update), so two
+    # workers never send it at once; a try that died is taken over once it is that old.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sending_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
 

@@ -224,9 +224,9 @@ if CELERY_BROKER_URL == "filesystem://":
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL or "")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
-# Task modules autodiscovery does not find (it imports each app's tasks.py only).
-CELERY_IMPORTS = ("alerts.delivery_tasks",)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Task modules outside an app's tasks.py (which autodiscovery finds by itself).
+CELERY_IMPORTS = ("alerts.delivery_tasks", "alerts.report_tasks")
 CELERY_BEAT_SCHEDULE = {
     # Partitions are created ahead so ingest rarely pays for DDL; the check raises an alarm
     # when rows land in a default partition (see logs/partitions.py).
@@ -256,6 +256,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.compact_last_month",
         "schedule": crontab(day_of_month="3", hour="3", minute="30"),
     },
+    # Scheduled report mails (alerts.reports.sending): each subscription's period once, from
+    # its hour in the account's zone; a tick also retries the sends that failed.
+    "send-due-reports": {"task": "alerts.report_tasks.send_due_reports", "schedule": 15 * 60},
 }
 # The retention purge (logs/retention/): rows per DELETE batch (each batch is its own short
 # transaction; 5,000 keeps one under ~100 ms and its WAL small), the seconds one run may
@@ -286,10 +289,10 @@ METERLOG_MINUTE_ROLLUP_HOURS = env_int("METERLOG_MINUTE_ROLLUP_HOURS", 48)
 # files under var/mail and DEBUG off sends to localhost:25. Also EMAIL_TIMEOUT (10 s),
 # DEFAULT_FROM_EMAIL, SERVER_EMAIL. See console/email_url.py.
 globals().update(email_settings_from_env(debug=DEBUG, var_dir=VAR_DIR))
+# The console's address as mail and webhook readers reach it ("https://meterlog.example.com",
+# no trailing slash): links in alert mails and webhooks, report mails, unsubscribe links.
+METERLOG_BASE_URL = env_str("METERLOG_BASE_URL", "http://localhost:8000")
 
-# The console's public address, for links in alert mails and webhooks ("https://meterlog.example.com");
-# without it they are bare paths.
-METERLOG_BASE_URL = env_str("METERLOG_BASE_URL", "")
 # Alert notifications (alerts/notifications.py): tries per delivery in all, and the backoff
 # between them (seconds x 2^n with full jitter, capped).
 METERLOG_ALERT_DELIVERY_TRIES = env_int("METERLOG_ALERT_DELIVERY_TRIES", 5)

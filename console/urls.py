@@ -24,6 +24,7 @@ urlpatterns = [
     path("analytics/", include("analytics.dashboard_urls")),
     path("analytics/", include("analytics.urls")),
     path("alerts/", include(("alerts.urls", "alerts"))),
+    path("reports/", include("alerts.report_urls")),
     path("", include("logs.urls")),
     path("", include((console_patterns, "console"))),
 ]

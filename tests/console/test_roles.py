@@ -18,8 +18,9 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from alerts.models import AlertRule
+from alerts.models import AlertRule, ReportSubscription, SentReport
 from alerts.models import Delivery as AlertDelivery
+from alerts.reports.email import unsubscribe_token
 from console.models import ApiToken, AuditAction, AuditEvent, Membership
 from logs.deletions.models import DeletionRequest
 from logs.models import ApiKey, ExportRecord, ImportJob, RequestLog
@@ -270,6 +271,37 @@ CASES = [
     ),
     Case("logs:import_detail", "GET", owners(outsider=404), "one import", ("import_id",)),
     Case("logs:import_progress", "GET", owners(outsider=404), "an import's progress", ("import_id",)),
+    # --- Reports (issue 16): one's own subscriptions; the account's sent reports --------------
+    Case("reports:index", "GET", members(), "report subscriptions and sent reports"),
+    Case(
+        "reports:subscribe",
+        "POST",
+        members(302) | {"operator": 403},
+        "subscribe to a report mail (members only: an operator is not one)",
+        data={"frequency": "daily", "hour": "8"},
+        state=lambda w: ReportSubscription.objects.filter(account=w.acme).count(),
+    ),
+    Case(
+        "reports:subscription_remove",
+        "POST",
+        owners(302, outsider=404) | {"viewer": 404, "admin": 404, "operator": 404},
+        "remove one's own report subscription (here: the owner's)",
+        ("subscription_id",),
+        state=lambda w: ReportSubscription.objects.filter(pk=w.subscription_id).exists(),
+    ),
+    Case("reports:sent", "GET", members(outsider=404), "a sent report as it was sent", ("sent_report_id",)),
+    Case("reports:generate", "GET", members(), "generate a report for any range (page, CSV)"),
+    Case("reports:generate_pdf", "GET", members(), "the generated report as PDF"),
+    Case(
+        "reports:open",
+        "GET",
+        members(302, outsider=404),
+        "a report mail's console link: opens the report's account",
+        query="?account=acme&next=/analytics/",
+    ),
+    # The signed token is the credential (a mail's link works logged out).
+    Case("reports:unsubscribe", "GET", everyone(200), "unsubscribe link: asks", ("unsubscribe_token",)),
+    Case("reports:unsubscribe", "POST", everyone(200), "unsubscribe link: turns it off", ("unsubscribe_token",)),
     # --- Operator (staff) -----------------------------------------------------------------------
     Case("dashboard:operator", "GET", operators(), "all accounts"),
     Case("dashboard:operator_csv", "GET", operators(), "all accounts as CSV"),
@@ -327,6 +359,10 @@ def world(client, settings, tmp_path):
     deletion = DeletionRequest.objects.create(
         account=acme, filed_by=users["owner"], reason="erasure", start=START, end=END
     )
+    subscription = ReportSubscription.objects.create(account=acme, user=users["owner"], frequency="weekly")
+    sent_report = SentReport.objects.create(
+        account=acme, frequency="weekly", period_start=START.date(), period_end=END.date(), subject="r", html="<p>r</p>"
+    )
     return SimpleNamespace(
         acme=acme,
         globex=globex,
@@ -339,6 +375,9 @@ def world(client, settings, tmp_path):
         deletion_id=deletion.pk,
         rule_id=rule.pk,
         email_channel="email",
+        subscription_id=subscription.pk,
+        sent_report_id=sent_report.pk,
+        unsubscribe_token=unsubscribe_token(subscription),
         victor_membership=Membership.objects.get(user=victor).pk,
         uid="MQ",
         reset_token="bad-token",
@@ -372,7 +411,7 @@ def test_role_matrix(client, world, case, role):
         return
     acts_on_acme = isinstance(expected, int) and expected < 400 and role not in ("anonymous", "outsider")
     after = case.state(world)
-    if acts_on_acme and case.name.startswith(("console:", "logs:", "alerts:")):
+    if acts_on_acme and case.name.startswith(("console:", "logs:", "alerts:", "reports:")):
         assert after != before, f"{role} was allowed but nothing changed"
     else:
         assert after == before, f"{role} was refused (or acted elsewhere) but acme changed"
