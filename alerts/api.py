@@ -58,7 +58,7 @@ class AlertEventSerializer(serializers.Serializer):
     window_end = serializers.DateTimeField(help_text="UTC end of the time the figure covers.")
     time = serializers.DateTimeField(help_text="When the evaluation recorded the event (UTC, Z).")
     message = serializers.CharField()
-    notified = serializers.BooleanField(help_text="false: inside the rule's cooldown, not sent.")
+    notified = serializers.BooleanField(help_text="Whether the event was sent to the rule's channels.")
 
 
 class AlertEventPageSerializer(serializers.Serializer):
