@@ -2,6 +2,7 @@
 every parser of query parameters (the log FilterSet, the usage API, the analytics form) and
 the request-id lookup, so a bad value answers 400 (or 404) there instead of a 500 from the
 database. SQLite would take these values; they are refused on both so the answer is the same.
+Also the check of parameter names the API's GET endpoints share (unknown_parameter_errors).
 """
 
 import difflib

@@ -38,6 +38,7 @@ def priced_and_not(acme):
         _record("m2", "mixed", None),
         _record("u1", "unpriced", None),  # no cost sent and no price known for the model
         _record("u2", "unpriced", None, hours=2),
+        _record("f1", "free", "0"),  # priced at zero: "0", which null must not be confused with
     ]
     result = ingest_records(account=acme, records=records)
     assert result.accepted == len(records)
@@ -59,13 +60,14 @@ def test_a_wholly_unpriced_group_costs_null_not_zero(get, priced_and_not):
     assert (by_model["mixed"]["cost"], by_model["mixed"]["unpriced_requests"]) == ("0.25", 1)
     # Every result says it, 0 included.
     assert (by_model["priced"]["cost"], by_model["priced"]["unpriced_requests"]) == ("4.127310000001", 0)
+    assert (by_model["free"]["cost"], by_model["free"]["unpriced_requests"]) == ("0", 0)
 
 
 @pytest.mark.django_db
 def test_ungrouped_totals_count_the_unpriced_and_cost_the_priced(get, priced_and_not):
     (bucket,) = _usage(get)["buckets"]
     (total,) = bucket["results"]
-    assert total["requests"] == 6 and total["unpriced_requests"] == 3
+    assert total["requests"] == 7 and total["unpriced_requests"] == 3
     assert total["cost"] == "4.377310000001"
 
 
@@ -76,7 +78,7 @@ def test_hour_buckets_say_null_for_an_hour_of_unpriced_requests(get, priced_and_
     )
     results = [{r["model"]: (r["cost"], r["unpriced_requests"]) for r in b["results"]} for b in buckets["buckets"]]
     assert results == [
-        {"priced": ("4.12731", 0), "mixed": ("0.25", 1), "unpriced": (None, 1)},
+        {"priced": ("4.12731", 0), "mixed": ("0.25", 1), "unpriced": (None, 1), "free": ("0", 0)},
         {"priced": ("0.000000000001", 0)},
         {"unpriced": (None, 1)},
     ]
