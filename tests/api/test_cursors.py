@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from console.models import ApiToken
 from logs.pagination import decode_cursor, encode_cursor
 from tests.api.conftest import BASE
 
@@ -61,8 +62,6 @@ def test_a_cursor_of_one_endpoint_is_refused_by_the_other(get, rows):
 @pytest.mark.django_db
 def test_another_accounts_cursor_shows_only_ones_own_rows(get, rows, globex):
     # A signed cursor is only a position; the tenant gate still decides the rows.
-    from console.models import ApiToken
-
     cursor = get("/api/v1/logs", {"limit": 1}).json()["next_cursor"]
     globex_token = ApiToken.generate(account=globex, scope="read")[1]
     body = get("/api/v1/logs", {"cursor": cursor}, token=globex_token).json()

@@ -2,7 +2,11 @@
 `modle=` used to be ignored and answer every row (console.api_errors.KnownParametersMixin)."""
 
 import pytest
+from django.urls import resolve
 
+from analytics.api_serializers import LOG_ONLY_FILTERS
+from console.api_errors import KnownParametersMixin
+from console.models import ApiToken
 from logs.filters import RequestLogFilterSet
 from tests.api.conftest import BASE, GET_ENDPOINTS
 
@@ -101,8 +105,6 @@ def test_invalid_utf8_in_a_name_is_no_500(client, read_token, rows):
 def test_ingest_ignores_the_query_string(client, acme):
     # Decided: ingest reads its body only. A stray parameter in a gateway's callback URL must not
     # lose a batch of usage records (a 400 there drops them); it cannot change what is stored.
-    from console.models import ApiToken
-
     token = ApiToken.generate(account=acme, scope="ingest")[1]
     record = {"request_id": "i1", "timestamp": BASE.isoformat(), "model": "m", "status": "success"}
     response = client.post(
@@ -110,3 +112,22 @@ def test_ingest_ignores_the_query_string(client, acme):
     )
     assert response.status_code == 200, response.content
     assert response.json()["accepted"] == 1
+
+
+@pytest.mark.django_db
+def test_every_get_endpoint_checks_names_and_takes_what_its_schema_documents(client):
+    # The one check is the mixin's; a new GET endpoint without it, or a parameter documented but
+    # refused (or taken but undocumented), fails here.
+    schema = client.get("/api/v1/schema/", {"format": "json"}).json()
+    checked = set()
+    for path, operations in schema["paths"].items():
+        if "get" not in operations:
+            continue
+        view = resolve(path.replace("{request_id}", "r1")).func.view_class
+        assert issubclass(view, KnownParametersMixin), path
+        documented = {p["name"] for p in operations["get"].get("parameters", []) if p["in"] == "query"}
+        # The usage API also knows the log list's other filters, to answer why they do not apply.
+        known_but_refused = set(LOG_ONLY_FILTERS) if path == "/api/v1/usage" else set()
+        assert documented == set(view.query_parameters) - known_but_refused, path
+        checked.add(path)
+    assert checked == {*GET_ENDPOINTS, "/api/v1/logs/{request_id}"}
