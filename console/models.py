@@ -183,6 +183,8 @@ class AuditAction(models.TextChoices):
     ALERT_RULE_CREATED = "alert_rule_created", "Alert rule created"
     ALERT_RULE_CHANGED = "alert_rule_changed", "Alert rule changed"
     ALERT_RULE_DELETED = "alert_rule_deleted", "Alert rule deleted"
+    PRICE_SET = "price_set", "Account price set"
+    PRICE_REMOVED = "price_removed", "Account price removed"
 
 
 class AuditEvent(AppendOnlyModel):
