@@ -99,7 +99,12 @@ def api_keys(request):
         key.shows_identifier = bool(key.display_name) and key.display_name != key.identifier
         if days is not None:
             series = days.get(key.identifier) or [0] * KEY_USAGE_DAYS
-            key.spark = {"points": sparkline_points(series), "total": sum(series), "peak": max(series)}
+            key.spark = {
+                "series": series,
+                "points": sparkline_points(series),
+                "total": sum(series),
+                "peak": max(series),
+            }
     keys, sort, reverse = _sorted(keys, request.GET.get("sort", ""))
     context = {
         "keys": keys,
