@@ -85,6 +85,7 @@ def test_the_dev_server_logs_each_4xx_once(tmp_path):
                 except OSError:
                     time.sleep(0.1)
         assert statuses == [404, 401]
+        time.sleep(1)  # the server writes its access line after the answer
     finally:
         server.terminate()
         output = server.communicate(timeout=10)[0].decode()
