@@ -11,7 +11,6 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -174,7 +173,7 @@ def price_set(request):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"model": exc.messages}
         return _page(request, price_form=_price_form(request, request.account, data=data, errors=errors), status=400)
     messages.success(request, f"Your price for {row.model} is saved: the next records of it are priced by it.")
-    return redirect(reverse("logs:pricing") + "#used")
+    return redirect("logs:pricing")
 
 
 @require_POST
@@ -186,4 +185,4 @@ def price_remove(request):
     except ModelPrice.DoesNotExist as exc:
         raise Http404("No price of yours for this model") from exc
     messages.success(request, f"Your price for {model} is removed; records already priced keep their cost.")
-    return redirect(reverse("logs:pricing") + "#used")
+    return redirect("logs:pricing")

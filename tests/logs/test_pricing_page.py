@@ -100,7 +100,7 @@ def test_an_owner_prices_a_custom_model_and_the_next_records_use_it(client, alic
         "/pricing/price/",
         {"model": "ft:acme-model", "input_per_mtok": "3", "output_per_mtok": "10", "cached_input_per_mtok": ""},
     )
-    assert response.status_code == 302 and response["Location"] == "/pricing/#used"
+    assert response.status_code == 302 and response["Location"] == "/pricing/"
     price = ModelPrice.objects.get(account=acme, model="ft:acme-model")
     assert (price.input_per_mtok, price.output_per_mtok, price.source) == (Decimal(3), Decimal(10), "account")
     assert price.valid_from == PRICE_FLOOR
