@@ -78,6 +78,8 @@ def _price_form(request, account, *, data=None, errors=None) -> dict | None:
     if data is not None:
         return {"values": {name: data.get(name, "") for name in PRICE_FIELDS}, "errors": errors or {}, "open": True}
     model = request.GET.get("set", "").strip()[:255]
+    if text_errors(request.GET, ["set"]):
+        model = ""  # a name PostgreSQL cannot compare (NUL): the blank form
     values = dict.fromkeys(PRICE_FIELDS, "") | {"model": model}
     if model:
         now = timezone.now()

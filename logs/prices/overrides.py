@@ -78,7 +78,9 @@ def account_price_set(
         raise ValidationError({"model": "Name the model, exactly as the gateway sends it."})
     if len(model) > 255 or any(ord(c) < 32 for c in model):
         raise ValidationError({"model": "A model name has at most 255 characters and no control characters."})
-    provider = (provider or "").strip()[:64]
+    provider = (provider or "").strip()
+    if len(provider) > 64 or any(ord(c) < 32 for c in provider):
+        raise ValidationError({"provider": "A provider name has at most 64 characters and no control characters."})
     prices = {
         "input_per_mtok": _unit(input_per_mtok, "input_per_mtok"),
         "output_per_mtok": _unit(output_per_mtok, "output_per_mtok"),
@@ -112,6 +114,8 @@ def account_price_set(
 def account_price_remove(*, account: Account, model: str, actor: Actor | None = None) -> int:
     """Removes the account's prices for `model` (its list price, if any, applies again to the
     next records); the number of rows removed. Records already priced keep their cost."""
+    if any(ord(c) < 32 for c in model):  # PostgreSQL cannot compare a NUL: no such price
+        raise ModelPrice.DoesNotExist(f"No price of yours for {model!r}")
     rows = ModelPrice.objects.filter(account=account, model=model, match=MatchType.EXACT)
     current = _current(account, model)
     if current is None:

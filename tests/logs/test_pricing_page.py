@@ -142,6 +142,8 @@ def test_an_owner_overrides_a_list_price_changes_it_and_removes_it(client, alice
     assert response.context["price_form"]["values"]["input_per_mtok"] == "2"
     assert 'value="8"' in response.content.decode()
 
+    assert client.get("/pricing/", {"set": "gpt\x00"}).context["price_form"]["values"]["model"] == ""
+
     # A change is a new row from now on; the first stays for the records it priced.
     client.post("/pricing/price/", {"model": "gpt-4o", "input_per_mtok": "1", "output_per_mtok": "4"})
     rows = list(ModelPrice.objects.filter(account=acme).order_by("valid_from"))
@@ -167,6 +169,7 @@ def test_an_owner_overrides_a_list_price_changes_it_and_removes_it(client, alice
     _ingest(client, acme, [_record(3, "gpt-4o")])
     assert RequestLog.objects.get(request_id="req-3").cost == Decimal("7.500000000000")  # the list price again
     assert client.post("/pricing/price/remove/", {"model": "gpt-4o"}).status_code == 404
+    assert client.post("/pricing/price/remove/", {"model": "gpt\x00"}).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -180,6 +183,8 @@ def test_an_owner_overrides_a_list_price_changes_it_and_removes_it(client, alice
         ({"model": "m", "input_per_mtok": "1", "output_per_mtok": "1e9"}, "output_per_mtok", "At most 1,000,000"),
         ({"model": "m", "input_per_mtok": "1", "output_per_mtok": "0.00000000001"}, "output_per_mtok", "decimal"),
         ({"model": "m\x00", "input_per_mtok": "1", "output_per_mtok": "1"}, "model", "control characters"),
+        ({"model": "m", "provider": "p\x00", "input_per_mtok": "1", "output_per_mtok": "1"}, "provider", "control"),
+        ({"model": "m", "provider": "p" * 65, "input_per_mtok": "1", "output_per_mtok": "1"}, "provider", "64"),
     ],
 )
 def test_a_bad_price_is_a_400_with_the_message_by_its_field(client, alice, acme, data, field, message):
