@@ -218,3 +218,22 @@ def test_an_owner_cannot_remove_another_accounts_price(client, alice, globex):
     # Alice's own price of the same name leaves globex's alone.
     client.post("/pricing/price/", {"model": "shared-name", "input_per_mtok": "5", "output_per_mtok": "5"})
     assert ModelPrice.objects.get(pk=theirs.pk).input_per_mtok == 1
+
+
+def test_the_access_log_says_what_price_changed(client, alice, acme):
+    client.force_login(alice)
+    client.post("/pricing/price/", {"model": "ft:m", "input_per_mtok": "2", "output_per_mtok": "8"})
+    client.post(
+        "/pricing/price/",
+        {"model": "ft:m", "input_per_mtok": "1", "output_per_mtok": "8", "cached_input_per_mtok": "0.5"},
+    )
+    client.post("/pricing/price/remove/", {"model": "ft:m"})
+    lines = [e.detail_lines() for e in AuditEvent.objects.filter(account=acme).order_by("id")]
+    assert lines == [
+        ["ft:m: input $2, output $8 per 1M tokens"],
+        ["ft:m: input $2 → $1, cached input – → $0.5, output $8 per 1M tokens"],
+        ["ft:m: removed, was input $1, cached input $0.5, output $8 per 1M tokens"],
+    ]
+    page = client.get("/settings/access-log/").content.decode()
+    assert "Account price set" in page and "Account price removed" in page
+    assert "ft:m: input $2 → $1, cached input – → $0.5, output $8 per 1M tokens" in page
