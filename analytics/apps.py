@@ -7,6 +7,7 @@ class AnalyticsConfig(AppConfig):
     def ready(self):
         from django.db.backends.signals import connection_created
 
+        from analytics.key_days import key_days
         from analytics.log_totals import rollup_totals
         from analytics.rollups.rebuild import rebuild
         from analytics.rollups.retention import purge_old_rollups
@@ -14,6 +15,7 @@ class AnalyticsConfig(AppConfig):
         from analytics.tasks import on_account_zone_changed
         from console.signals import account_zone_changed
         from logs.deletions.services import register_rollup_rebuild
+        from logs.key_views import register_key_days
         from logs.retention.services import register_rollup_purge
         from logs.selectors import register_rollup_totals
 
@@ -27,3 +29,5 @@ class AnalyticsConfig(AppConfig):
         register_rollup_purge(purge_old_rollups)
         # A deletion request (logs) rebuilds the rollups of the days it deleted rows from.
         register_rollup_rebuild(rebuild)
+        # The API keys page (logs) draws each key's 30-day sparkline from the rollups.
+        register_key_days(key_days)

@@ -183,6 +183,8 @@ class AuditAction(models.TextChoices):
     ALERT_RULE_CREATED = "alert_rule_created", "Alert rule created"
     ALERT_RULE_CHANGED = "alert_rule_changed", "Alert rule changed"
     ALERT_RULE_DELETED = "alert_rule_deleted", "Alert rule deleted"
+    PRICE_SET = "price_set", "Account price set"
+    PRICE_REMOVED = "price_removed", "Account price removed"
 
 
 class AuditEvent(AppendOnlyModel):
@@ -230,6 +232,8 @@ class AuditEvent(AppendOnlyModel):
             ]
         if self.action in (AuditAction.ADMIN_EXPORT, AuditAction.ADMIN_IMPORT):
             return _admin_file_lines(details)
+        if self.action in (AuditAction.PRICE_SET, AuditAction.PRICE_REMOVED):
+            return _price_lines(details, removed=self.action == AuditAction.PRICE_REMOVED)
         lines = []
         for key, value in details.items():
             if key == "changes":
@@ -239,6 +243,25 @@ class AuditEvent(AppendOnlyModel):
             else:
                 lines.append(f"{key}: {value}")
         return lines
+
+
+def _price_lines(details: dict, *, removed: bool) -> list[str]:
+    """ "gpt-4o: input $2 → $1, output $8 → $4 per 1M tokens" (the account's own price)."""
+
+    def text(prices: dict | None, name: str) -> str:
+        value = (prices or {}).get(name)
+        return "–" if value is None else f"${value}"
+
+    now = details.get("removed") if removed else details
+    before = details.get("previous")
+    parts = []
+    for name, label in (("input", "input"), ("cached_input", "cached input"), ("output", "output")):
+        if before and text(before, name) != text(now, name):
+            parts.append(f"{label} {text(before, name)} → {text(now, name)}")
+        elif now and now.get(name) is not None:
+            parts.append(f"{label} {text(now, name)}")
+    verb = "removed, was " if removed else ""
+    return [f"{details.get('model', '')}: {verb}{', '.join(parts)} per 1M tokens"]
 
 
 def _export_lines(details: dict) -> list[str]:

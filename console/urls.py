@@ -19,7 +19,7 @@ console_patterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include("console.auth_urls")),
     path("api/v1/", include((api_patterns, "api"))),
     path("analytics/", include("analytics.dashboard_urls")),
     path("analytics/", include("analytics.urls")),

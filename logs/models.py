@@ -1,5 +1,6 @@
 """The request log and what it refers to: the gateway's API keys and the model price list."""
 
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -54,6 +55,13 @@ class MatchType(models.TextChoices):
 class PriceSource(models.TextChoices):
     GENAI_PRICES = "genai-prices", "genai-prices snapshot"
     OPERATOR = "operator", "Set by an operator"
+    ACCOUNT = "account", "Set by the account's owner"
+
+
+# The first list price a snapshot gives is in force "since forever" as far as Meterlog can
+# know (backfilled records must be priced too), so its valid_from is this floor; the pages
+# show it as "since the price list began". An owner's first price for a model starts here too.
+PRICE_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class ModelPriceQuerySet(models.QuerySet):
@@ -110,6 +118,10 @@ class ModelPrice(models.Model):
     def __str__(self) -> str:
         star = "*" if self.match == MatchType.PREFIX else ""
         return f"{self.model}{star} from {self.valid_from:%Y-%m-%d}"
+
+    @property
+    def since_list_began(self) -> bool:
+        return self.valid_from <= PRICE_FLOOR
 
 
 class Status(models.TextChoices):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from logs import encryption_views, views
+from logs import encryption_views, key_views, price_views, views
 from logs.deletions import views as deletion_views
 from logs.exports import views as export_views
 from logs.imports import views as import_views
@@ -12,10 +12,13 @@ urlpatterns = [
     path("logs/export/", export_views.log_export, name="export"),
     # path: gateways put slashes in request ids (e.g. "chatcmpl/abc").
     path("logs/<path:request_id>/", views.log_detail, name="detail"),
-    path("keys/", views.api_keys, name="keys"),
+    path("keys/", key_views.api_keys, name="keys"),
     # Admins and owners name the gateway's keys.
-    path("keys/<int:pk>/name/", views.api_key_name, name="key_name"),
-    path("pricing/", views.pricing, name="pricing"),
+    path("keys/<int:pk>/name/", key_views.api_key_name, name="key_name"),
+    path("pricing/", price_views.pricing, name="pricing"),
+    # Owners set and remove the account's own price of a model.
+    path("pricing/price/", price_views.price_set, name="price_set"),
+    path("pricing/price/remove/", price_views.price_remove, name="price_remove"),
     path("exports/", export_views.export_list, name="exports"),
     path("exports/<int:pk>/progress/", export_views.export_progress, name="export_progress"),
     path("exports/<int:pk>/download/", export_views.export_download, name="export_download"),

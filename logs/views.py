@@ -1,34 +1,22 @@
-"""The log browser: list, detail, API keys and price list pages.
+"""The log browser: list and detail pages (API keys: logs.key_views; pricing: logs.price_views).
 
 Views stay thin: they take the account from the tenant gate (`require_account`), read
 through logs.selectors and shape the result for the templates.
 """
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
-from console.audit import Actor
-from console.models import Role
-from console.params import text_errors
-from console.tenancy import has_role, require_account, require_admin
-from logs import encryption, exports, selectors, services
+from console.tenancy import require_account
+from logs import encryption, exports, selectors
 from logs.filters import filter_errors
-from logs.models import ApiKey, MatchType, ModelPrice, Status
+from logs.models import Status
 from logs.pagination import InvalidCursor
-from logs.prices.book import PriceBook
 from logs.ranges import LOG_RANGES, choices
 
 PAGE_LIMIT = 50
-KEY_USAGE_DAYS = 30
-PRICE_GROUPS_PER_PAGE = 50
 
 
 @require_account()
@@ -134,124 +122,3 @@ def log_detail(request, request_id):
         price = selectors.prices_for(account=account).filter(pk=row.price_id).first()
     api_key = selectors.api_keys_for(account=account).filter(identifier=row.api_key).first() if row.api_key else None
     return render(request, "logs/detail.html", {"row": row, "price": price, "api_key": api_key})
-
-
-@require_account()
-def api_keys(request):
-    account = request.account
-    since = timezone.now() - timedelta(days=KEY_USAGE_DAYS)
-    timeout_message = None
-    try:
-        usage = selectors.api_key_usage(account=account, since=since)
-    except selectors.QueryTimeout as exc:
-        usage, timeout_message = {}, str(exc)
-    keys = list(selectors.api_keys_for(account=account).order_by("-last_seen", "identifier"))
-    for key in keys:
-        key.usage = usage.get(key.identifier)
-    context = {
-        "keys": keys,
-        "days": KEY_USAGE_DAYS,
-        "timeout_message": timeout_message,
-        "can_name": has_role(request.account_role, Role.ADMIN),
-    }
-    return render(request, "logs/keys.html", context)
-
-
-@require_POST
-@require_admin
-def api_key_name(request, pk: int):
-    try:
-        key = services.api_key_rename(
-            account=request.account,
-            key_id=pk,
-            display_name=request.POST.get("display_name", ""),
-            actor=Actor.from_request(request),
-        )
-    except ApiKey.DoesNotExist as exc:
-        raise Http404("No such API key") from exc
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("logs:keys")
-    messages.success(
-        request,
-        f"Key {key.identifier} is now named “{key.display_name}”."
-        if key.display_name
-        else f"Key {key.identifier} has no name now.",
-    )
-    return redirect("logs:keys")
-
-
-@dataclass
-class PriceGroup:
-    """The rows of one price pattern (model, match) as one account sees them."""
-
-    model: str
-    match: str
-    current: ModelPrice | None = None  # the row in force now (an override wins)
-    list_price: ModelPrice | None = None  # the list price it overrides, if any
-    history: list[ModelPrice] = field(default_factory=list)  # every other row, newest first
-
-    @property
-    def is_prefix(self) -> bool:
-        return self.match == MatchType.PREFIX
-
-    @property
-    def older_count(self) -> int:
-        return len(self.history) + (self.list_price is not None)
-
-
-def _group_prices(rows, *, now: datetime) -> dict[tuple[str, str], PriceGroup]:
-    groups: dict[tuple[str, str], PriceGroup] = {}
-    for row in sorted(rows, key=lambda r: r.valid_from, reverse=True):
-        group = groups.setdefault((row.model, row.match), PriceGroup(model=row.model, match=row.match))
-        in_force = row.valid_from <= now
-        if in_force and row.account_id is not None and group.current is None:
-            group.current = row
-        elif in_force and row.account_id is None and group.list_price is None:
-            group.list_price = row
-        else:
-            group.history.append(row)
-    for group in groups.values():
-        if group.current is None:
-            group.current, group.list_price = group.list_price, None
-    return groups
-
-
-@require_account()
-def pricing(request):
-    account = request.account
-    now = timezone.now()
-    prices = selectors.prices_for(account=account)
-
-    # Models the account has used first, priced exactly as ingest prices them.
-    used_models = list(selectors.models_for(account=account).values_list("model", flat=True))
-    book = PriceBook.load(account=account, models=used_models)
-    used = []
-    winners = {model: book.price_for(model, now) for model in used_models}
-    patterns = {(p.model, p.match) for p in winners.values() if p is not None}
-    used_groups = _group_prices(_rows_for_patterns(prices, patterns), now=now) if patterns else {}
-    for model in used_models:
-        price = winners[model]
-        used.append({"model": model, "group": used_groups.get((price.model, price.match)) if price else None})
-
-    # The whole list, searchable, a page of patterns at a time (the snapshot has ~1000).
-    q = request.GET.get("q", "").strip()[:100]
-    # A search PostgreSQL cannot compare (NUL, ...) is refused, the list shown unsearched.
-    q_errors = text_errors(request.GET, ["q"]).get("q", [])
-    q = "" if q_errors else q
-    listed = prices.filter(model__icontains=q) if q else prices
-    pattern_page = Paginator(
-        listed.order_by("model", "match").values_list("model", "match").distinct(), PRICE_GROUPS_PER_PAGE
-    ).get_page(request.GET.get("page"))
-    page_groups = _group_prices(_rows_for_patterns(prices, set(pattern_page.object_list)), now=now)
-    all_groups = [page_groups[key] for key in pattern_page.object_list if key in page_groups]
-
-    context = {"used": used, "groups": all_groups, "pattern_page": pattern_page, "q": q, "q_errors": q_errors}
-    return render(request, "logs/pricing.html", context | {"now": now}, status=400 if q_errors else 200)
-
-
-def _rows_for_patterns(prices, patterns: set[tuple[str, str]]) -> list[ModelPrice]:
-    if not patterns:
-        return []
-    rows = prices.filter(model__in={model for model, _ in patterns})
-    return [row for row in rows if (row.model, row.match) in patterns]

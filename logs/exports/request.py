@@ -116,6 +116,19 @@ def params_querydict(filters: dict, **extra: str) -> QueryDict:
     return params
 
 
+def rerun_params(record) -> QueryDict:
+    """The export request that repeats an ExportRecord: its stored filters (absolute time
+    bounds, so the same rows again plus any that arrived within them since) and options."""
+    options = {"format": record.format}
+    if record.split:
+        options["split"] = record.split
+    elif record.compress:
+        options["compress"] = "gzip"
+    if record.csv_safe:
+        options["csv_safe"] = "1"
+    return params_querydict(record.filters or {}, **options)
+
+
 def spans_months(*, filterset: RequestLogFilterSet, now: datetime | None = None) -> bool:
     """Whether the filters cover more than a month (the menu then offers the zip by month):
     start (or the range preset) to end (or now); no start at all is the whole log."""

@@ -36,12 +36,9 @@ from django.db import transaction
 from django.utils import timezone
 from genai_prices import types as gp
 
-from logs.models import MatchType, ModelPrice, PriceSource
+from logs.models import PRICE_FLOOR, MatchType, ModelPrice, PriceSource
 from logs.prices.book import UNIT_PRICE_FIELDS
 
-# The first list price a snapshot gives is in force "since forever" as far as Meterlog can
-# know: backfilled records must be priced too.
-PRICE_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 PRICE_QUANTUM = Decimal("0.0000000001")  # ModelPrice's 10 decimal places
 
 PROVIDER_PRIORITY = (

@@ -23,7 +23,7 @@ from alerts.models import Delivery as AlertDelivery
 from alerts.reports.email import unsubscribe_token
 from console.models import ApiToken, AuditAction, AuditEvent, Membership
 from logs.deletions.models import DeletionRequest
-from logs.models import ApiKey, ExportRecord, ImportJob, RequestLog
+from logs.models import PRICE_FLOOR, ApiKey, ExportRecord, ImportJob, ModelPrice, RequestLog
 from tests.factories import ingest_record, make_account, make_log, make_user
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +136,23 @@ CASES = [
         owners(409, outsider=404) | {"viewer": 404, "admin": 404, "operator": 404},
         "an export job's file (here: still queued)",
         ("export_id",),
+    ),
+    # --- Owner: the account's own price of a model (issue 17) ---------------------------------
+    Case(
+        "logs:price_set",
+        "POST",
+        owners(302),
+        "set the account's own price of a model (logged)",
+        data={"model": "acme-custom", "input_per_mtok": "9", "output_per_mtok": "9"},
+        state=lambda w: list(ModelPrice.objects.filter(account=w.acme).values_list("input_per_mtok", flat=True)),
+    ),
+    Case(
+        "logs:price_remove",
+        "POST",
+        owners(302, outsider=404),
+        "remove the account's own price of a model (logged)",
+        data={"model": "acme-custom"},
+        state=lambda w: ModelPrice.objects.filter(account=w.acme).count(),
     ),
     # --- Admin: name API keys -------------------------------------------------------------------
     Case(
@@ -353,6 +370,9 @@ def world(client, settings, tmp_path):
         account=acme, identifier="team-a", fingerprint="f" * 64, first_seen=START, last_seen=START
     )
     token, _ = ApiToken.generate(account=acme, scope="ingest", name="gateway")
+    ModelPrice.objects.create(
+        account=acme, model="acme-custom", input_per_mtok=1, output_per_mtok=2, valid_from=PRICE_FLOOR, source="account"
+    )
     export = ExportRecord.objects.create(account=acme, user=users["owner"], format="csv", state="queued")
     job = ImportJob.objects.create(account=acme, user=users["owner"], format="auto", file_name="a.csv", state="done")
     rule = AlertRule.objects.create(account=acme, kind="budget", name="Budget", params={"amount": 10})
