@@ -42,7 +42,10 @@ def filter_bar(params, filterset, *, models: list[str], api_keys: list, errors: 
         # A value from a pasted URL that is not in the picker is still offered, so it shows.
         "models": sorted(set(models) | set(selected_models)),
         "selected_models": selected_models,
-        "api_keys": [(key.identifier, key.display_name) for key in api_keys]
+        "api_keys": [
+            (key.identifier, key.display_name)
+            for key in sorted(api_keys, key=lambda k: ((k.display_name or k.identifier).lower(), k.identifier))
+        ]
         + [(value, "") for value in selected_keys if value not in known_keys],
         "selected_keys": selected_keys,
         "statuses": list(Status.choices) + [(v, v) for v in params.getlist("status") if v and v not in Status.values],

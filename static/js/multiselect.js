@@ -2,7 +2,8 @@
 // chips for the chosen values. Progressive enhancement: the native select stays in the form
 // (hidden) and holds the selection, so the form submits ?model=a&model=b as before and the
 // page works without this script. Keys: type to narrow, ↑/↓ to move, Enter to pick or drop,
-// Backspace on an empty box drops the last chip, Escape closes.
+// Backspace on an empty box drops the last chip, Escape closes. Nothing is highlighted until
+// the user types or moves, so Enter in an untouched box still submits the form.
 (function () {
   "use strict";
 
@@ -86,8 +87,8 @@
         return !needle || option.textContent.toLowerCase().indexOf(needle) !== -1
           || option.value.toLowerCase().indexOf(needle) !== -1;
       });
+      // Nothing is active until the user types or moves (Enter then submits the form).
       if (active >= shown.length) active = shown.length - 1;
-      if (active < 0 && shown.length) active = 0;
       shown.forEach(function (option, i) {
         var item = document.createElement("li");
         item.className = "ms-option" + (i === active ? " active" : "");
@@ -126,6 +127,7 @@
 
     function open() {
       if (!list.hidden) return;
+      active = -1;
       list.hidden = false;
       input.setAttribute("aria-expanded", "true");
       root.classList.add("open");
@@ -152,21 +154,30 @@
     input.addEventListener("focus", open);
     input.addEventListener("blur", close);
     input.addEventListener("input", function () {
-      active = 0;
       open();
+      active = input.value.trim() ? 0 : -1;
       renderList();
     });
     input.addEventListener("keydown", function (event) {
       if (event.key === "ArrowDown" || event.key === "ArrowUp") {
         event.preventDefault();
         open();
-        if (shown.length) active = (active + (event.key === "ArrowDown" ? 1 : shown.length - 1)) % shown.length;
+        if (shown.length) {
+          active = active < 0 ? (event.key === "ArrowDown" ? 0 : shown.length - 1)
+            : (active + (event.key === "ArrowDown" ? 1 : shown.length - 1)) % shown.length;
+        }
         renderList();
       } else if (event.key === "Enter") {
         // Enter picks while the list is open and something matches; otherwise it submits.
         if (!list.hidden && active >= 0 && shown[active]) {
           event.preventDefault();
           setSelected(shown[active], !shown[active].selected);
+          // The typed text has done its job: the next pick starts from the whole list.
+          if (input.value) {
+            input.value = "";
+            active = -1;
+            renderList();
+          }
         }
       } else if (event.key === "Escape") {
         if (!list.hidden) { event.preventDefault(); close(); }
