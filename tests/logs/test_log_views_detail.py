@@ -12,7 +12,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from logs.api.serializers import log_record
-from logs.models import RequestLog
 from tests.factories import make_log
 
 BASE = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -96,9 +95,8 @@ def test_raw_json_is_the_api_record_and_both_zones_show(client, alice, acme):
         cost=Decimal("0.001234000000"),
         tags={"team": "search"},
         error_code="",
+        ingested_at=datetime(2026, 11, 20, 23, 31, 7, tzinfo=UTC),
     )
-    RequestLog.objects.filter(pk=row.pk).update(ingested_at=datetime(2026, 11, 20, 23, 31, 7, tzinfo=UTC))
-    row.refresh_from_db()
     client.force_login(alice)
     client.cookies["meterlog_tz"] = "Asia/Tokyo"
     body = html.unescape(client.get("/logs/full/").content.decode())
