@@ -30,7 +30,8 @@ def filter_bar(params, filterset, *, models: list[str], api_keys: list, errors: 
     # the URL while they are untouched, so the range keeps rolling).
     preset_filled = bool(preset in PRESETS and not params.get("start") and not params.get("end") and not errors)
     if preset_filled:
-        now = timezone.now()
+        # To the minute: the fields only show the window (seconds would not fit the inputs).
+        now = timezone.now().replace(second=0, microsecond=0)
         preset_start, _ = time_bounds(preset, now=now)
         start, end = local_input("", preset_start), local_input("", now)
     return {

@@ -17,7 +17,7 @@ from logs.ingest.services import ingest_records
 
 
 @shared_task
-def demo_trickle(max_per_account: int = 3) -> int:
+def demo_trickle(max_per_account: int = 2) -> int:
     """Ingest 0 to `max_per_account` fresh requests into each demo account through the
     normal ingest service (prices, rollups, dedup as for a gateway's batch)."""
     if not (settings.DEBUG and settings.METERLOG_DEMO_TRICKLE):
