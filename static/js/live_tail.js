@@ -27,9 +27,17 @@
 
     function pausedWhy() {
       if (editing) return "Paused: apply the filters to resume";
-      if (window.scrollY > 40) return "Paused while scrolled down; back to the top resumes";
+      if (scrolledPast()) return "Paused while you read further down; scroll up to the newest row to resume";
       if (document.hidden) return "Paused";
       return "";
+    }
+
+    // New rows would push what the user is reading down the page: the tail waits while the
+    // newest row is above the window (on a phone the table starts below the fold, so this
+    // is about the table, not the page's scroll offset).
+    function scrolledPast() {
+      var first = tbody.rows[0];
+      return !!first && first.getBoundingClientRect().top < 0;
     }
 
     function schedule(delay) {
@@ -130,7 +138,7 @@
       form.addEventListener("change", function () { editing = true; });
     }
     window.addEventListener("scroll", function () {
-      if (toggle.checked && window.scrollY <= 40 && box.classList.contains("paused") && !editing) schedule(0);
+      if (toggle.checked && !scrolledPast() && box.classList.contains("paused") && !editing) schedule(0);
     }, { passive: true });
     document.addEventListener("visibilitychange", function () {
       if (!document.hidden && toggle.checked) schedule(0);

@@ -54,3 +54,11 @@ def test_trickle_does_nothing_unless_debug_and_switched_on(settings, debug, tric
         make_account(d.slug, name=d.name, timezone=d.timezone)
     assert demo_trickle(max_per_account=4) == 0
     assert RequestLog.objects.count() == 0
+
+
+def test_the_trickle_is_not_scheduled_unless_switched_on():
+    from django.conf import settings
+
+    # The test run has DEBUG on but METERLOG_DEMO_TRICKLE unset, as a production install has it.
+    assert settings.METERLOG_DEMO_TRICKLE is False
+    assert "demo-trickle" not in settings.CELERY_BEAT_SCHEDULE
