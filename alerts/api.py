@@ -2,9 +2,10 @@
 
 Parameters: `start` / `end` (the event time, [start, end); RFC 3339, a date (local midnight
 in the account's zone) or epoch seconds, as the usage API reads them), `kind`, `state`,
-`limit` and `cursor` (keyset pages on (created_at, id), as the log list). Status codes as
-the log API: 400 {"errors": {"param": ["message"]}} naming every bad parameter, 401 / 403
-from the token."""
+`limit` and `cursor` (keyset pages on (created_at, id), as the log list; signed, so an
+edited cursor or one of the log list answers 400). Status codes as the log API:
+400 {"errors": {"param": ["message"]}} naming every bad parameter (an unknown one too, and
+`end` not after `start`), 401 / 403 from the token."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,7 +17,9 @@ from alerts.models import AlertEvent, EventState, RuleKind
 from alerts.selectors import event_page
 from analytics.api_serializers import _moment as parse_moment  # the usage API's reading of a moment
 from console.api_auth import HasReadScope
+from console.api_errors import KnownParametersMixin
 from console.api_serializers import DetailSerializer, FilterErrorsSerializer
+from logs.api.params import END_BEFORE_START, sign_cursor, unsign_cursor
 from logs.api.serializers import format_cost, format_timestamp
 from logs.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, decode_cursor
 
@@ -58,7 +61,7 @@ class AlertEventSerializer(serializers.Serializer):
     window_end = serializers.DateTimeField(help_text="UTC end of the time the figure covers.")
     time = serializers.DateTimeField(help_text="When the evaluation recorded the event (UTC, Z).")
     message = serializers.CharField()
-    notified = serializers.BooleanField(help_text="false: inside the rule's cooldown, not sent.")
+    notified = serializers.BooleanField(help_text="Whether the event was sent to the rule's channels.")
 
 
 class AlertEventPageSerializer(serializers.Serializer):
@@ -69,7 +72,9 @@ class AlertEventPageSerializer(serializers.Serializer):
 _MOMENT = "RFC 3339 (…Z or with an offset), a date (local midnight in the account's zone) or epoch seconds."
 PARAMETERS = [
     OpenApiParameter("start", OpenApiTypes.STR, description=f"Events at or after this time. {_MOMENT}"),
-    OpenApiParameter("end", OpenApiTypes.STR, description=f"Events before this time. {_MOMENT}"),
+    OpenApiParameter(
+        "end", OpenApiTypes.STR, description=f"Events before this time. {_MOMENT} At or before `start`: 400."
+    ),
     OpenApiParameter("kind", OpenApiTypes.STR, enum=RuleKind.values, description="Only this rule kind."),
     OpenApiParameter("state", OpenApiTypes.STR, enum=EventState.values, description="Only fired or recovered."),
     OpenApiParameter(
@@ -77,8 +82,14 @@ PARAMETERS = [
         {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
         description=f"Events per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}).",
     ),
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page."),
+    OpenApiParameter(
+        "cursor",
+        OpenApiTypes.STR,
+        description="`next_cursor` of the previous page, unchanged: cursors are signed, an edited one answers 400.",
+    ),
 ]
+PARAMETER_NAMES = tuple(parameter.name for parameter in PARAMETERS)
+CURSOR_SCOPE = "alert_events"
 
 
 def parse_event_params(params, *, account) -> tuple[dict, dict[str, list[str]]]:
@@ -92,7 +103,7 @@ def parse_event_params(params, *, account) -> tuple[dict, dict[str, list[str]]]:
             except ValueError as exc:
                 errors[name] = [str(exc)]
     if "start" in found and "end" in found and found["end"] <= found["start"]:
-        errors["end"] = ["Must be after start."]
+        errors["end"] = [END_BEFORE_START]
     for name, choices in (("kind", RuleKind.values), ("state", EventState.values)):
         raw = params.get(name)
         if raw:
@@ -112,14 +123,15 @@ def parse_event_params(params, *, account) -> tuple[dict, dict[str, list[str]]]:
     raw = params.get("cursor")
     if raw:
         try:
-            found["cursor"] = decode_cursor(raw)
+            found["cursor"] = decode_cursor(unsign_cursor(raw, scope=CURSOR_SCOPE))
         except InvalidCursor as exc:
             errors["cursor"] = [str(exc)]
     return found, errors
 
 
-class AlertEventsView(APIView):
+class AlertEventsView(KnownParametersMixin, APIView):
     permission_classes = [HasReadScope]
+    query_parameters = PARAMETER_NAMES
 
     @extend_schema(
         operation_id="alert_events_list",
@@ -131,7 +143,10 @@ class AlertEventsView(APIView):
         parameters=PARAMETERS,
         responses={
             200: AlertEventPageSerializer,
-            400: OpenApiResponse(FilterErrorsSerializer, description="A parameter is invalid; errors name it."),
+            400: OpenApiResponse(
+                FilterErrorsSerializer,
+                description="A parameter is invalid or unknown, or `end` is not after `start`; errors name it.",
+            ),
             401: OpenApiResponse(DetailSerializer, description="Missing or unknown token."),
             403: OpenApiResponse(DetailSerializer, description="The token does not have the read scope."),
         },
@@ -143,4 +158,5 @@ class AlertEventsView(APIView):
         if errors:
             return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
         rows, next_cursor = event_page(account=account, filters=filters)
+        next_cursor = sign_cursor(next_cursor, scope=CURSOR_SCOPE)
         return Response({"results": [event_record(row) for row in rows], "next_cursor": next_cursor})

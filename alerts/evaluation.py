@@ -10,8 +10,8 @@ raw rows), one UPDATE of every rule's state, one INSERT of the events (on SQLite
 batches of ~70: its 999-parameter limit).
 
 Notifying, and the cooldown (`cooldown_minutes`, between two notifications of a rule):
-- a rule that starts firing records a "fired" event, notified unless the rule was notified
-  less than the cooldown ago (a rule that flaps records every fire, mails once per cooldown);
+- a rule that starts firing records a "fired" event and notifies (after a recovery too: a
+  new breach is news, whatever the cooldown);
 - a rule that stays in breach records nothing until the cooldown has passed since its last
   notification; then a new notified "fired" event reminds;
 - a rule that leaves the breach (to "ok", or "unknown": too few requests or days to judge)
@@ -102,8 +102,10 @@ def _transition(rule: AlertRule, verdict: Verdict, now: datetime) -> AlertEvent 
     state fields updated in memory."""
     was_firing = rule.state == RuleState.FIRING
     event_state = notified = None
+    # Issue 16: a rule in breach notifies again only once it has recovered or the cooldown
+    # has passed since its last notification; a new breach after a recovery notifies at once.
     if verdict.firing and (not was_firing or _cooled(rule, now)):
-        event_state, notified = EventState.FIRED, _cooled(rule, now)
+        event_state, notified = EventState.FIRED, True
     elif was_firing and not verdict.firing:
         event_state, notified = EventState.RECOVERED, bool(getattr(rule, "last_fired_notified", False))
     rule.state = verdict.state

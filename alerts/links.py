@@ -44,6 +44,7 @@ def logs_path(
 
 
 def event_logs_path(event) -> str:
+    """The log list of an event's breach (an AlertEvent or a Notice: the same fields)."""
     return logs_path(
         kind=event.kind,
         start=event.window_start,

@@ -87,7 +87,8 @@ class AlertEvent(models.Model):
     window_end = models.DateTimeField()
     message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
-    # Whether this event was sent to the rule's channels (False: inside the cooldown).
+    # Whether this event was sent to the rule's channels (False: a recovery of a breach that
+    # was not sent, from before a rule's channels existed).
     notified = models.BooleanField(default=False)
 
     class Meta:

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alerts.display import format_value, scope_label
-from alerts.links import absolute, logs_path
+from alerts.links import absolute, event_logs_path
 from alerts.models import AlertEvent, AlertRule, EventState
 from console.models import Account
 
@@ -99,17 +99,7 @@ class Notice:
 
     @property
     def logs_url(self) -> str:
-        return absolute(
-            logs_path(
-                kind=self.kind,
-                start=self.window_start,
-                end=self.window_end,
-                zone=self.account.zone,
-                model=self.model,
-                api_key=self.api_key,
-                threshold=self.threshold,
-            )
-        )
+        return absolute(event_logs_path(self))
 
     def window_text(self) -> str:
         zone = self.account.zone

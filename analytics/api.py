@@ -2,7 +2,9 @@
 
 A thin view over analytics.usage (the one place usage queries live): the token's account
 only, parameters parsed by analytics.api_serializers. Status codes follow the log API:
-400 {"errors": {"param": ["message"]}} naming every bad parameter; 401 / 403 from the token;
+400 {"errors": {"param": ["message"]}} naming every bad parameter (an unknown one, checked
+first by console.api_errors.KnownParametersMixin, and `end` not after `start`); 401 / 403
+from the token;
 422 {"detail", "code": "query_timeout"} when the part read from raw rows runs past the
 statement timeout.
 """
@@ -18,6 +20,7 @@ from analytics import usage as engine
 from analytics.api_serializers import (
     DEFAULT_BUCKET,
     LOG_ONLY_FILTERS,
+    PARAMETERS,
     RANGE_LIMITS,
     UsagePageSerializer,
     parse_usage_params,
@@ -25,6 +28,7 @@ from analytics.api_serializers import (
 )
 from console.api_auth import HasReadScope
 from console.api_docs import many_param
+from console.api_errors import KnownParametersMixin
 from console.api_serializers import DetailSerializer, FilterErrorsSerializer, QueryTimeoutSerializer
 from logs.models import Status
 from logs.ranges import LOG_RANGES
@@ -44,13 +48,15 @@ USAGE_PARAMETERS = [
         description=f"Inclusive. {_MOMENT} Default: local midnight six days before the day holding `end` "
         "(the last 7 local days).",
     ),
-    OpenApiParameter("end", OpenApiTypes.STR, description=f"Exclusive. {_MOMENT} Default: now."),
+    OpenApiParameter(
+        "end", OpenApiTypes.STR, description=f"Exclusive. {_MOMENT} Default: now. At or before `start`: 400."
+    ),
     OpenApiParameter(
         "range",
         OpenApiTypes.STR,
         enum=list(LOG_RANGES),
         description=f"A preset window ending now ({', '.join(LOG_RANGES)}), as on the log list; ignored when `start` "
-        "is given.",
+        "is given. Another value answers 400 listing these.",
     ),
     OpenApiParameter(
         "bucket",
@@ -79,8 +85,10 @@ USAGE_PARAMETERS = [
 _NOT_HERE = ", ".join(LOG_ONLY_FILTERS)
 
 
-class UsageView(APIView):
+class UsageView(KnownParametersMixin, APIView):
     permission_classes = [HasReadScope]
+    # The log-only filters are known names: they answer their own 400 (aggregates cannot apply them).
+    query_parameters = PARAMETERS
 
     @extend_schema(
         operation_id="usage_retrieve",
@@ -91,13 +99,21 @@ class UsageView(APIView):
             "`start` / `end` say exactly what they count. Read from the rollups kept at ingest: days whose raw "
             "rows were purged by retention still count (hourly buckets, and days in another zone than the "
             "account's, that filter or group by error_code or by two fields are counted from raw rows and so "
-            "cover retained rows only). `cost` is the priced requests' cost; `unpriced_requests` counts the "
-            f"others. The log list's other filters ({_NOT_HERE}) answer 400: aggregates cannot apply them."
+            "cover retained rows only). `cost` is the priced requests' cost, a decimal string as a log record's "
+            '("4.12731"), and null when none of the group\'s requests is priced; `unpriced_requests` counts the '
+            "others (0 included). Bucket edges, and the page's `start` / `end`, keep the offset of `timezone` "
+            "(2026-11-20T00:00:00+05:30) on purpose: a bucket is a local day, week or month. Record timestamps "
+            "elsewhere in the API are UTC with Z. "
+            f"The log list's other filters ({_NOT_HERE}) answer 400: aggregates cannot apply them; any other "
+            "unknown parameter answers 400 naming it."
         ),
         parameters=USAGE_PARAMETERS,
         responses={
             200: UsagePageSerializer,
-            400: OpenApiResponse(FilterErrorsSerializer, description="A parameter is invalid; errors name it."),
+            400: OpenApiResponse(
+                FilterErrorsSerializer,
+                description="A parameter is invalid or unknown, or `end` is not after `start`; errors name it.",
+            ),
             401: OpenApiResponse(DetailSerializer, description="Missing or unknown token."),
             403: OpenApiResponse(DetailSerializer, description="The token does not have the read scope."),
             422: OpenApiResponse(QueryTimeoutSerializer, description="The raw-row part took too long."),

@@ -3,6 +3,16 @@
 `parse_usage_params` turns the query string into an `analytics.usage.UsageQuery`, or into
 {parameter: [messages]} naming every bad parameter at once. `usage_page` shapes the engine's
 buckets like OpenAI's usage API. The DRF serializers below only document the schema.
+
+Costs are written as the log API writes a record's (logs.api.serializers.format_cost): exact
+to 12 places, the scale costs are stored and summed at, without trailing zeros ("4.12731"),
+so a client that adds up records gets the usage API's figure, character for character. A
+group whose requests are all unpriced has `"cost": null`, never "0": zero would claim they
+were free. Every result says `unpriced_requests`, 0 included.
+
+Bucket edges (and the page's `start` / `end`) keep the requested zone's offset
+(2026-11-20T00:00:00+05:30), unlike the record timestamps of the log API (UTC, Z): a day
+bucket is a local day, and its edges say which one without the client knowing the zone's rules.
 """
 
 import re
@@ -13,9 +23,20 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
-from analytics.usage import BUCKETS, FILTER_PARAMETERS, GROUPS, Bucket, UsageError, UsageFilters, UsageQuery
+from analytics.usage import (
+    BUCKETS,
+    FILTER_PARAMETERS,
+    GROUPS,
+    Bucket,
+    Totals,
+    UsageError,
+    UsageFilters,
+    UsageQuery,
+)
 from console.models import Account, validate_timezone_name
 from console.params import moment_problem, text_errors
+from logs.api.params import END_BEFORE_START, range_message
+from logs.api.serializers import format_cost as format_record_cost
 from logs.models import Status
 from logs.ranges import LOG_RANGES, time_bounds
 
@@ -136,7 +157,7 @@ def parse_usage_params(params, *, account: Account, now: datetime) -> tuple[Usag
                 fail(name, str(exc))
     preset = (params.get("range") or "").strip()
     if preset and preset not in LOG_RANGES:
-        fail("range", f"Unknown range {preset!r}; use one of: {', '.join(LOG_RANGES)}.")
+        fail("range", range_message(preset))
     if errors:
         return None, errors
 
@@ -148,7 +169,7 @@ def parse_usage_params(params, *, account: Account, now: datetime) -> tuple[Usag
         last_day = (end - timedelta(microseconds=1)).astimezone(zone).date()
         start = datetime.combine(last_day - timedelta(days=DEFAULT_DAYS - 1), time(0), tzinfo=zone)
     if end <= start:
-        fail("end", "Must be after start.")
+        fail("end", END_BEFORE_START)
     elif end - start > RANGE_LIMITS[bucket]:
         fail(
             "bucket",
@@ -173,12 +194,16 @@ def parse_usage_params(params, *, account: Account, now: datetime) -> tuple[Usag
     return query, {}
 
 
+# Sums of up to 30 digits (the rollup's max_digits) exceed the default 28 of precision.
 _COST_CONTEXT = Context(prec=60)
 
 
-def format_cost(value: Decimal) -> str:
-    """USD with exactly COST_PLACES decimals (the stored scale, so sums lose nothing)."""
-    return format(Decimal(value).quantize(_COST_QUANTUM, context=_COST_CONTEXT), "f")
+def format_cost(figures: Totals) -> str | None:
+    """The priced requests' cost as the log API writes a record's, rounded to COST_PLACES (a sum
+    read from SQLite may come back with float noise); None when no request is priced."""
+    if figures.requests and figures.unpriced == figures.requests:
+        return None
+    return format_record_cost(Decimal(figures.cost).quantize(_COST_QUANTUM, context=_COST_CONTEXT))
 
 
 def format_moment(value: datetime, zone: ZoneInfo) -> str:
@@ -201,10 +226,9 @@ def usage_page(query: UsageQuery, buckets: list[Bucket]) -> dict:
                 prompt_tokens=figures.prompt_tokens,
                 completion_tokens=figures.completion_tokens,
                 total_tokens=figures.total_tokens,
-                cost=format_cost(figures.cost),
+                cost=format_cost(figures),
+                unpriced_requests=figures.unpriced,
             )
-            if figures.unpriced:
-                result["unpriced_requests"] = figures.unpriced
             results.append(result)
         items.append(
             {
@@ -244,23 +268,31 @@ class UsageResultSerializer(serializers.Serializer):
     completion_tokens = serializers.IntegerField()
     total_tokens = serializers.IntegerField()
     cost = serializers.CharField(
-        help_text=f'USD of the priced requests, a decimal string with {COST_PLACES} places, e.g. "0.000027000000".'
+        allow_null=True,
+        help_text=f"USD of the priced requests, a decimal string exact to {COST_PLACES} places without trailing "
+        'zeros, as a log record\'s cost ("4.12731", "0"); null when every request of the group is unpriced. '
+        "Parse it as a decimal, not a float.",
     )
     unpriced_requests = serializers.IntegerField(
-        required=False, help_text="Requests without a cost (not in `cost`); present only when more than 0."
+        min_value=0,
+        help_text="Requests without a cost, not counted in `cost` (always present, 0 included). When some are "
+        "priced and some not, `cost` is the priced ones' only.",
     )
 
 
 class UsageBucketSerializer(serializers.Serializer):
-    start = serializers.DateTimeField(help_text="RFC 3339 with the zone's offset, inclusive.")
-    end = serializers.DateTimeField(help_text="RFC 3339 with the zone's offset, exclusive.")
+    start = serializers.DateTimeField(
+        help_text="Inclusive. RFC 3339 with the requested zone's offset (2026-11-20T00:00:00+05:30), on purpose: "
+        "unlike record timestamps (UTC, Z), a bucket edge is a local midnight and says so."
+    )
+    end = serializers.DateTimeField(help_text="Exclusive. RFC 3339 with the requested zone's offset, as `start`.")
     results = UsageResultSerializer(many=True, help_text="One item per group with requests; [] when none.")
 
 
 class UsagePageSerializer(serializers.Serializer):
     object = serializers.ChoiceField(choices=["page"])
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
+    start = serializers.DateTimeField(help_text="The range counted, inclusive; with the zone's offset.")
+    end = serializers.DateTimeField(help_text="The range counted, exclusive; with the zone's offset.")
     bucket = serializers.ChoiceField(choices=BUCKETS)
     timezone = serializers.CharField(help_text="The IANA zone of the bucket boundaries.")
     group_by = serializers.ListField(child=serializers.ChoiceField(choices=GROUPS))

@@ -20,6 +20,22 @@ ZONES = {"account": "Account zone", "viewer": "My time zone"}
 MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
+def check_day_range(form: forms.Form, start, end, *, what: str = "A range") -> bool:
+    """Add the form's errors for a range of local dates (years 2000-2100, end not before start,
+    at most MAX_DAYS days); whether it is fine."""
+    for name, value in (("start", start), ("end", end)):
+        if not MIN_YEAR <= value.year <= MAX_YEAR:
+            form.add_error(name, f"Pick a date between {MIN_YEAR} and {MAX_YEAR}.")
+            return False
+    if end < start:
+        form.add_error("end", "The end date is before the start date.")
+        return False
+    if (end - start).days + 1 > MAX_DAYS:
+        form.add_error("end", f"{what} can span at most 2 years ({MAX_DAYS} days).")
+        return False
+    return True
+
+
 class _LooseMultipleChoiceField(forms.MultipleChoiceField):
     """A multi-select whose values need not be in the choices: a model or key from a pasted
     URL that the account no longer lists still filters (to nothing), as on the log list."""
@@ -69,14 +85,7 @@ class AnalyticsForm(StorableTextForm):
             self.add_error("end", "Pick an end date for a custom range.")
         if start is None or end is None:
             return data
-        for name, value in (("start", start), ("end", end)):
-            if not MIN_YEAR <= value.year <= MAX_YEAR:
-                self.add_error(name, f"Pick a date between {MIN_YEAR} and {MAX_YEAR}.")
-                return data
-        if end < start:
-            self.add_error("end", "The end date is before the start date.")
-        elif (end - start).days + 1 > MAX_DAYS:
-            self.add_error("end", f"A range can span at most 2 years ({MAX_DAYS} days).")
+        check_day_range(self, start, end)
         return data
 
     @property

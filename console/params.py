@@ -2,8 +2,10 @@
 every parser of query parameters (the log FilterSet, the usage API, the analytics form) and
 the request-id lookup, so a bad value answers 400 (or 404) there instead of a 500 from the
 database. SQLite would take these values; they are refused on both so the answer is the same.
+Also the check of parameter names the API's GET endpoints share (unknown_parameter_errors).
 """
 
+import difflib
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -74,3 +76,20 @@ class StorableTextForm(forms.Form):
             self._errors.pop(name, None)
             self.add_error(name, messages)
         return cleaned
+
+
+def unknown_parameter_errors(params, allowed) -> dict[str, list[str]]:
+    """{name: [message]} for each parameter of `params` not in `allowed`: a typo (`modle=`) would
+    otherwise be ignored and answer unfiltered rows. The message names the close match, if
+    any, and every name the endpoint takes."""
+    allowed = sorted(set(allowed))
+    takes = f"this endpoint takes: {', '.join(allowed)}." if allowed else "this endpoint takes no query parameters."
+    errors = {}
+    for name in params:
+        if name in allowed:
+            continue
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        # repr() of the name: it may hold anything (spaces, NUL), and the message must show it.
+        errors[name] = [f"Unknown parameter {name!r}; {hint}{takes}"]
+    return errors

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from django import forms
 
 from alerts.models import Frequency
-from analytics.forms import MAX_DAYS, MAX_YEAR, MIN_YEAR
+from analytics.forms import check_day_range
 from console.params import StorableTextForm
 from logs import selectors
 
@@ -54,13 +54,7 @@ class GenerateForm(_ScopeForm):
             return data
         end = data.get("end") or self.today
         start = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
-        for name, value in (("start", start), ("end", end)):
-            if not MIN_YEAR <= value.year <= MAX_YEAR:
-                self.add_error(name, f"Pick a date between {MIN_YEAR} and {MAX_YEAR}.")
-                return data
-        if end < start:
-            self.add_error("end", "The end date is before the start date.")
-        elif (end - start).days + 1 > MAX_DAYS:
-            self.add_error("end", f"A report can span at most 2 years ({MAX_DAYS} days).")
+        if not check_day_range(self, start, end, what="A report"):
+            return data
         data["start"], data["end"] = start, end
         return data

@@ -4,7 +4,8 @@ Takes the log list's filters (the same FilterSet) plus `format` (csv, the defaul
 ndjson), `compress=gzip`, `split=month` (a zip of one gzip file per calendar month,
 logs.exports.zips) and `csv_safe=1` (formula-like CSV cells prefixed with ', CSV only).
 The API always streams, whatever the size: a client that wants pieces asks for them by
-`start`/`end`. 400 {"errors": {param: [messages]}} names every bad parameter;
+`start`/`end`. 400 {"errors": {param: [messages]}} names every bad parameter (an unknown
+one too, and `end` at or before `start`, as /api/v1/logs);
 401 without a token, 403 with a token that lacks the read scope; 422 query_timeout when the
 first chunk of a slow filter runs past the statement timeout (as /api/v1/logs).
 """
@@ -16,13 +17,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from console.api_auth import HasReadScope
+from console.api_errors import KnownParametersMixin
 from console.api_serializers import QueryTimeoutSerializer
 from console.login_throttle import client_ip
 from logs import exports
+from logs.api.params import filterset_window_errors
 from logs.api.query_views import _AUTH_RESPONSES, _ERRORS_400, _KEY_RESPONSES, LIST_PARAMETERS
 from logs.api.serializers import LogRecordSerializer
 from logs.exports.request import GZIP_CONTENT_TYPE, ZIP_CONTENT_TYPE
+from logs.filters import RequestLogFilterSet
 from logs.models import ExportFormat
+from logs.selectors import filter_request_logs
 
 EXPORT_PARAMETERS = [
     OpenApiParameter(
@@ -56,8 +61,10 @@ EXPORT_PARAMETERS = [
 ]
 
 
-class ExportView(APIView):
+class ExportView(KnownParametersMixin, APIView):
     permission_classes = [HasReadScope]
+    # The log list's filters (no paging: the export streams every page) and the file's options.
+    query_parameters = (*RequestLogFilterSet.base_filters, "format", "compress", "split", "csv_safe")
 
     def perform_content_negotiation(self, request, force=False):
         # `format` is our parameter, not DRF's renderer override (which would 404 on csv):
@@ -99,6 +106,12 @@ class ExportView(APIView):
     def get(self, request):
         account = request.auth.account
         export, errors = exports.parse_export_request(account=account, params=request.query_params)
+        if export:
+            filterset = export.filterset
+        else:  # checked again (form validation only, no query) to report the window with the other errors
+            filterset = filter_request_logs(account=account, params=request.query_params)
+            filterset.is_valid()
+        filterset_window_errors(filterset, errors)
         if errors:
             return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
         body = exports.start_export(

@@ -3,6 +3,10 @@
 Thin views: the body is decoded by logs.ingest.parsing (limits, gzip, JSON/NDJSON) and
 stored by logs.ingest.services.ingest_records. The serializers below only document the
 format for the OpenAPI schema; records are validated in plain Python for speed.
+
+Unlike the GET endpoints (console.api_errors.KnownParametersMixin), ingest ignores its query
+string: it reads the body only, so a stray parameter cannot change what is stored, and a 400
+for one (say a gateway's callback URL with ?source=litellm) would drop a batch of usage records.
 """
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema

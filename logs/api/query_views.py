@@ -2,8 +2,10 @@
 plus the OpenAPI schema and its browsable docs.
 
 The list takes exactly the parameters of the log page (logs.filters.RequestLogFilterSet,
-so a URL copied from the browser gives the same rows) plus `limit` and `cursor`. Unknown
-parameters are ignored, as the page ignores them.
+so a URL copied from the browser gives the same rows) plus `limit` and `cursor`. Unlike the
+page, an unknown parameter answers 400 naming it (console.api_errors.KnownParametersMixin): a
+typo such as `modle=` must not answer unfiltered rows. `end` at or before `start` answers
+400 too, and so does a cursor this endpoint did not give out (logs.api.params).
 
 Status codes: 400 {"errors": {"param": ["message"]}} for any bad parameter (all of them at
 once); 401 without a token; 403 with a token that lacks the read scope; 404 for a request id
@@ -26,14 +28,16 @@ from rest_framework.views import APIView
 
 from console.api_auth import HasReadScope
 from console.api_docs import many_param
+from console.api_errors import KnownParametersMixin
 from console.api_serializers import (
     DetailSerializer,
     EncryptionKeySerializer,
     FilterErrorsSerializer,
     QueryTimeoutSerializer,
 )
+from logs.api.params import filterset_window_errors, sign_cursor, unsign_cursor
 from logs.api.serializers import LogPageSerializer, LogRecordSerializer, log_record
-from logs.filters import filter_errors
+from logs.filters import RequestLogFilterSet, filter_errors
 from logs.models import Status
 from logs.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, decode_cursor
 from logs.ranges import LOG_RANGES
@@ -73,12 +77,17 @@ _COST = {"type": "number", "format": "double", "minimum": 0}
 
 LIST_PARAMETERS = [
     OpenApiParameter("start", OpenApiTypes.STR, description=f"Earliest timestamp, inclusive. {_MOMENT}"),
-    OpenApiParameter("end", OpenApiTypes.STR, description=f"Latest timestamp, exclusive. {_MOMENT}"),
+    OpenApiParameter(
+        "end",
+        OpenApiTypes.STR,
+        description=f"Latest timestamp, exclusive. {_MOMENT} At or before `start` (or the start of `range`): 400.",
+    ),
     OpenApiParameter(
         "range",
         OpenApiTypes.STR,
         enum=list(LOG_RANGES),
-        description=f"A preset window ending now ({', '.join(LOG_RANGES)}); ignored when `start` is given.",
+        description=f"A preset window ending now ({', '.join(LOG_RANGES)}); ignored when `start` is given. "
+        "Another value answers 400 listing these.",
     ),
     many_param("model", "Exact model name; repeat to match any of several."),
     many_param("status", "Request outcome; repeat to match either.", enum=Status.values),
@@ -103,10 +112,17 @@ LIST_PARAMETERS = [
         {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
         description=f"Records per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}).",
     ),
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="`next_cursor` of the previous page."),
+    OpenApiParameter(
+        "cursor",
+        OpenApiTypes.STR,
+        description="`next_cursor` of the previous page, unchanged: cursors are signed, an edited one answers 400.",
+    ),
 ]
 
-_ERRORS_400 = OpenApiResponse(FilterErrorsSerializer, description="A parameter is invalid; errors name it.")
+_ERRORS_400 = OpenApiResponse(
+    FilterErrorsSerializer,
+    description="A parameter is invalid or unknown, or `end` is not after `start`; errors name it.",
+)
 _AUTH_RESPONSES = {
     401: OpenApiResponse(DetailSerializer, description="Missing or unknown token."),
     403: OpenApiResponse(DetailSerializer, description="The token does not have the read scope."),
@@ -120,8 +136,14 @@ _KEY_RESPONSES = {
 }
 
 
-class LogListView(APIView):
+# Every FilterSet parameter (the page's) plus the page size and position.
+LIST_PARAMETER_NAMES = (*RequestLogFilterSet.base_filters, "limit", "cursor")
+CURSOR_SCOPE = "logs"
+
+
+class LogListView(KnownParametersMixin, APIView):
     permission_classes = [HasReadScope]
+    query_parameters = LIST_PARAMETER_NAMES
 
     @extend_schema(
         operation_id="logs_list",
@@ -131,9 +153,11 @@ class LogListView(APIView):
             "Different parameters are AND-ed; a repeated parameter (model, status, api_key, ip, "
             "error_code) matches any of its values. Pages are keyset-based: pass `next_cursor` back "
             "as `cursor` with the same filters until it is null; deep pages cost what the first "
-            "does. Unknown parameters are ignored. A text (`q`) or IP search that runs past the "
-            "server's statement timeout answers 422 with code `query_timeout`: narrow the time "
-            "range or add an indexed filter (model, status, api_key, error_code) and retry."
+            "does. An unknown parameter answers 400 naming it (a typo must not answer unfiltered "
+            "rows), as do `end` at or before `start` and a cursor that is not an unchanged "
+            "`next_cursor`. A text (`q`) or IP search that runs past the server's statement timeout "
+            "answers 422 with code `query_timeout`: narrow the time range or add an indexed filter "
+            "(model, status, api_key, error_code) and retry."
         ),
         parameters=LIST_PARAMETERS,
         responses={
@@ -152,6 +176,7 @@ class LogListView(APIView):
         params = request.query_params
         filterset = filter_request_logs(account=request.auth.account, params=params)
         errors = {} if filterset.is_valid() else filter_errors(filterset)
+        filterset_window_errors(filterset, errors)
 
         limit, limit_error = _parse_limit(params.get("limit"))
         if limit_error:
@@ -160,6 +185,7 @@ class LogListView(APIView):
         if cursor is not None:
             # Checked here so a bad cursor is reported with the other parameters.
             try:
+                cursor = unsign_cursor(cursor, scope=CURSOR_SCOPE)
                 decode_cursor(cursor)
             except InvalidCursor as exc:
                 errors["cursor"] = [str(exc)]
@@ -167,11 +193,13 @@ class LogListView(APIView):
             return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
 
         page = log_page(filterset=filterset, cursor=cursor, limit=limit)  # QueryTimeout: 422 (console.api_errors)
-        return Response({"results": [log_record(row) for row in page.rows], "next_cursor": page.next_cursor})
+        next_cursor = sign_cursor(page.next_cursor, scope=CURSOR_SCOPE)
+        return Response({"results": [log_record(row) for row in page.rows], "next_cursor": next_cursor})
 
 
-class LogDetailView(APIView):
+class LogDetailView(KnownParametersMixin, APIView):
     permission_classes = [HasReadScope]
+    query_parameters = ()  # none: ?anything answers 400, as on every GET endpoint
 
     @extend_schema(
         operation_id="logs_retrieve",
@@ -186,6 +214,7 @@ class LogDetailView(APIView):
         ],
         responses={
             200: LogRecordSerializer,
+            400: OpenApiResponse(FilterErrorsSerializer, description="A query parameter was sent; it takes none."),
             **_AUTH_RESPONSES,
             **_KEY_RESPONSES,
             404: OpenApiResponse(DetailSerializer, description="No such request id in this token's account."),

@@ -105,5 +105,7 @@ class LogRecordSerializer(serializers.Serializer):
 class LogPageSerializer(serializers.Serializer):
     results = LogRecordSerializer(many=True)
     next_cursor = serializers.CharField(
-        allow_null=True, help_text="Pass as `cursor` to get the next (older) page; null on the last page."
+        allow_null=True,
+        help_text="Pass as `cursor`, unchanged, to get the next (older) page; null on the last page. Signed: an "
+        "edited cursor answers 400.",
     )

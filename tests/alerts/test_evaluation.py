@@ -278,9 +278,9 @@ def test_budgets_daily_and_monthly_and_by_key(acme):
 
 @pytest.mark.django_db
 def test_cooldown_and_recovery(acme, notified, django_capture_on_commit_callbacks):
-    """Fire (notified), stay in breach (nothing), recover (notified: the breach was), fire
-    again inside the cooldown (recorded, not notified), stay in breach past the cooldown
-    (a notified reminder)."""
+    """Fire (notified), stay in breach (nothing), recover (notified), a new breach after the
+    recovery (notified at once, though inside the cooldown of the first), stay in breach
+    (nothing) until the cooldown has passed since that notification (a notified reminder)."""
     _only(acme, RuleKind.ERROR_RATE, cooldown_minutes=30)
     send(acme, NOW - MINUTE, 20, status="error")
 
@@ -297,32 +297,33 @@ def test_cooldown_and_recovery(acme, notified, django_capture_on_commit_callback
     assert (recovered.state, recovered.notified) == ("recovered", True)
     send(acme, NOW + 2 * MINUTE, 100, status="error")
     again = run(NOW + 3 * MINUTE)
-    assert (again.state, again.notified) == ("fired", False)
+    assert (again.state, again.notified) == ("fired", True)
     assert run(NOW + 10 * MINUTE) is None
-    # 12:37: 30 minutes after the first notification; the 12:06-12:09 traffic is in the window
-    reminder = run(NOW + 30 * MINUTE)
+    assert run(NOW + 32 * MINUTE) is None  # 29 minutes after the last notification
+    # 30 minutes after the last notification; the 12:06-12:09 traffic is still in the window
+    reminder = run(NOW + 33 * MINUTE)
     assert (reminder.state, reminder.notified) == ("fired", True)
-    assert [[e.pk for e in call] for call in notified] == [[first.pk], [recovered.pk], [reminder.pk]]
+    assert [[e.pk for e in call] for call in notified] == [[first.pk], [recovered.pk], [again.pk], [reminder.pk]]
     assert [(e.state, e.notified) for e in _events(acme)] == [
         ("fired", True),
         ("recovered", True),
-        ("fired", False),
+        ("fired", True),
         ("fired", True),
     ]
-    assert _rule(acme, RuleKind.ERROR_RATE).last_notified_at == NOW + 30 * MINUTE
+    assert _rule(acme, RuleKind.ERROR_RATE).last_notified_at == NOW + 33 * MINUTE
 
 
 @pytest.mark.django_db
-def test_a_recovery_of_an_unnotified_breach_is_not_notified(acme):
+def test_a_new_breach_notifies_inside_the_cooldown_of_an_earlier_notification(acme):
     rule = _only(acme, RuleKind.ERROR_RATE, cooldown_minutes=60)
     rule.last_notified_at = NOW - 5 * MINUTE
     rule.save()
     send(acme, NOW - MINUTE, 20, status="error")
     [outcome] = evaluate_rules(now=NOW)
-    assert (outcome.event.state, outcome.event.notified) == ("fired", False)
+    assert (outcome.event.state, outcome.event.notified) == ("fired", True)
     send(acme, NOW, 500)
     [outcome] = evaluate_rules(now=NOW + MINUTE)
-    assert (outcome.event.state, outcome.event.notified) == ("recovered", False)
+    assert (outcome.event.state, outcome.event.notified) == ("recovered", True)
 
 
 @pytest.mark.django_db

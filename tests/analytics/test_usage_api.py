@@ -4,6 +4,7 @@ rows computed in the test with its own bucket boundaries (found by walking the r
 quarter-hour offsets and over Europe/Berlin's DST change."""
 
 import random
+import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -25,7 +26,7 @@ ZONES = ("Asia/Kolkata", "Asia/Kathmandu", "Europe/Berlin")
 # Data from 2026-10-22 to 2026-10-29 (UTC): Berlin leaves summer time on 2026-10-25.
 DATA_START = datetime(2026, 10, 22, tzinfo=UTC)
 DATA_DAYS = 7
-MEASURE_KEYS = {"requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "cost"}
+MEASURE_KEYS = {"requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "unpriced_requests"}
 
 
 def _edge_times() -> list[datetime]:
@@ -134,8 +135,7 @@ def _check(body, edges, expected, zone, group_by=()):
     for bucket, want in zip(buckets, expected, strict=True):
         got = {}
         for result in bucket["results"]:
-            unpriced = result.get("unpriced_requests", 0)
-            assert set(result) == set(group_by) | MEASURE_KEYS | ({"unpriced_requests"} if unpriced else set())
+            assert set(result) == set(group_by) | MEASURE_KEYS  # unpriced_requests always said, 0 included
             key = tuple(result[name] or "" for name in group_by)  # null api_key / error_code: none sent
             assert key not in got
             got[key] = result
@@ -145,9 +145,13 @@ def _check(body, edges, expected, zone, group_by=()):
             assert [
                 result[m] for m in ("requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens")
             ] == (figures[:5])
-            assert result.get("unpriced_requests", 0) == figures[6]
+            assert result["unpriced_requests"] == figures[6]
+            if figures[6] == figures[0]:
+                assert result["cost"] is None  # wholly unpriced: not "0"
+                continue
             cost = Decimal(result["cost"])
-            assert len(result["cost"].split(".")[1]) == 12
+            # A log record's format: at most 12 places, no trailing zeros, no exponent.
+            assert re.fullmatch(r"\d+(\.\d{0,11}[1-9])?", result["cost"]), result["cost"]
             assert round(cost, 2) == round(figures[5], 2)  # to the cent
             if connection.vendor == "postgresql":
                 assert cost == figures[5]  # numeric sums are exact
@@ -299,9 +303,9 @@ def test_unpriced_requests_only_where_there_are_some(client, acme):
             "end": "2026-11-21T00:00:00+00:00",
             "results": [
                 {"model": "mixed", "requests": 3, "errors": 1, "prompt_tokens": 13, "completion_tokens": 7,
-                 "total_tokens": 20, "cost": "0.250000000000", "unpriced_requests": 2},
+                 "total_tokens": 20, "cost": "0.25", "unpriced_requests": 2},
                 {"model": "priced", "requests": 2, "errors": 0, "prompt_tokens": 11, "completion_tokens": 6,
-                 "total_tokens": 17, "cost": "1.500027000000"},
+                 "total_tokens": 17, "cost": "1.500027", "unpriced_requests": 0},
             ],
         }
     ]  # fmt: skip

@@ -12,6 +12,8 @@ import pytest
 from console.models import ApiToken
 from logs import partitions
 from logs.api import query_views
+from logs.api.params import sign_cursor
+from logs.api.query_views import CURSOR_SCOPE
 from logs.api.serializers import LogRecordSerializer
 from logs.pagination import encode_cursor
 from logs.selectors import QueryTimeout
@@ -270,10 +272,12 @@ def test_limit_bounds_are_accepted(client, acme, read_token):
 
 @pytest.mark.django_db
 def test_a_cursor_from_another_query_is_just_a_position(client, known_logs, read_token):
-    # A well-formed cursor is a (timestamp, id) position: rows strictly older than it.
-    cursor = encode_cursor(SPECS[25]["timestamp"], 10**12)
+    # A cursor this endpoint signed is a (timestamp, id) position, whatever filters made it:
+    # rows strictly older than it. The same position unsigned answers 400 (tests/api/).
+    cursor = sign_cursor(encode_cursor(SPECS[25]["timestamp"], 10**12), scope=CURSOR_SCOPE)
     expected = _newest_first([s for s in known_logs if s["timestamp"] <= SPECS[25]["timestamp"]])
     assert _ids(_get(client, read_token, cursor=cursor, limit=1000)) == expected
+    assert _get(client, read_token, cursor=encode_cursor(SPECS[25]["timestamp"], 10**12)).status_code == 400
 
 
 @pytest.mark.django_db

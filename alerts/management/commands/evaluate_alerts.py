@@ -30,6 +30,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{outcome.rule.account.slug}: {event.state.upper()} {event.kind} (rule {outcome.rule.pk}"
                 f"{', ' + scope_text if scope_text else ''}) value {event.value} threshold {event.threshold}"
-                f"{'' if event.notified else ' [inside cooldown: not notified]'} - {outcome.verdict.detail}"
+                f"{'' if event.notified else ' [not notified]'} - {outcome.verdict.detail}"
             )
         self.stdout.write(f"{len(outcomes)} rules evaluated, {changed} fired or recovered.")
