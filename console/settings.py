@@ -231,7 +231,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Task modules outside an app's tasks.py (which autodiscovery finds by itself).
-CELERY_IMPORTS = ("alerts.delivery_tasks", "alerts.report_tasks")
+CELERY_IMPORTS = ("alerts.delivery_tasks", "alerts.report_tasks", "logs.demo.tasks")
 CELERY_BEAT_SCHEDULE = {
     # Partitions are created ahead so ingest rarely pays for DDL; the check raises an alarm
     # when rows land in a default partition (see logs/partitions.py).
@@ -265,6 +265,16 @@ CELERY_BEAT_SCHEDULE = {
     # its hour in the account's zone; a tick also retries the sends that failed.
     "send-due-reports": {"task": "alerts.report_tasks.send_due_reports", "schedule": 15 * 60},
 }
+# The demo's trickle (logs/demo/tasks.py): a few invented requests into the demo accounts
+# every METERLOG_DEMO_TRICKLE_SECONDS, so the log list's Live switch shows rows arriving.
+# bin/demo turns it on; it never runs with DEBUG off.
+METERLOG_DEMO_TRICKLE = DEBUG and env_bool("METERLOG_DEMO_TRICKLE", False)
+METERLOG_DEMO_TRICKLE_SECONDS = max(1, env_int("METERLOG_DEMO_TRICKLE_SECONDS", 5))
+if METERLOG_DEMO_TRICKLE:
+    CELERY_BEAT_SCHEDULE["demo-trickle"] = {
+        "task": "logs.demo.tasks.demo_trickle",
+        "schedule": METERLOG_DEMO_TRICKLE_SECONDS,
+    }
 # The retention purge (logs/retention/): rows per DELETE batch (each batch is its own short
 # transaction; 5,000 keeps one under ~100 ms and its WAL small), the seconds one run may
 # spend before it stops and leaves the rest to the next run, and how long a purge

@@ -99,3 +99,24 @@ def keyset_page(
 def _select(queryset: QuerySet, fields: tuple[str, ...] | None) -> QuerySet:
     ordered = queryset.order_by("-timestamp", "-id")
     return ordered if fields is None else ordered.values_list(*fields)
+
+
+def before_cursor(queryset: QuerySet, cursor: str) -> QuerySet:
+    """Rows newer than the cursor's (timestamp, id): the mirror of after_cursor."""
+    timestamp, pk = decode_cursor(cursor)
+    return queryset.filter(Q(timestamp__gte=timestamp) & (Q(timestamp__gt=timestamp) | Q(id__gt=pk)))
+
+
+def keyset_newer(
+    queryset: QuerySet, *, cursor: str, limit: int, branches: list[QuerySet] | None = None
+) -> tuple[list, bool]:
+    """The `limit` rows just newer than `cursor`, oldest first, and whether more newer rows
+    exist. The same index walk as keyset_page, backwards: the live tail asks "what arrived
+    after the first row shown", the detail page "which row is just above this one"."""
+    if branches and len(branches) > 1:
+        parts = [before_cursor(b, cursor).order_by("timestamp", "id")[: limit + 1] for b in branches]
+        ordered = parts[0].union(*parts[1:], all=True).order_by("timestamp", "id")
+    else:
+        ordered = before_cursor(queryset, cursor).order_by("timestamp", "id")
+    rows = list(ordered[: limit + 1])
+    return rows[:limit], len(rows) > limit

@@ -18,7 +18,7 @@ from console.params import text_problem
 from logs.filters import RequestLogFilterSet
 from logs.gate import request_logs
 from logs.models import AccountModel, ApiKey, ModelPrice, RequestLog, Status
-from logs.pagination import KeysetPage, keyset_page
+from logs.pagination import KeysetPage, encode_cursor, keyset_newer, keyset_page
 
 TOTALS_CAP = 10_000
 
@@ -123,6 +123,24 @@ def log_page(
         return keyset_page(
             filterset.qs, cursor=cursor, limit=limit, branches=_branches(filterset), fields=fields, fetch=fetch
         )
+
+
+def log_newer(*, filterset: RequestLogFilterSet, cursor: str, limit: int) -> tuple[list, bool]:
+    """Up to `limit` rows newer than `cursor`, oldest first, and whether more exist (the
+    live tail); InvalidCursor for a malformed cursor."""
+    with statement_timeout():
+        return keyset_newer(filterset.qs, cursor=cursor, limit=limit, branches=_branches(filterset))
+
+
+def log_neighbours(*, filterset: RequestLogFilterSet, row: RequestLog) -> tuple[RequestLog | None, RequestLog | None]:
+    """(newer, older): the rows next to `row` in the filtered list, newest first, by keyset
+    from the row's own (timestamp, id); no OFFSET, no COUNT."""
+    cursor = encode_cursor(row.timestamp, row.pk)
+    branches = _branches(filterset)
+    with statement_timeout():
+        newer, _ = keyset_newer(filterset.qs, cursor=cursor, limit=1, branches=branches)
+        older = keyset_page(filterset.qs, cursor=cursor, limit=1, branches=branches).rows
+    return (newer[0] if newer else None), (older[0] if older else None)
 
 
 @dataclass

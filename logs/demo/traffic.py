@@ -200,3 +200,22 @@ def demo_hours(start: datetime, now: datetime) -> Iterator[datetime]:
 def demo_records(account: DemoAccount, start: datetime, now: datetime) -> Iterator[dict]:
     for hour in demo_hours(start, now):
         yield from hour_records(account, hour, now)
+
+
+def live_records(account: DemoAccount, now: datetime, count: int, rng: random.Random) -> list[dict]:
+    """`count` requests that "just arrived" (the demo's trickle, logs.demo.tasks): keys
+    picked by their share, token counts from random traced requests, timestamps in the last
+    few seconds. Unlike the seeded hours these are not reproducible: each call makes new ids."""
+    hour_utc = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    now_local = now.astimezone(account.zone)
+    hour_local = hour_utc.astimezone(account.zone)
+    weights = [key.share for key in account.keys]
+    records = []
+    for _ in range(count):
+        key = rng.choices(account.keys, weights)[0]
+        traced = rng.choice(load_trace(key.trace))
+        offset = (now - hour_utc).total_seconds() - rng.uniform(0, 2)
+        row = TraceRow(max(0.0, offset), traced.prompt, traced.completion)
+        records.append(_record(account, key, hour_utc, hour_local, now_local, row, rng))
+    records.sort(key=lambda r: r["timestamp"])
+    return records
