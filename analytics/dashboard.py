@@ -19,6 +19,7 @@ from analytics.plotting import go, plain
 from analytics.usage import Bucket, Totals, UsageQuery, hour_start, local_midnight, sum_totals, totals, usage
 from console.models import Account
 from logs import gate, ranges
+from logs.templatetags.meterlog_format import format_usd
 
 TREND_DAYS = 30
 TREND_HOURS = 24
@@ -263,7 +264,8 @@ def cost_by_day_figure(days: list[Bucket], zone: ZoneInfo) -> dict:
             name="Cost",
             mode="lines+markers",
             line={"color": "#1a7f37"},
-            hovertemplate="%{x|%a %d %b}: $%{y:,.4f}<extra></extra>",
+            text=[format_usd(bucket.total.cost) for bucket in days],
+            hovertemplate="%{x|%a %d %b}: %{text}<extra></extra>",
         )
     )
     fig.update_layout(
@@ -350,7 +352,8 @@ def top_accounts_figure(rows: list[AccountRow]) -> dict:
             y=[plain(row.account.name) for row in top],  # a name is text, not plotly's HTML
             orientation="h",
             marker_color="#1a7f37",
-            hovertemplate="%{y}: $%{x:,.4f}<extra></extra>",
+            text=[format_usd(row.totals.cost) for row in top],
+            hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
     fig.update_layout(

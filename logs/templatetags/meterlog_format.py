@@ -56,9 +56,10 @@ def format_usd(value, *, none: str = UNPRICED, symbol: str = "$") -> str:
 
 
 def csv_usd(value) -> str:
-    """The rule in a chart's CSV: the same digits, without "$" and separators, so a
-    spreadsheet reads a number; blank when unpriced."""
-    return format_usd(value, none="", symbol="").replace(",", "")
+    """A cost in a chart's CSV: a plain number a spreadsheet reads (no "$", no separators),
+    every stored digit but none of the 12 places' padding zeros; blank when unpriced. Not
+    rounded like the page: the file is for adding up, and rounded parts would not add up."""
+    return exact_usd(value, none="").replace("$", "").replace(",", "")
 
 
 def exact_usd(value, *, none: str = UNPRICED) -> str:
