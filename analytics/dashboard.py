@@ -3,7 +3,7 @@
 Every number comes from analytics.usage (the one place usage queries live), so the cards,
 the small trend charts and the operator table agree with the analytics pages, the usage API
 and the log list's totals bar. Periods ("today", "this month") are days and months in the
-account's reporting time zone; the comparison period has the same elapsed length.
+viewer's chosen zone (console.zones); the comparison period has the same elapsed length.
 """
 
 from __future__ import annotations
@@ -167,8 +167,9 @@ def has_usage(*, account: Account) -> bool:
     return gate.rollup_rows(UsageQuarter, account).exists()
 
 
-def dashboard(*, account: Account, now: datetime) -> Dashboard:
-    zone = account.zone
+def dashboard(*, account: Account, now: datetime, zone: ZoneInfo | None = None) -> Dashboard:
+    """The dashboard's figures in `zone` (the viewer's chosen zone; the account's by default)."""
+    zone = zone or account.zone
     if not has_usage(account=account):
         return Dashboard(zone, False, [], [], [], [])
     day, month = periods(now=now, zone=zone)
