@@ -101,7 +101,9 @@ def _horizontal_bars(table: Table, label_key: str, value_key: str, *, money=Fals
     fig.add_bar(
         x=values, y=[plain(label) for label in labels], orientation="h", marker_color=color,
         customdata=list(table.hrefs) or None, hovertemplate=f"%{{y}}: {fmt}<extra></extra>",
-        text=_money_texts(raw) if money else None, texttemplate=fmt, textposition="auto",
+        text=_money_texts(raw) if money else None, texttemplate=fmt,
+        # A zero-length bar hides an "auto" label: an unpriced one is written beside it.
+        textposition=["outside" if money and v is None else "auto" for v in raw],
         insidetextfont={"color": "#ffffff"}, outsidetextfont={"color": MUTED}, cliponaxis=False,
     )  # fmt: skip
     return fig
