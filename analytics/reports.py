@@ -189,7 +189,7 @@ def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters
         Column("requests", "Requests", "int"), Column("unpriced", "Unpriced", "int"),
     ])  # fmt: skip
     for model, t in _ranked(by_model_groups, 0):
-        by_model.rows.append([model, priced_cost(t), _share(t.cost, total.cost), t.requests, t.unpriced])
+        by_model.rows.append([model, priced_cost(t), _share(priced_cost(t), total.cost), t.requests, t.unpriced])
 
     names = dict(selectors.api_keys_for(account=account).values_list("identifier", "display_name"))
     by_key = Table("cost_by_key", f"Cost by API key (top {TOP_KEYS})", [
@@ -200,12 +200,14 @@ def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters
     ranked = _ranked(by_key_groups, 0)
     for key, t in ranked[:TOP_KEYS]:
         by_key.rows.append(
-            [key, names.get(key, ""), priced_cost(t), _share(t.cost, total.cost), t.requests, t.unpriced]
+            [key, names.get(key, ""), priced_cost(t), _share(priced_cost(t), total.cost), t.requests, t.unpriced]
         )
     if len(ranked) > TOP_KEYS:
         rest = sum_totals(t for _key, t in ranked[TOP_KEYS:])
         label = f"other ({len(ranked) - TOP_KEYS} keys)"
-        by_key.rows.append([label, "", priced_cost(rest), _share(rest.cost, total.cost), rest.requests, rest.unpriced])
+        by_key.rows.append(
+            [label, "", priced_cost(rest), _share(priced_cost(rest), total.cost), rest.requests, rest.unpriced]
+        )
 
     expensive = Table("top_requests", f"The {TOP_REQUESTS} most expensive requests", [
         Column("request_id", "Request ID"), Column("timestamp", "Time", "time"), Column("model", "Model"),
@@ -230,8 +232,9 @@ def _change_text(change: float | None, previous: Decimal) -> str:
     return f"{change * 100:+.1f}% vs previous period ({format_usd(previous)})"
 
 
-def _share(part: Decimal, whole: Decimal) -> float | None:
-    return float(part / whole) if whole else None
+def _share(part: Decimal | None, whole: Decimal) -> float | None:
+    # An unpriced part has no share of the cost ("–"), rather than 0%.
+    return float(part / whole) if whole and part is not None else None
 
 
 def _ranked(groups: dict[tuple, Totals], at: int) -> list[tuple[str, Totals]]:

@@ -218,7 +218,8 @@ def _alert_events(scope: ReportScope, start: datetime, end: datetime):
 
 
 def _share(part, whole) -> float | None:
-    return float(Decimal(part) / Decimal(whole)) if whole else None
+    # An unpriced part has no share of the cost ("–"), rather than 0%.
+    return float(Decimal(part) / Decimal(whole)) if whole and part is not None else None
 
 
 def _tables(report: UsageReport) -> dict[str, Table]:
@@ -239,17 +240,17 @@ def _tables(report: UsageReport) -> dict[str, Table]:
         Column("requests", "Requests", "int"), Column("total_tokens", "Tokens", "int"),
     ])  # fmt: skip
     for model, t in report.by_model:
-        by_model.rows.append([model, priced_cost(t), _share(t.cost, total.cost), t.requests, t.total_tokens])
+        by_model.rows.append([model, priced_cost(t), _share(priced_cost(t), total.cost), t.requests, t.total_tokens])
     by_key = Table("cost_by_key", f"Top API keys (by cost, top {TOP_KEYS})", [
         Column("api_key", "API key"), Column("name", "Name"), Column("cost", "Cost", "usd"),
         Column("share", "Share", "percent"), Column("requests", "Requests", "int"),
         Column("total_tokens", "Tokens", "int"),
     ])  # fmt: skip
     for key, name, t in report.top_keys:
-        by_key.rows.append([key, name, priced_cost(t), _share(t.cost, total.cost), t.requests, t.total_tokens])
+        by_key.rows.append([key, name, priced_cost(t), _share(priced_cost(t), total.cost), t.requests, t.total_tokens])
     if report.other_keys:
         count, t = report.other_keys
-        by_key.rows.append([f"other ({count} keys)", "", priced_cost(t), _share(t.cost, total.cost), t.requests,
+        by_key.rows.append([f"other ({count} keys)", "", priced_cost(t), _share(priced_cost(t), total.cost), t.requests,
                             t.total_tokens])  # fmt: skip
     by_code = Table("errors_by_code", "Errors by code", [
         Column("error_code", "Error code"), Column("errors", "Errors", "int"), Column("share", "Share", "percent"),

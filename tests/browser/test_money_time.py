@@ -79,6 +79,7 @@ def test_zone_switch_moves_the_same_request_on_logs_and_analytics(live_server, a
 
     # A first visit: no zone cookie yet. The login page sets it; nothing reloads.
     with chromium_context(base, timezone_id="Asia/Tokyo", tz_cookie=None) as (_ctx, page, problems):
+        page.set_viewport_size({"width": 1280, "height": 900})
         loads = []
         page.on("load", lambda: loads.append(page.url))
         _login(page, base, "alice@acme.test")
