@@ -17,10 +17,11 @@ class ViewerTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        mine = zones.browser_zone(request)
+        api = request.path.startswith("/api/")
+        mine = None if api else zones.browser_zone(request)
         user = getattr(request, "user", None)
         active = mine
-        if user is not None and user.is_authenticated and not request.path.startswith("/api/"):
+        if user is not None and user.is_authenticated and not api:
             account = current_account(request)
             viewer = zones.ViewerZones(zones.zone_choice(request), account.zone if account else None, mine)
             request.viewer_zones = viewer
