@@ -4,6 +4,7 @@ webhook text)."""
 from decimal import Decimal
 
 from alerts.models import RuleKind
+from logs.templatetags.meterlog_format import format_usd
 
 
 def format_value(kind: str, value) -> str:
@@ -14,8 +15,7 @@ def format_value(kind: str, value) -> str:
         return f"{number * 100:.2f} %"
     if kind == RuleKind.TOKEN_SPIKE:
         return f"{int(number):,} tokens"
-    # Cents for dollar amounts; small ones (a cheap model's day) keep four places.
-    return f"${number:,.4f}" if abs(number) < 1 else f"${number:,.2f}"
+    return format_usd(number)
 
 
 def scope_label(*, model: str = "", api_key: str = "") -> str:

@@ -98,14 +98,17 @@ def sent_report(request, sent_id: int):
 
 def _generated(request) -> tuple[GenerateForm, UsageReport | None, str | None]:
     account = request.account
-    today = timezone.now().astimezone(account.zone).date()
+    # The page reads its dates in the topbar's zone, like every page; mailed reports keep
+    # the account's (alerts.reports.sending).
+    zone = timezone.get_current_timezone()
+    today = timezone.now().astimezone(zone).date()
     form = GenerateForm(request.GET, account=account, today=today)
     if not form.is_valid():
         return form, None, None
     data = form.cleaned_data
     scope = ReportScope(account, model=data["model"], api_key=data["api_key"])
     try:
-        return form, build_report(scope, report_period(data["start"], data["end"], account.zone)), None
+        return form, build_report(scope, report_period(data["start"], data["end"], zone)), None
     except (QueryTimeout, UsageError) as exc:
         return form, None, getattr(exc, "message", None) or str(exc) or QueryTimeout.message
 

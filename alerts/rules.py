@@ -25,6 +25,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from alerts.models import RuleKind, RuleState
+from logs.templatetags.meterlog_format import format_usd
 
 DEFAULTS: dict[str, dict] = {
     RuleKind.COST_ANOMALY: {"k": 2.0, "days": 14, "min_history_days": 7, "floor": 0.0},
@@ -120,7 +121,8 @@ def cost_anomaly(params: Mapping, daily_costs: Mapping[date, Decimal], today: da
             RuleState.FIRING if float(value) > threshold else RuleState.OK,
             value,
             _dec(round(threshold, 12)),
-            f"{label}: ${value:.4f} against mean ${mean:.4f} + {p['k']:g}σ (σ ${sigma:.4f}) of {len(baseline)} days",
+            f"{label}: {format_usd(value)} against mean {format_usd(mean)} + {p['k']:g}σ (σ {format_usd(sigma)}) "
+            f"of {len(baseline)} days",
             day,
         )
         if worst is None or (verdict.firing and not worst.firing):
@@ -184,4 +186,4 @@ def budget(params: Mapping, *, spent: Decimal) -> Verdict:
         return Verdict(RuleState.UNKNOWN, spent, None, "no amount set")
     state = RuleState.FIRING if spent > amount else RuleState.OK
     period = "today" if p["period"] == "daily" else "this month"
-    return Verdict(state, spent, amount, f"${spent:.2f} spent {period} of ${amount:.2f}")
+    return Verdict(state, spent, amount, f"{format_usd(spent)} spent {period} of {format_usd(amount)}")

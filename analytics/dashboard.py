@@ -3,7 +3,7 @@
 Every number comes from analytics.usage (the one place usage queries live), so the cards,
 the small trend charts and the operator table agree with the analytics pages, the usage API
 and the log list's totals bar. Periods ("today", "this month") are days and months in the
-account's reporting time zone; the comparison period has the same elapsed length.
+viewer's chosen zone (console.zones); the comparison period has the same elapsed length.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from analytics.plotting import go, plain
 from analytics.usage import Bucket, Totals, UsageQuery, hour_start, local_midnight, sum_totals, totals, usage
 from console.models import Account
 from logs import gate, ranges
+from logs.templatetags.meterlog_format import format_usd
 
 TREND_DAYS = 30
 TREND_HOURS = 24
@@ -166,8 +167,9 @@ def has_usage(*, account: Account) -> bool:
     return gate.rollup_rows(UsageQuarter, account).exists()
 
 
-def dashboard(*, account: Account, now: datetime) -> Dashboard:
-    zone = account.zone
+def dashboard(*, account: Account, now: datetime, zone: ZoneInfo | None = None) -> Dashboard:
+    """The dashboard's figures in `zone` (the viewer's chosen zone; the account's by default)."""
+    zone = zone or account.zone
     if not has_usage(account=account):
         return Dashboard(zone, False, [], [], [], [])
     day, month = periods(now=now, zone=zone)
@@ -263,7 +265,8 @@ def cost_by_day_figure(days: list[Bucket], zone: ZoneInfo) -> dict:
             name="Cost",
             mode="lines+markers",
             line={"color": "#1a7f37"},
-            hovertemplate="%{x|%a %d %b}: $%{y:,.4f}<extra></extra>",
+            text=[format_usd(bucket.total.cost) for bucket in days],
+            hovertemplate="%{x|%a %d %b}: %{text}<extra></extra>",
         )
     )
     fig.update_layout(
@@ -350,7 +353,8 @@ def top_accounts_figure(rows: list[AccountRow]) -> dict:
             y=[plain(row.account.name) for row in top],  # a name is text, not plotly's HTML
             orientation="h",
             marker_color="#1a7f37",
-            hovertemplate="%{y}: $%{x:,.4f}<extra></extra>",
+            text=[format_usd(row.totals.cost) for row in top],
+            hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
     fig.update_layout(

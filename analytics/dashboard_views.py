@@ -20,7 +20,7 @@ from logs.selectors import QueryTimeout
 def dashboard(request):
     timeout_message = None
     try:
-        board = figures.dashboard(account=request.account, now=timezone.now())
+        board = figures.dashboard(account=request.account, now=timezone.now(), zone=timezone.get_current_timezone())
     except QueryTimeout as exc:
         board, timeout_message = None, str(exc) or QueryTimeout.message
     context = {"board": board, "account": request.account, "timeout_message": timeout_message}

@@ -13,6 +13,7 @@ from decimal import Decimal
 from analytics.plotting import go, plain
 from analytics.report_tables import Table
 from analytics.reports import ALERT_ERROR_RATE
+from logs.templatetags.meterlog_format import UNPRICED, format_usd
 
 ACCENT = "#2456c7"
 SECOND = "#7fa3e8"
@@ -65,29 +66,45 @@ def _previous_line(x, y, name="Previous period") -> go.Scatter:
     )  # fmt: skip
 
 
-def _bar_hover(label: str, money: bool) -> str:
-    return f"%{{x}}<br>{label}: " + ("$%{y:,.6~f}" if money else "%{y:,}") + "<extra></extra>"
+def _money_texts(values) -> list[str]:
+    # Plotly's own number formats cannot say "four significant digits below $1, cents
+    # above": each point carries its text, formatted by the console's one rule.
+    return [format_usd(value) for value in values]
+
+
+def _unpriced_labels(values) -> dict:
+    """An unpriced point is drawn as a zero bar labelled "unpriced", not as a blank."""
+    return {
+        "y": [0 if value is None else value for value in _numbers(values)],
+        "text": _money_texts(values),
+        "textposition": ["outside" if value is None else "none" for value in values],
+        "texttemplate": [UNPRICED if value is None else "" for value in values],
+    }
 
 
 def cost_by_day(table: Table) -> go.Figure:
     fig = go.Figure(layout=_layout(yaxis={"tickprefix": "$"}))
-    fig.add_bar(x=_times(table), y=_numbers(table.values("cost")), marker_color=ACCENT, name="Cost",
-                hovertemplate=_bar_hover("Cost", True))  # fmt: skip
+    fig.add_bar(x=_times(table), marker_color=ACCENT, name="Cost", cliponaxis=False,
+                textfont={"color": MUTED}, hovertemplate="%{x}<br>Cost: %{text}<extra></extra>",
+                **_unpriced_labels(table.values("cost")))  # fmt: skip
     return fig
 
 
 def _horizontal_bars(table: Table, label_key: str, value_key: str, *, money=False, percent=False, color=ACCENT):
     # The labels are the gateway's strings (model, API key, error code): plain text, not HTML.
-    labels, values = table.values(label_key), _numbers(table.values(value_key))
+    raw = table.values(value_key)
+    labels, values = table.values(label_key), [0 if v is None else v for v in _numbers(raw)]
     axis = {"autorange": "reversed", "automargin": True, "type": "category"}
     value_axis = {"tickprefix": "$"} if money else ({"tickformat": ".0%"} if percent else {})
     fig = go.Figure(layout=_layout(height=max(160, 50 + 30 * len(labels)), yaxis=axis, xaxis=value_axis, bargap=0.3))
-    fmt = "$%{x:,.6~f}" if money else ("%{x:.1%}" if percent else "%{x:,}")
+    fmt = "%{text}" if money else ("%{x:.1%}" if percent else "%{x:,}")
     fig.add_bar(
         x=values, y=[plain(label) for label in labels], orientation="h", marker_color=color,
         customdata=list(table.hrefs) or None, hovertemplate=f"%{{y}}: {fmt}<extra></extra>",
-        texttemplate=fmt, textposition="auto",
-        insidetextfont={"color": "#ffffff"}, cliponaxis=False,
+        text=_money_texts(raw) if money else None, texttemplate=fmt,
+        # A zero-length bar hides an "auto" label: an unpriced one is written beside it.
+        textposition=["outside" if money and v is None else "auto" for v in raw],
+        insidetextfont={"color": "#ffffff"}, outsidetextfont={"color": MUTED}, cliponaxis=False,
     )  # fmt: skip
     return fig
 
@@ -103,9 +120,13 @@ def cost_by_key(table: Table) -> go.Figure:
 def _over_time(table: Table, key: str, previous_key: str, *, money=False) -> go.Figure:
     x = _times(table)
     fig = go.Figure(layout=_layout(showlegend=True, yaxis={"tickprefix": "$"} if money else {}))
+    hover = {"text": _money_texts(table.values(key)), "hovertemplate": "%{x}<br>%{text}"} if money else {}
     fig.add_scatter(x=x, y=_numbers(table.values(key)), mode="lines+markers", name="This period",
-                    line={"color": ACCENT, "width": 2}, marker={"size": 5})  # fmt: skip
-    fig.add_trace(_previous_line(x, table.values(previous_key)))
+                    line={"color": ACCENT, "width": 2}, marker={"size": 5}, **hover)  # fmt: skip
+    previous = _previous_line(x, table.values(previous_key))
+    if money:
+        previous.update(text=_money_texts(table.values(previous_key)), hovertemplate="%{x}<br>%{text}")
+    fig.add_trace(previous)
     return fig
 
 

@@ -15,7 +15,7 @@ TABS = {"cost": "Cost", "trend": "Usage trend", "peak": "Peak time", "errors": "
 RANGES = {**{key: preset.short_label for key, preset in RANGE_PRESETS.items()}, "custom": "Custom"}
 DEFAULT_RANGE = "7d"
 MAX_DAYS = 731  # "at most 2 years", a leap day included
-ZONES = {"account": "Account zone", "viewer": "My time zone"}
+ZONES = {"account": "Account zone", "viewer": "My time zone"}  # ?zone= pins a shared URL to one
 # Dates outside these years are typing mistakes; they would also overflow date arithmetic.
 MIN_YEAR, MAX_YEAR = 2000, 2100
 
@@ -68,7 +68,8 @@ class AnalyticsForm(StorableTextForm):
         ]
 
     def clean_zone(self):
-        return self.cleaned_data.get("zone") or "account"
+        # Empty: the zone the topbar's switch chose (console.zones). A value pins a URL to one.
+        return self.cleaned_data.get("zone") or ""
 
     def clean(self):
         data = super().clean()

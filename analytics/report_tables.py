@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from logs.templatetags.meterlog_format import percent, usd
+from logs.templatetags.meterlog_format import UNPRICED, csv_usd, exact_usd, format_usd, percent
+
+
+def priced_cost(totals) -> Decimal | None:
+    """The cost of some requests (analytics.usage.Totals), or None when none of them has a
+    price: said "unpriced", never drawn or summed as $0."""
+    return None if totals.requests and totals.unpriced >= totals.requests else totals.cost
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,7 @@ class Cell:
     text: str
     href: str | None = None
     numeric: bool = False
+    title: str = ""  # shown on hover: a cost's every digit
 
 
 @dataclass
@@ -44,7 +51,8 @@ class Table:
             cells = []
             for at, (column, value) in enumerate(zip(self.columns, row, strict=True)):
                 numeric = column.kind in ("int", "usd", "percent")
-                cells.append(Cell(_display(value, column.kind), href if at == 0 else None, numeric))
+                title = exact_usd(value) if column.kind == "usd" and value is not None else ""
+                cells.append(Cell(_display(value, column.kind), href if at == 0 else None, numeric, title))
             out.append(cells)
         return out
 
@@ -53,17 +61,17 @@ class Table:
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow([column.key for column in self.columns])
         for row in self.rows:
-            writer.writerow([_csv_value(value) for value in row])
+            writer.writerow([_csv_value(value, column.kind) for column, value in zip(self.columns, row, strict=True)])
         return buffer.getvalue()
 
 
 def _display(value, kind: str) -> str:
+    if kind == "usd":
+        return format_usd(value, none=UNPRICED)
     if value is None:
         return "–"
     if kind == "int":
         return f"{value:,}"
-    if kind == "usd":
-        return usd(value, 6)
     if kind == "percent":
         return percent(value, 1)
     if kind == "hour":
@@ -77,9 +85,11 @@ def _display(value, kind: str) -> str:
     return str(value)
 
 
-def _csv_value(value) -> str:
+def _csv_value(value, kind: str) -> str:
     if value is None:
-        return ""
+        return ""  # an unpriced cost stays blank: a spreadsheet's empty cell, not a 0
+    if kind == "usd":
+        return csv_usd(value)
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime):
@@ -94,3 +104,4 @@ class Stat:
     label: str
     value: str
     sub: str = ""
+    title: str = ""  # shown on hover: a cost's every digit

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.urls import reverse
 
-from analytics.report_tables import Column, Stat, Table
+from analytics.report_tables import Column, Stat, Table, priced_cost
 from analytics.usage import (
     Totals,
     UsageFilters,
@@ -33,7 +33,7 @@ from analytics.usage import (
 from console.models import Account
 from logs import selectors
 from logs.ranges import subset
-from logs.templatetags.meterlog_format import percent, usd
+from logs.templatetags.meterlog_format import exact_usd, format_usd, percent
 
 # The page's presets (its form adds "custom"): 24 hours to the end of this hour, the others
 # whole local days up to today.
@@ -162,9 +162,14 @@ def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters
     previous = totals(_query(account, period, filters, previous=True))
     change = _change(total.cost, previous.cost)
     report.stats = [
-        Stat("Total cost", usd(total.cost, 6), _change_text(change, previous.cost)),
+        _cost_stat("Total cost", total, _change_text(change, previous.cost)),
         Stat("Requests", f"{total.requests:,}"),
-        Stat("Cost per 1K requests", usd(total.cost_per_1k_requests, 6) or "–", "priced requests only"),
+        Stat(
+            "Cost per 1K requests",
+            format_usd(total.cost_per_1k_requests, none="–"),
+            "priced requests only",
+            exact_usd(total.cost_per_1k_requests, none=""),
+        ),
     ]
     if total.unpriced:
         report.stats.append(
@@ -177,14 +182,14 @@ def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters
     ])  # fmt: skip
     for bucket in buckets:
         t = bucket.total
-        by_day.rows.append([_local(bucket.start, period), t.cost, t.requests, t.unpriced])
+        by_day.rows.append([_local(bucket.start, period), priced_cost(t), t.requests, t.unpriced])
 
     by_model = Table("cost_by_model", "Cost by model", [
         Column("model", "Model"), Column("cost", "Cost", "usd"), Column("share", "Share", "percent"),
         Column("requests", "Requests", "int"), Column("unpriced", "Unpriced", "int"),
     ])  # fmt: skip
     for model, t in _ranked(by_model_groups, 0):
-        by_model.rows.append([model, t.cost, _share(t.cost, total.cost), t.requests, t.unpriced])
+        by_model.rows.append([model, priced_cost(t), _share(priced_cost(t), total.cost), t.requests, t.unpriced])
 
     names = dict(selectors.api_keys_for(account=account).values_list("identifier", "display_name"))
     by_key = Table("cost_by_key", f"Cost by API key (top {TOP_KEYS})", [
@@ -194,11 +199,15 @@ def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters
     ])  # fmt: skip
     ranked = _ranked(by_key_groups, 0)
     for key, t in ranked[:TOP_KEYS]:
-        by_key.rows.append([key, names.get(key, ""), t.cost, _share(t.cost, total.cost), t.requests, t.unpriced])
+        by_key.rows.append(
+            [key, names.get(key, ""), priced_cost(t), _share(priced_cost(t), total.cost), t.requests, t.unpriced]
+        )
     if len(ranked) > TOP_KEYS:
         rest = sum_totals(t for _key, t in ranked[TOP_KEYS:])
         label = f"other ({len(ranked) - TOP_KEYS} keys)"
-        by_key.rows.append([label, "", rest.cost, _share(rest.cost, total.cost), rest.requests, rest.unpriced])
+        by_key.rows.append(
+            [label, "", priced_cost(rest), _share(priced_cost(rest), total.cost), rest.requests, rest.unpriced]
+        )
 
     expensive = Table("top_requests", f"The {TOP_REQUESTS} most expensive requests", [
         Column("request_id", "Request ID"), Column("timestamp", "Time", "time"), Column("model", "Model"),
@@ -212,14 +221,20 @@ def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters
     return report
 
 
+def _cost_stat(label: str, total: Totals, sub: str) -> Stat:
+    cost = priced_cost(total)
+    return Stat(label, format_usd(cost), sub, exact_usd(cost))
+
+
 def _change_text(change: float | None, previous: Decimal) -> str:
     if change is None:
         return "no cost in the previous period"
-    return f"{change * 100:+.1f}% vs previous period ({usd(previous, 6)})"
+    return f"{change * 100:+.1f}% vs previous period ({format_usd(previous)})"
 
 
-def _share(part: Decimal, whole: Decimal) -> float | None:
-    return float(part / whole) if whole else None
+def _share(part: Decimal | None, whole: Decimal) -> float | None:
+    # An unpriced part has no share of the cost ("–"), rather than 0%.
+    return float(part / whole) if whole and part is not None else None
 
 
 def _ranked(groups: dict[tuple, Totals], at: int) -> list[tuple[str, Totals]]:
@@ -245,7 +260,7 @@ def trend_report(*, account: Account, period: ReportPeriod, filters: UsageFilter
     report.stats = [
         Stat("Requests", f"{total.requests:,}", _pct_text(total.requests, before.requests)),
         Stat("Tokens", f"{total.total_tokens:,}", _pct_text(total.total_tokens, before.total_tokens)),
-        Stat("Cost", usd(total.cost, 6), _pct_text(total.cost, before.cost)),
+        _cost_stat("Cost", total, _pct_text(total.cost, before.cost)),
     ]
     time = _time_column(period)
     requests = Table("requests_over_time", "Requests", [
@@ -263,7 +278,7 @@ def trend_report(*, account: Account, period: ReportPeriod, filters: UsageFilter
         p = previous[index] if index < len(previous) else None
         requests.rows.append([start, t.requests, p.requests if p else None])
         tokens.rows.append([start, t.prompt_tokens, t.completion_tokens, t.total_tokens, p.total_tokens if p else None])
-        cost.rows.append([start, t.cost, p.cost if p else None])
+        cost.rows.append([start, priced_cost(t), priced_cost(p) if p else None])
     report.tables = [requests, tokens, cost]
     return report
 

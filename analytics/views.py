@@ -22,7 +22,9 @@ def analytics_page(request):
     form = AnalyticsForm(request.GET, account=account)
     tab = form.tab
     wants_csv = request.GET.get("format") == "csv"
-    viewer_zone = timezone.get_current_timezone()
+    # The zone the topbar chose (active for this request), and the browser's for ?zone=viewer.
+    active_zone = timezone.get_current_timezone()
+    browser_zone = getattr(getattr(request, "viewer_zones", None), "mine", None) or active_zone
     context = {
         "form": form,
         "tab": tab,
@@ -31,7 +33,7 @@ def analytics_page(request):
         "ranges": RANGES,
         "zones": ZONES,
         "account_zone": account.timezone,
-        "viewer_zone": viewer_zone.key,
+        "viewer_zone": active_zone.key,
         "report": None,
         "charts": [],
         "message": None,
@@ -44,7 +46,7 @@ def analytics_page(request):
         return render(request, "analytics/page.html", context, status=400)
 
     data = form.cleaned_data
-    zone = viewer_zone if data["zone"] == "viewer" else account.zone
+    zone = {"account": account.zone, "viewer": browser_zone}.get(data["zone"], active_zone)
     period = reports.resolve_period(
         range_name=data["range"], start=data.get("start"), end=data.get("end"), zone=zone, now=timezone.now()
     )

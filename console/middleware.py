@@ -1,46 +1,33 @@
-import zoneinfo
-from urllib.parse import unquote
-
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from console import zones
 from console.errors import EncryptionKeyError
-from console.models import validate_timezone_name
 from console.tenancy import current_account
-
-TZ_COOKIE = "meterlog_tz"
-
-
-def _valid_zone(name: str | None) -> zoneinfo.ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        validate_timezone_name(name)
-    except Exception:
-        return None
-    return zoneinfo.ZoneInfo(name)
 
 
 class ViewerTimezoneMiddleware:
-    """Pages show times in the viewer's zone.
-
-    The browser reports its zone in a cookie (set by static/js/timezone.js); without it we
-    fall back to the account's reporting zone, then UTC. The API never uses this: it is UTC.
+    """Pages show and read times in the zone the user chose in the topbar (console.zones):
+    the account's reporting zone or their browser's. Without a user, the browser's zone;
+    without either, UTC. The API never uses this: it is UTC.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        # The browser writes the cookie URL-encoded (Asia%2FTokyo); Django does not decode it.
-        zone = _valid_zone(unquote(request.COOKIES.get(TZ_COOKIE, "")))
+        api = request.path.startswith("/api/")
+        mine = None if api else zones.browser_zone(request)
         user = getattr(request, "user", None)
-        if zone is None and user is not None and user.is_authenticated and not request.path.startswith("/api/"):
+        active = mine
+        if user is not None and user.is_authenticated and not api:
             account = current_account(request)
-            zone = _valid_zone(account.timezone) if account else None
-        if zone is not None:
-            timezone.activate(zone)
+            viewer = zones.ViewerZones(zones.zone_choice(request), account.zone if account else None, mine)
+            request.viewer_zones = viewer
+            active = viewer.active
+        if active is not None:
+            timezone.activate(active)
         else:
             timezone.deactivate()
         try:

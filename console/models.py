@@ -290,3 +290,20 @@ def _admin_file_lines(details: dict) -> list[str]:
         ]
     counts = ", ".join(f"{details[name]} {name}" for name in ("new", "updated", "deleted") if details.get(name))
     return [f"{details.get('model', '')} from {details.get('file') or 'a file'}: {counts}"]
+
+
+class ZoneChoice(models.TextChoices):
+    """Which zone the console shows and reads times in (console.zones)."""
+
+    MINE = "mine", "My zone"
+    ACCOUNT = "account", "Account zone"
+
+
+class ViewerPreference(models.Model):
+    """A user's console preferences, kept across sessions and browsers."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="viewer_preference")
+    zone_choice = models.CharField(max_length=8, choices=ZoneChoice.choices, default=ZoneChoice.MINE)
+
+    def __str__(self) -> str:
+        return f"{self.user}: times in {self.get_zone_choice_display()}"

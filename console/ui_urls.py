@@ -8,6 +8,7 @@ from console import views
 urlpatterns = [
     path("no-account/", views.no_account, name="no_account"),
     path("switch-account/", views.switch_account, name="switch_account"),
+    path("zone/", views.zone_choice, name="zone_choice"),
     path("settings/", views.settings_account, name="settings"),
     path("settings/privacy/", views.settings_privacy, name="settings_privacy"),
     path("settings/access-log/", views.settings_access_log, name="settings_access_log"),

@@ -11,10 +11,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from console import services, tenancy
+from console import services, tenancy, zones
 from console.audit import Actor, access_log_page
 from console.forms import AccountSettingsForm, MemberAddForm, MemberRoleForm, PrivacyModeForm, TokenCreateForm
-from console.models import ApiToken, Membership, Role
+from console.models import ApiToken, Membership, Role, ZoneChoice
 from console.privacy import RECORDED_FIELDS
 
 owner_required = tenancy.require_account(min_role=Role.OWNER)
@@ -40,6 +40,20 @@ def switch_account(request):
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
         target = "logs:list"
+    return redirect(target)
+
+
+@require_POST
+@login_required
+def zone_choice(request):
+    """The topbar's "Times in" switch: remembered for the user, used by every page."""
+    choice = request.POST.get("choice", "")
+    if choice not in ZoneChoice.values:
+        return render(request, "403.html", {"exception": "Pick the account's zone or yours."}, status=400)
+    zones.set_zone_choice(request, choice)
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+        target = "console:home"
     return redirect(target)
 
 

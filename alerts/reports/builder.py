@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from alerts.links import absolute
 from alerts.models import AlertEvent, EventState
-from analytics.report_tables import Column, Table
+from analytics.report_tables import Column, Table, priced_cost
 from analytics.reports import ReportPeriod
 from analytics.usage import Bucket, Totals, UsageQuery, busiest_hours, sum_totals, totals, usage
 from console.models import Account
@@ -218,7 +218,8 @@ def _alert_events(scope: ReportScope, start: datetime, end: datetime):
 
 
 def _share(part, whole) -> float | None:
-    return float(Decimal(part) / Decimal(whole)) if whole else None
+    # An unpriced part has no share of the cost ("–"), rather than 0%.
+    return float(Decimal(part) / Decimal(whole)) if whole and part is not None else None
 
 
 def _tables(report: UsageReport) -> dict[str, Table]:
@@ -233,23 +234,23 @@ def _tables(report: UsageReport) -> dict[str, Table]:
     for bucket in report.days:
         t = bucket.total
         daily.rows.append([bucket.start.astimezone(zone), t.requests, t.errors, t.error_rate, t.total_tokens,
-                           t.cost, t.unpriced])  # fmt: skip
+                           priced_cost(t), t.unpriced])  # fmt: skip
     by_model = Table("cost_by_model", "Cost by model", [
         Column("model", "Model"), Column("cost", "Cost", "usd"), Column("share", "Share", "percent"),
         Column("requests", "Requests", "int"), Column("total_tokens", "Tokens", "int"),
     ])  # fmt: skip
     for model, t in report.by_model:
-        by_model.rows.append([model, t.cost, _share(t.cost, total.cost), t.requests, t.total_tokens])
+        by_model.rows.append([model, priced_cost(t), _share(priced_cost(t), total.cost), t.requests, t.total_tokens])
     by_key = Table("cost_by_key", f"Top API keys (by cost, top {TOP_KEYS})", [
         Column("api_key", "API key"), Column("name", "Name"), Column("cost", "Cost", "usd"),
         Column("share", "Share", "percent"), Column("requests", "Requests", "int"),
         Column("total_tokens", "Tokens", "int"),
     ])  # fmt: skip
     for key, name, t in report.top_keys:
-        by_key.rows.append([key, name, t.cost, _share(t.cost, total.cost), t.requests, t.total_tokens])
+        by_key.rows.append([key, name, priced_cost(t), _share(priced_cost(t), total.cost), t.requests, t.total_tokens])
     if report.other_keys:
         count, t = report.other_keys
-        by_key.rows.append([f"other ({count} keys)", "", t.cost, _share(t.cost, total.cost), t.requests,
+        by_key.rows.append([f"other ({count} keys)", "", priced_cost(t), _share(priced_cost(t), total.cost), t.requests,
                             t.total_tokens])  # fmt: skip
     by_code = Table("errors_by_code", "Errors by code", [
         Column("error_code", "Error code"), Column("errors", "Errors", "int"), Column("share", "Share", "percent"),

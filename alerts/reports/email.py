@@ -11,8 +11,8 @@ from django.utils import timezone
 from alerts.links import absolute
 from alerts.models import Frequency, ReportSubscription
 from alerts.reports.builder import Change, UsageReport
-from analytics.report_tables import Table
-from logs.templatetags.meterlog_format import percent, usd
+from analytics.report_tables import Table, priced_cost
+from logs.templatetags.meterlog_format import format_usd, percent
 
 UNSUBSCRIBE_SALT = "meterlog.reports.unsubscribe"
 
@@ -58,7 +58,7 @@ def _change_text(change: Change, *, money: bool = False) -> str:
         return f"{change.points:+.1f} points vs previous period ({percent(change.previous, 1)})"
     if change.ratio is None:
         return "nothing in the previous period" if not change.previous else ""
-    previous = usd(change.previous, 6) if money else f"{change.previous:,}"
+    previous = format_usd(change.previous) if money else f"{change.previous:,}"
     return f"{change.ratio * 100:+.1f}% vs previous period ({previous})"
 
 
@@ -67,7 +67,7 @@ def summary(report: UsageReport) -> list[SummaryLine]:
     lines = [
         SummaryLine("Requests", f"{t.requests:,}", _change_text(changes["requests"])),
         SummaryLine("Tokens", f"{t.total_tokens:,}", _change_text(changes["tokens"])),
-        SummaryLine("Cost", usd(t.cost, 6), _change_text(changes["cost"], money=True)),
+        SummaryLine("Cost", format_usd(priced_cost(t)), _change_text(changes["cost"], money=True)),
         SummaryLine("Error rate", percent(t.error_rate, 1), _change_text(changes["error_rate"])),
     ]
     if t.unpriced:

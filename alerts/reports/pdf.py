@@ -14,6 +14,7 @@ from fpdf.enums import XPos, YPos
 from alerts.reports.builder import UsageReport
 from alerts.reports.email import report_context
 from analytics.report_tables import Table
+from logs.templatetags.meterlog_format import format_usd
 
 ACCENT = (36, 86, 199)
 ERROR = (180, 35, 24)
@@ -108,7 +109,7 @@ def _day(value) -> str:
 
 
 def _short(value: float, money: bool) -> str:
-    return f"${value:,.2f}" if money else f"{value:,.0f}"
+    return format_usd(value) if money else f"{value:,.0f}"
 
 
 def _table(pdf: _ReportPDF, table: Table, *, bar_key: str | None = None, limit: int | None = None):

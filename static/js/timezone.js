@@ -1,7 +1,8 @@
-// Tell the server the viewer's time zone (cookie meterlog_tz, read by
-// console.middleware.ViewerTimezoneMiddleware) so pages show local times.
-// Reloads once when the cookie was missing or stale; the sessionStorage mark stops a
-// loop when cookies are blocked or the server does not know the zone.
+// Tell the server the viewer's time zone (cookie meterlog_tz, read by console.zones) so
+// pages can show times in "my zone". It runs on every page, the login page included, so
+// the first signed-in request already carries the zone: no page is reloaded to learn it.
+// A zone that changed since (travel) applies from the next page; the topbar's switch says
+// which zone this page used.
 (function () {
   "use strict";
   var zone;
@@ -16,16 +17,9 @@
   if (current === zone) return;
   document.cookie = "meterlog_tz=" + encodeURIComponent(zone) +
     "; path=/; max-age=31536000; SameSite=Lax" + (location.protocol === "https:" ? "; Secure" : "");
-  var mark = "meterlog_tz_reloaded";
-  try {
-    if (sessionStorage.getItem(mark) === zone) return;
-    sessionStorage.setItem(mark, zone);
-  } catch (e) {
-    return; // no sessionStorage: no way to guard against a loop, so do not reload
-  }
-  // Only a GET can be repeated safely: reloading a POST answer (the page that shows a new
-  // token once) would send the form again. base.html stamps the method on <html>.
-  if (document.documentElement.getAttribute("data-method") === "GET") {
-    location.reload();
-  }
+  // The switch names this browser's zone even before the server has heard of it.
+  document.addEventListener("DOMContentLoaded", function () {
+    var label = document.querySelector("[data-browser-zone]");
+    if (label) label.textContent = zone;
+  });
 })();

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from analytics import dashboard as figures
 from logs.ingest.services import ingest_records
-from logs.templatetags.meterlog_format import usd
+from logs.templatetags.meterlog_format import money
 from tests.factories import make_account
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -224,7 +224,7 @@ def test_dashboard_page_shows_only_the_members_account(client, ingested, kolkata
     assert "All accounts" not in body  # the operator link is for staff
     # The cards show acme's own sums; globex's (1000x the cost) never reach them.
     cards = body[body.index('data-period="today"') : body.index('data-period="month"')]
-    assert f'data-stat="cost">{usd(_expected(records, *w["today"])["cost"], 4)}<' in cards
+    assert f'data-stat="cost">{money(_expected(records, *w["today"])["cost"])}<' in cards
     assert f'data-stat="requests">{_expected(records, *w["today"])["requests"]}<' in cards
     assert "globex" not in body.lower()
 

@@ -14,6 +14,7 @@ from logs import selectors
 from logs.guard import allow_log_writes
 from logs.ingest.services import ingest_records
 from logs.models import RequestLog
+from logs.templatetags.meterlog_format import exact_usd, format_usd
 
 N_ROWS = 10_050
 SPAN_START = datetime(2026, 10, 20, 3, 7, tzinfo=UTC)
@@ -104,7 +105,7 @@ def test_bar_past_10000_rows_is_exact_and_a_text_search_stays_capped(client, ali
     assert expected["requests"] == N_ROWS > selectors.TOTALS_CAP
     _assert_exact(totals, expected)
     assert "10,050" in body and "10,000+" not in body
-    assert f"${totals.cost:.6f}" in body
+    assert f'title="{exact_usd(totals.cost)}">{format_usd(totals.cost)}<' in body
 
     # Odd edges: start inclusive on a row's own timestamp, end exclusive on another's.
     ordered = sorted(r["timestamp"] for r in rows)

@@ -106,6 +106,7 @@ CASES = [
     Case("console:home", "GET", members(), "dashboard"),
     Case("console:no_account", "GET", members(302), "no account yet (members are sent on to the log)"),
     Case("console:switch_account", "POST", members(302, outsider=403), "switch account", data={"account": "acme"}),
+    Case("console:zone_choice", "POST", members(302), "choose the zone of times (topbar)", data={"choice": "account"}),
     Case("logs:list", "GET", members(), "log list"),
     Case("logs:detail", "GET", members(outsider=404), "one log record", ("request_id",)),
     Case("logs:keys", "GET", members(), "API keys and their use"),
