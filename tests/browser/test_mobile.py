@@ -1,0 +1,131 @@
+"""The console at phone width (390x844) in a real headless Chromium.
+
+The log list's first screen shows table rows (the filters fold behind a "Filters" button that
+counts the active filters and opens the form), the section links of the top bar keep their
+whole words (the row scrolls), and a wide table scrolls inside its card with the first column
+pinned. At desktop width the filter form shows as before, without the button.
+Set METERLOG_SHOTS=<dir> to keep screenshots of /logs/, /analytics/ and /alerts/.
+
+The ORM is used only before the browser starts (see tests/browser/test_log_pages.py).
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from logs.ingest.services import ingest_records
+from logs.partitions import forget_known_partitions
+from tests.browser.test_log_pages import _login, _records, chromium_context
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _shot(page, name: str) -> None:
+    folder = os.environ.get("METERLOG_SHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+
+
+def test_phone_first_screen_filters_nav_and_pinned_column(live_server, acme, alice, monkeypatch):
+    forget_known_partitions()
+    now = timezone.now()
+    spec = [("gpt-4o-mini-2024-07-18", "success")] * 6 + [("gpt-4o", "error")] * 2
+    result = ingest_records(account=acme, records=_records("acme-phone", spec, now - timedelta(minutes=1)))
+    assert (result.accepted, result.rejected) == (8, [])
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import expect
+
+    base = live_server.url
+    with chromium_context(base, timezone_id="UTC", tz_cookie="UTC") as (_context, page, problems):
+        _login(page, base, "alice@acme.test")
+        page.set_viewport_size(PHONE)
+        page.goto(f"{base}/logs/?model=gpt-4o&status=error")
+        page.wait_for_load_state("networkidle")
+
+        # The first screen shows rows: the filter form is folded, the first row is in view.
+        toggle = page.locator("#log-filters").locator("xpath=ancestor::details[1]/summary")
+        form = page.locator("#log-filters")
+        expect(toggle).to_be_visible()
+        expect(form).to_be_hidden()
+        expect(toggle.locator("[data-filters-count]")).to_have_text("2")  # model and status
+        rows = page.locator("#log-table tbody tr")
+        expect(rows).to_have_count(2)
+        assert page.evaluate("window.scrollY") == 0
+        box = rows.first.bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], box
+        _shot(page, "logs-filtered-390")
+
+        # The button opens the form and closes it again.
+        toggle.click()
+        expect(form).to_be_visible()
+        expect(page.locator("#f-model")).to_be_attached()
+        toggle.click()
+        expect(form).to_be_hidden()
+
+        # All rows, unfiltered: no count shown, still rows on the first screen.
+        page.goto(f"{base}/logs/")
+        page.wait_for_load_state("networkidle")
+        expect(rows).to_have_count(8)
+        expect(toggle.locator("[data-filters-count]")).to_be_hidden()
+        box = rows.first.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= PHONE["height"], box
+        _shot(page, "logs-390")
+
+        # Analytics folds its filters the same way.
+        page.goto(f"{base}/analytics/")
+        page.wait_for_load_state("networkidle")
+        expect(page.locator("#analytics-filters")).to_be_hidden()
+        a_toggle = page.locator("#analytics-filters").locator("xpath=ancestor::details[1]/summary")
+        a_toggle.click()
+        expect(page.locator("#analytics-filters")).to_be_visible()
+        a_toggle.click()
+        _shot(page, "analytics-390")
+        page.goto(f"{base}/alerts/")
+        page.wait_for_load_state("networkidle")
+        _shot(page, "alerts-390")
+
+        # At desktop width the form shows and the button does not.
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(f"{base}/logs/")
+        page.wait_for_load_state("networkidle")
+        expect(form).to_be_visible()
+        expect(toggle).to_be_hidden()
+        # Narrow, then wide again: the folded form comes back.
+        page.set_viewport_size(PHONE)
+        page.reload()
+        page.wait_for_load_state("networkidle")
+        expect(form).to_be_hidden()
+        page.set_viewport_size({"width": 1280, "height": 900})
+        expect(form).to_be_visible()
+
+        assert problems == []
+
+
+def test_filters_show_without_javascript(live_server, acme, alice, monkeypatch):
+    """Progressive enhancement: with scripts off, the phone layout shows the filter form open."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.test_log_pages import CHROMIUM, LAUNCH_ARGS
+
+    base = live_server.url
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        try:
+            context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+            page = context.new_page()
+            page.goto(f"{base}/accounts/login/?next=/logs/")
+            page.fill("#id_username", "alice@acme.test")
+            page.fill("#id_password", "pw-for-tests-1")
+            page.click("form button[type=submit]")
+            page.wait_for_url(f"{base}/logs/")
+            assert page.locator("#log-filters").is_visible()
+            assert page.locator("#log-filters button[type=submit]").is_visible()
+        finally:
+            browser.close()
