@@ -32,6 +32,15 @@ def _shot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"))
 
 
+def _nav_clipped(page) -> list[str]:
+    """Section links whose text does not fit their box (a cut word)."""
+    return page.eval_on_selector_all(
+        ".topbar .nav a",
+        "links => links.filter(a => a.scrollWidth > a.clientWidth || a.getBoundingClientRect().width < 1)"
+        ".map(a => a.textContent.trim())",
+    )
+
+
 def test_phone_first_screen_filters_nav_and_pinned_column(live_server, acme, alice, monkeypatch):
     forget_known_partitions()
     now = timezone.now()
@@ -77,7 +86,16 @@ def test_phone_first_screen_filters_nav_and_pinned_column(live_server, acme, ali
         assert box is not None and box["y"] + box["height"] <= PHONE["height"], box
         _shot(page, "logs-390")
 
-        # Analytics folds its filters the same way.
+        # No section link cuts its word; the nav row scrolls sideways instead.
+        assert _nav_clipped(page) == []
+        nav = page.eval_on_selector(".topbar .nav", "n => [n.scrollWidth, n.clientWidth]")
+        assert nav[0] > nav[1]  # ten sections do not fit 390 px: the row scrolls
+        widths = page.eval_on_selector_all(".topbar .nav a", "ls => ls.map(a => a.getBoundingClientRect().width)")
+        texts = page.eval_on_selector_all(".topbar .nav a", "ls => ls.map(a => a.textContent.trim())")
+        assert texts[:4] == ["Dashboard", "Logs", "API keys", "Analytics"]
+        assert all(w >= 30 for w in widths), dict(zip(texts, widths, strict=True))
+
+        # Analytics folds its filters the same way; alerts' table keeps its first column.
         page.goto(f"{base}/analytics/")
         page.wait_for_load_state("networkidle")
         expect(page.locator("#analytics-filters")).to_be_hidden()
@@ -88,6 +106,7 @@ def test_phone_first_screen_filters_nav_and_pinned_column(live_server, acme, ali
         _shot(page, "analytics-390")
         page.goto(f"{base}/alerts/")
         page.wait_for_load_state("networkidle")
+        assert _nav_clipped(page) == []
         _shot(page, "alerts-390")
 
         # At desktop width the form shows and the button does not.
@@ -96,6 +115,11 @@ def test_phone_first_screen_filters_nav_and_pinned_column(live_server, acme, ali
         page.wait_for_load_state("networkidle")
         expect(form).to_be_visible()
         expect(toggle).to_be_hidden()
+        # Between 860 and 1280 px the sections take their own row: the user menu stays on screen.
+        page.set_viewport_size({"width": 1000, "height": 900})
+        assert page.eval_on_selector(".topbar-right", "e => e.getBoundingClientRect().right") <= 1000
+        assert page.evaluate("document.documentElement.scrollWidth") == 1000
+        assert _nav_clipped(page) == []
         # Narrow, then wide again: the folded form comes back.
         page.set_viewport_size(PHONE)
         page.reload()
