@@ -95,6 +95,21 @@ def test_phone_first_screen_filters_nav_and_pinned_column(live_server, acme, ali
         assert texts[:4] == ["Dashboard", "Logs", "API keys", "Analytics"]
         assert all(w >= 30 for w in widths), dict(zip(texts, widths, strict=True))
 
+        # The table scrolls inside its card; the first column stays at the card's left.
+        wrap = page.locator("#log-table").locator("xpath=..")
+        sizes = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
+        assert sizes[0] > sizes[1], sizes
+        first_cell = rows.first.locator("td").first
+        other_cell = rows.first.locator("td.model")
+        before, other_before = first_cell.bounding_box(), other_cell.bounding_box()
+        wrap.evaluate("w => { w.scrollLeft = 200; }")
+        assert wrap.evaluate("w => w.scrollLeft") >= 150
+        after, other_after = first_cell.bounding_box(), other_cell.bounding_box()
+        assert abs(after["x"] - before["x"]) <= 1, (before, after)
+        assert other_after["x"] < other_before["x"] - 150  # the other columns did move
+        head_first = page.locator("#log-table thead th").first.bounding_box()
+        assert abs(head_first["x"] - before["x"]) <= 1
+
         # Analytics folds its filters the same way; alerts' table keeps its first column.
         page.goto(f"{base}/analytics/")
         page.wait_for_load_state("networkidle")
@@ -107,6 +122,12 @@ def test_phone_first_screen_filters_nav_and_pinned_column(live_server, acme, ali
         page.goto(f"{base}/alerts/")
         page.wait_for_load_state("networkidle")
         assert _nav_clipped(page) == []
+        rules_wrap = page.locator("#alert-rules").locator("xpath=..")
+        rule_cell = page.locator("#alert-rules tbody tr").first.locator("td").first
+        rule_x = rule_cell.bounding_box()["x"]
+        rules_wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+        assert rules_wrap.evaluate("w => w.scrollLeft") > 50
+        assert abs(rule_cell.bounding_box()["x"] - rule_x) <= 1
         _shot(page, "alerts-390")
 
         # At desktop width the form shows and the button does not.
