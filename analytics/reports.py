@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.urls import reverse
 
+from analytics.comparison import Coverage, change_text, coverage, data_start
 from analytics.report_tables import Column, Stat, Table, priced_cost
 from analytics.usage import (
     Totals,
@@ -130,8 +131,8 @@ def _local(moment: datetime, period: ReportPeriod) -> datetime:
     return moment.astimezone(period.zone)
 
 
-def _change(current: Decimal, previous: Decimal) -> float | None:
-    return float((current - previous) / previous) if previous else None
+def _previous_coverage(account: Account, period: ReportPeriod) -> Coverage:
+    return coverage(first=data_start(account=account), start=period.previous_start, end=period.previous_end)
 
 
 def _log_list_url(period: ReportPeriod, filters: UsageFilters, **params) -> str:
@@ -160,9 +161,13 @@ def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters
         report.empty = True
         return report
     previous = totals(_query(account, period, filters, previous=True))
-    change = _change(total.cost, previous.cost)
+    cover = _previous_coverage(account, period)
+    cost_sub = change_text(
+        total.cost, previous.cost, previous_requests=previous.requests, cover=cover, zone=period.zone,
+        shown=format_usd(previous.cost),
+    )  # fmt: skip
     report.stats = [
-        _cost_stat("Total cost", total, _change_text(change, previous.cost)),
+        _cost_stat("Total cost", total, cost_sub),
         Stat("Requests", f"{total.requests:,}"),
         Stat(
             "Cost per 1K requests",
@@ -226,12 +231,6 @@ def _cost_stat(label: str, total: Totals, sub: str) -> Stat:
     return Stat(label, format_usd(cost), sub, exact_usd(cost))
 
 
-def _change_text(change: float | None, previous: Decimal) -> str:
-    if change is None:
-        return "no cost in the previous period"
-    return f"{change * 100:+.1f}% vs previous period ({format_usd(previous)})"
-
-
 def _share(part: Decimal | None, whole: Decimal) -> float | None:
     # An unpriced part has no share of the cost ("–"), rather than 0%.
     return float(part / whole) if whole and part is not None else None
@@ -257,10 +256,15 @@ def trend_report(*, account: Account, period: ReportPeriod, filters: UsageFilter
     # lines share the x-axis.
     previous = [b.total for b in usage(_query(account, period, filters, previous=True, bucket=period.bucket))]
     before = sum_totals(previous)
+    cover = _previous_coverage(account, period)
+
+    def compared(now_value, then_value) -> str:
+        return change_text(now_value, then_value, previous_requests=before.requests, cover=cover, zone=period.zone)
+
     report.stats = [
-        Stat("Requests", f"{total.requests:,}", _pct_text(total.requests, before.requests)),
-        Stat("Tokens", f"{total.total_tokens:,}", _pct_text(total.total_tokens, before.total_tokens)),
-        _cost_stat("Cost", total, _pct_text(total.cost, before.cost)),
+        Stat("Requests", f"{total.requests:,}", compared(total.requests, before.requests)),
+        Stat("Tokens", f"{total.total_tokens:,}", compared(total.total_tokens, before.total_tokens)),
+        _cost_stat("Cost", total, compared(total.cost, before.cost)),
     ]
     time = _time_column(period)
     requests = Table("requests_over_time", "Requests", [
@@ -281,12 +285,6 @@ def trend_report(*, account: Account, period: ReportPeriod, filters: UsageFilter
         cost.rows.append([start, priced_cost(t), priced_cost(p) if p else None])
     report.tables = [requests, tokens, cost]
     return report
-
-
-def _pct_text(current, previous) -> str:
-    if not previous:
-        return "nothing in the previous period"
-    return f"{float((current - previous) / previous) * 100:+.1f}% vs previous period"
 
 
 def peak_report(*, account: Account, period: ReportPeriod, filters: UsageFilters) -> Report:

@@ -1,0 +1,152 @@
+"""Issue 17's analytics polish: a "vs previous period" that does not read as a spike when the
+previous period is empty or only partly covered by the account's data, the dashboard's
+comparison label, its top models / keys tables, the partial current bucket, and cost stacked
+by model. Rows are placed relative to a fixed `now` so each case is built on purpose."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from analytics import dashboard as figures
+from analytics import reports
+from analytics.usage import UsageFilters
+from logs.ingest.services import ingest_records
+from tests.factories import make_account
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def _ingest(account, rows):
+    """rows: (timestamp, cost, model, api_key)"""
+    records = [
+        {
+            "request_id": f"r-{i}",
+            "timestamp": ts.isoformat(),
+            "model": model,
+            "status": "success",
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "api_key": key,
+            "cost": cost,
+        }
+        for i, (ts, cost, model, key) in enumerate(rows)
+    ]
+    assert ingest_records(account=account, records=records).accepted == len(records)
+
+
+@pytest.fixture
+def now():
+    # Midday, so "today" and the 7-day range have room before and after each row.
+    moment = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    return moment if moment <= datetime.now(UTC) else moment - timedelta(days=1)
+
+
+@pytest.fixture
+def account(db):
+    return make_account("polish")
+
+
+def _cost_sub(account, now):
+    period = reports.resolve_period(range_name="7d", start=None, end=None, zone=UTC_ZONE, now=now)
+    report = reports.cost_report(account=account, period=period, filters=UsageFilters())
+    return period, {s.label: s for s in report.stats}["Total cost"].sub
+
+
+def _trend_subs(account, now):
+    period = reports.resolve_period(range_name="7d", start=None, end=None, zone=UTC_ZONE, now=now)
+    report = reports.trend_report(account=account, period=period, filters=UsageFilters())
+    return {s.label: s.sub for s in report.stats}
+
+
+# --- 1. the analytics page ---------------------------------------------------------------------
+
+
+def test_empty_previous_period_says_so(account, now):
+    _ingest(account, [(now - timedelta(hours=1), "3.0", "m", "k")])
+    _period, sub = _cost_sub(account, now)
+    assert sub == "no data in the previous period"
+    assert set(_trend_subs(account, now).values()) == {"no data in the previous period"}
+
+
+def test_partly_covered_previous_period_names_the_start(account, now):
+    period = reports.resolve_period(range_name="7d", start=None, end=None, zone=UTC_ZONE, now=now)
+    # The data starts on the previous period's last day: 1/7 of it is covered.
+    first = period.previous_end - timedelta(hours=2)
+    _ingest(account, [(first, "0.00003", "m", "k"), (now - timedelta(hours=1), "41.0", "m", "k")])
+    _period, sub = _cost_sub(account, now)
+    assert sub == f"previous period only partly covered (since {first.date().isoformat()})"
+    assert "%" not in sub
+    assert _trend_subs(account, now)["Requests"] == sub
+
+
+def test_fully_covered_previous_period_keeps_the_percentage(account, now):
+    period = reports.resolve_period(range_name="7d", start=None, end=None, zone=UTC_ZONE, now=now)
+    _ingest(
+        account,
+        [
+            (period.previous_start - timedelta(days=1), "5.0", "m", "k"),  # before: the data covers it all
+            (period.previous_start + timedelta(hours=3), "0.60", "m", "k"),
+            (now - timedelta(hours=1), "0.90", "m", "k"),
+        ],
+    )
+    _period, sub = _cost_sub(account, now)
+    assert sub == "+50.0% vs previous period ($0.60)"
+    assert _trend_subs(account, now)["Requests"] == "+0.0% vs previous period"
+
+
+# --- 1 and 2. the dashboard --------------------------------------------------------------------
+
+
+def test_dashboard_with_data_starting_this_month_does_not_compare(account):
+    now = datetime(2026, 12, 6, 15, 30, tzinfo=UTC)
+    _ingest(
+        account, [(datetime(2026, 12, 2, 9, tzinfo=UTC), "2.0", "m", "k"), (now - timedelta(hours=1), "1.0", "m", "k")]
+    )
+    today, month = figures.dashboard(account=account, now=now, zone=UTC_ZONE).periods
+    assert month.previous.requests == 0
+    assert month.previous_note == "no data in the previous period"
+    assert (month.cost_change, month.cost_change_text, month.error_rate_change) == (None, "", None)
+    assert month.period.previous_label == "vs Nov 1–6, same elapsed time"
+    assert today.period.previous_label == "vs yesterday Dec 5 to 15:30"
+    assert today.previous_note == "no data in the previous period"
+
+
+def test_dashboard_month_partly_covered_and_fully_covered(account):
+    now = datetime(2026, 12, 6, 15, 30, tzinfo=UTC)
+    _ingest(
+        account, [(datetime(2026, 11, 5, 9, tzinfo=UTC), "2.0", "m", "k"), (now - timedelta(hours=1), "3.0", "m", "k")]
+    )
+    _today, month = figures.dashboard(account=account, now=now, zone=UTC_ZONE).periods
+    assert month.previous.requests == 1
+    # Nov 5 09:00 .. Nov 6 15:30 of Nov 1 .. Nov 6 15:30: about a quarter covered.
+    assert month.previous_note == "previous period only partly covered (since 2026-11-05)"
+    assert month.cost_change is None and not month.comparable
+
+    other = make_account("covered")
+    _ingest(
+        other,
+        [
+            (datetime(2026, 10, 20, tzinfo=UTC), "9.0", "m", "k"),
+            (datetime(2026, 11, 2, tzinfo=UTC), "2.0", "m", "k"),
+            (now - timedelta(hours=1), "3.0", "m", "k"),
+        ],
+    )
+    _today, month = figures.dashboard(account=other, now=now, zone=UTC_ZONE).periods
+    assert month.comparable and month.previous_note == ""
+    assert month.previous.cost == Decimal("2.0")
+    assert month.cost_change == pytest.approx(0.5) and month.cost_change_text == "+50%"
+
+
+def test_dashboard_page_shows_the_label_and_the_note(client, account):
+    from tests.factories import make_user
+
+    user = make_user("pat@example.com", account=account)
+    client.force_login(user)
+    _ingest(account, [(datetime.now(UTC) - timedelta(minutes=5), "1.0", "m", "k")])
+    body = client.get("/").content.decode()
+    assert "same elapsed time" in body or "the whole month" in body or "nothing elapsed yet" in body
+    assert "no data in the previous period" in body
+    month = body.split('data-period="month"')[1].split("</section>")[0]
+    assert "last month" not in month and " · " not in month  # no "$0.00 last month · +x%"
