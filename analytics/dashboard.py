@@ -9,12 +9,13 @@ viewer's chosen zone (console.zones); the comparison period has the same elapsed
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from analytics.comparison import Coverage, change_or_reason, coverage, data_start
+from analytics.dashboard_top import TopRow, top_models_and_keys
 from analytics.models import UsageQuarter
 from analytics.plotting import go, plain
 from analytics.usage import Bucket, Totals, UsageQuery, hour_start, local_midnight, sum_totals, totals, usage
@@ -190,6 +191,8 @@ class Dashboard:
     days: list[Bucket]  # the last TREND_DAYS local days, today (to now) last
     hours: list[Bucket]  # the last TREND_HOURS local hours, the current one last
     charts: list[Chart]
+    top_models: list[TopRow] = field(default_factory=list)  # last TREND_DAYS days, most expensive first
+    top_keys: list[TopRow] = field(default_factory=list)
 
 
 def has_usage(*, account: Account) -> bool:
@@ -264,14 +267,8 @@ def dashboard(*, account: Account, now: datetime, zone: ZoneInfo | None = None) 
             [(label, f"{bucket.total.requests:,}") for label, bucket in zip(hour_labels, hours, strict=True)],
         ),
     ]
-    return Dashboard(
-        zone,
-        True,
-        [today_figures, month_figures],
-        days,
-        hours,
-        charts,
-    )
+    top_models, top_keys = top_models_and_keys(account=account, start=days[0].start, end=now, zone=zone)
+    return Dashboard(zone, True, [today_figures, month_figures], days, hours, charts, top_models, top_keys)
 
 
 def _count_axis(counts: list[int]) -> dict:

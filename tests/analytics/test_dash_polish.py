@@ -150,3 +150,40 @@ def test_dashboard_page_shows_the_label_and_the_note(client, account):
     assert "no data in the previous period" in body
     month = body.split('data-period="month"')[1].split("</section>")[0]
     assert "last month" not in month and " · " not in month  # no "$0.00 last month · +x%"
+
+
+# --- 3. top models and keys --------------------------------------------------------------------
+
+
+def test_dashboard_top_models_and_keys_sum_the_last_30_days(client, account):
+    from logs.models import ApiKey
+    from tests.factories import make_user
+
+    now = datetime.now(UTC)
+    old = now - timedelta(days=45)  # outside the 30 days: in no table
+    rows = [(old, "100.0", "gpt-4o", "k1")]
+    rows += [(now - timedelta(hours=1 + i), "0.25", "gpt-4o", "k1") for i in range(4)]  # $1.00
+    rows += [(now - timedelta(hours=2), "3.5", "claude", "k2"), (now - timedelta(days=3), "0.125", "claude", "k1")]
+    rows += [(now - timedelta(days=1), "0.01", f"tiny-{i}", "k3") for i in range(6)]  # 6 small models
+    _ingest(account, rows)
+    other = make_account("other-acct")
+    _ingest(other, [(now - timedelta(hours=1), "999.0", "gpt-4o", "k1")])
+    board = figures.dashboard(account=account, now=now, zone=UTC_ZONE)
+    models = {r.name: (r.cost, r.requests) for r in board.top_models}
+    assert models["claude"] == (Decimal("3.625"), 2)
+    assert models["gpt-4o"] == (Decimal("1.00"), 4)
+    assert [r.name for r in board.top_models][:2] == ["claude", "gpt-4o"]
+    assert len(board.top_models) == 6  # top 5, then the rest
+    assert board.top_models[-1].name == "other (3 models)" and board.top_models[-1].requests == 3
+    assert board.top_models[-1].cost == Decimal("0.03")
+    assert sum(r.cost for r in board.top_models) == Decimal("4.685")
+    keys = {r.name: (r.cost, r.requests) for r in board.top_keys}
+    assert keys == {"k2": (Decimal("3.5"), 1), "k1": (Decimal("1.125"), 5), "k3": (Decimal("0.06"), 6)}
+    assert board.top_keys[0].share == pytest.approx(3.5 / 4.685)
+
+    user = make_user("top@example.com", account=account)
+    client.force_login(user)
+    ApiKey.objects.filter(account=account, identifier="k2").update(display_name="Batch jobs")
+    body = client.get("/").content.decode()
+    top = body.split('id="top-keys"')[1].split("</table>")[0]
+    assert "Batch jobs" in top and "$3.50" in top and "999" not in body.split('id="dashboard-top"')[1]
