@@ -62,6 +62,12 @@ class ReportPeriod:
     bucket: str  # hour | day | week
     zone: ZoneInfo
     label: str
+    now: datetime | None = None  # when it was resolved: the bucket holding it is still filling
+
+    @property
+    def partial_from(self) -> datetime | None:
+        """`now` when the range ends after it (the last bucket so far is partial), else None."""
+        return self.now if self.now is not None and self.start <= self.now < self.end else None
 
     @property
     def first_day(self) -> date:
@@ -81,7 +87,9 @@ def resolve_period(
     if range_name == "24h":
         upper = hour_start(now, zone) + timedelta(hours=1)
         lower = upper - timedelta(hours=24)
-        return ReportPeriod(lower, upper, lower - timedelta(hours=24), lower, "hour", zone, RANGE_PRESETS["24h"].label)
+        return ReportPeriod(
+            lower, upper, lower - timedelta(hours=24), lower, "hour", zone, RANGE_PRESETS["24h"].label, now
+        )
     if range_name in RANGE_PRESETS:
         days = RANGE_PRESETS[range_name].days
         last = now.astimezone(zone).date()
@@ -98,7 +106,9 @@ def resolve_period(
     else:
         bucket = "day"
     lower, upper = local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
-    return ReportPeriod(lower, upper, local_midnight(first - timedelta(days=days), zone), lower, bucket, zone, label)
+    return ReportPeriod(
+        lower, upper, local_midnight(first - timedelta(days=days), zone), lower, bucket, zone, label, now
+    )
 
 
 def _query(

@@ -187,3 +187,46 @@ def test_dashboard_top_models_and_keys_sum_the_last_30_days(client, account):
     body = client.get("/").content.decode()
     top = body.split('id="top-keys"')[1].split("</table>")[0]
     assert "Batch jobs" in top and "$3.50" in top and "999" not in body.split('id="dashboard-top"')[1]
+
+
+# --- 4. the partial current bucket -------------------------------------------------------------
+
+
+def test_current_bucket_is_marked_partial_in_the_figure_json(account):
+    from analytics import figures as charts
+
+    now = datetime.now(UTC)
+    _ingest(account, [(now - timedelta(days=2), "1.0", "m", "k"), (now - timedelta(seconds=30), "2.0", "m", "k")])
+    period = reports.resolve_period(range_name="7d", start=None, end=None, zone=UTC_ZONE, now=now)
+    report = reports.cost_report(account=account, period=period, filters=UsageFilters())
+    data = charts.figure_json(report.table("cost_by_day"), period=period)
+    bar = data["data"][0]
+    assert bar["marker"]["pattern"]["shape"] == [""] * 6 + ["/"]
+    assert bar["marker"]["opacity"] == [1] * 6 + [0.5]
+    assert [a["text"] for a in data["layout"]["annotations"]] == ["so far"]
+    assert data["layout"]["annotations"][0]["x"] == now.strftime("%Y-%m-%d 00:00")
+    assert data["layout"]["meta"] == {"partial_index": 6}
+
+    trend = reports.trend_report(account=account, period=period, filters=UsageFilters())
+    line = charts.figure_json(trend.table("requests_over_time"), period=period)
+    this, previous = line["data"]
+    assert this["marker"]["symbol"][-1] == "circle-open" and this["marker"]["symbol"][0] == "circle"
+    assert "symbol" not in previous.get("marker", {})
+
+    # A range that ended before now has no partial bucket.
+    today = now.date()
+    past = reports.resolve_period(
+        range_name="custom", start=today - timedelta(days=5), end=today - timedelta(days=1), zone=UTC_ZONE, now=now
+    )
+    past_report = reports.cost_report(account=account, period=past, filters=UsageFilters())
+    past_data = charts.figure_json(past_report.table("cost_by_day"), period=past)
+    assert "annotations" not in past_data["layout"] and "pattern" not in past_data["data"][0].get("marker", {})
+
+
+def test_analytics_page_draws_the_partial_mark(client, account):
+    from tests.factories import make_user
+
+    client.force_login(make_user("chart@example.com", account=account))
+    _ingest(account, [(datetime.now(UTC) - timedelta(minutes=2), "1.0", "m", "k")])
+    body = client.get("/analytics/", {"range": "7d"}).content.decode()
+    assert "so far" in body and "partial_index" in body
