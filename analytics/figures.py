@@ -139,6 +139,22 @@ def cost_over_time(table: Table) -> go.Figure:
     return _over_time(table, "cost", "previous_cost", money=True)
 
 
+STACK_COLORS = [ACCENT, "#17692e", "#8a5a00", "#6b4fbb", "#0e7c86", ERROR, SECOND]
+
+
+def cost_stacked(table: Table) -> go.Figure:
+    """One bar trace per model / key column (top N, then "other"), stacked per bucket."""
+    x = _times(table)
+    fig = go.Figure(layout=_layout(showlegend=True, barmode="stack", yaxis={"tickprefix": "$"}))
+    for index, column in enumerate(table.columns[1:]):
+        values = table.values(column.key)
+        color = MUTED if column.key == "other" else STACK_COLORS[index % len(STACK_COLORS)]
+        fig.add_bar(x=x, y=_numbers(values), name=plain(column.label), marker_color=color,
+                    text=_money_texts(values), textposition="none",
+                    hovertemplate="%{x}<br>%{fullData.name}: %{text}<extra></extra>")  # fmt: skip
+    return fig
+
+
 def tokens_over_time(table: Table) -> go.Figure:
     x = _times(table)
     fig = go.Figure(layout=_layout(showlegend=True, barmode="stack"))
@@ -192,6 +208,8 @@ FIGURES = {
     "cost_by_day": cost_by_day,
     "cost_by_model": cost_by_model,
     "cost_by_key": cost_by_key,
+    "cost_over_time_by_model": cost_stacked,
+    "cost_over_time_by_api_key": cost_stacked,
     "requests_over_time": requests_over_time,
     "tokens_over_time": tokens_over_time,
     "cost_over_time": cost_over_time,

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.urls import reverse
 
 from analytics.comparison import Coverage, change_text, coverage, data_start
+from analytics.cost_stacks import cost_stack_table
 from analytics.report_tables import Column, Stat, Table, priced_cost
 from analytics.usage import (
     Totals,
@@ -232,7 +233,15 @@ def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters
         expensive.rows.append([row["request_id"], _local(row["timestamp"], period), row["model"], row["api_key"],
                                row["total_tokens"], row["cost"]])  # fmt: skip
         expensive.hrefs.append(reverse("logs:detail", args=[row["request_id"]]))
-    report.tables = [by_day, by_model, by_key, expensive]
+    stacks = [
+        cost_stack_table(
+            usage(_query(account, period, filters, bucket=period.bucket, group_by=(column,))),
+            name=f"cost_over_time_by_{column}", title=f"Cost by {period.bucket} and {noun}",
+            time=_time_column(period), zone=period.zone,
+        )
+        for column, noun in (("model", "model"), ("api_key", "API key"))
+    ]  # fmt: skip
+    report.tables = [by_day, *stacks, by_model, by_key, expensive]
     return report
 
 

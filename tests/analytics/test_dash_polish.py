@@ -230,3 +230,47 @@ def test_analytics_page_draws_the_partial_mark(client, account):
     _ingest(account, [(datetime.now(UTC) - timedelta(minutes=2), "1.0", "m", "k")])
     body = client.get("/analytics/", {"range": "7d"}).content.decode()
     assert "so far" in body and "partial_index" in body
+
+
+# --- 5. cost stacked by model and by key -------------------------------------------------------
+
+
+def test_cost_stacked_by_model_and_key_adds_up_to_the_totals(client, account):
+    from analytics import figures as charts
+    from tests.factories import make_user
+
+    now = datetime.now(UTC)
+    rows = []
+    for day in range(5):
+        for i in range(9):  # nine models: six shown, three in "other"
+            rows.append(
+                (now - timedelta(days=day, minutes=10 + i), str(Decimal("0.5") * (i + 1)), f"model-{i}", f"key-{i % 2}")
+            )
+    _ingest(account, rows)
+    period = reports.resolve_period(range_name="7d", start=None, end=None, zone=UTC_ZONE, now=now)
+    report = reports.cost_report(account=account, period=period, filters=UsageFilters())
+    by_day = report.table("cost_by_day")
+    stacked = report.table("cost_over_time_by_model")
+    labels = [c.label for c in stacked.columns[1:]]
+    assert labels == ["model-8", "model-7", "model-6", "model-5", "model-4", "model-3", "other (3)"]
+    daily = [Decimal(0) if c is None else c for c in by_day.values("cost")]
+    assert [sum(row[1:]) for row in stacked.rows] == daily
+    assert stacked.values("other")[-1] == Decimal("0.5") + Decimal("1.0") + Decimal("1.5")
+    assert sum(daily) == 5 * Decimal("22.5")
+
+    data = charts.figure_json(stacked, period=period)
+    assert data["layout"]["barmode"] == "stack"
+    assert [t["name"] for t in data["data"]] == labels
+    sums = [sum(t["y"][i] for t in data["data"]) for i in range(len(stacked.rows))]
+    assert sums == pytest.approx([float(d) for d in daily])
+
+    keys = report.table("cost_over_time_by_api_key")
+    assert [c.label for c in keys.columns[1:]] == ["key-0", "key-1"]
+    assert [sum(row[1:]) for row in keys.rows] == daily
+    assert keys.values("key-0")[-1] == sum(Decimal("0.5") * (i + 1) for i in range(0, 9, 2))
+
+    client.force_login(make_user("stack@example.com", account=account))
+    csv_text = client.get(
+        "/analytics/", {"range": "7d", "chart": "cost_over_time_by_model", "format": "csv"}
+    ).content.decode()
+    assert csv_text.splitlines()[0] == "start,model-8,model-7,model-6,model-5,model-4,model-3,other"
