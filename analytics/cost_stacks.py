@@ -34,7 +34,8 @@ def cost_stack_table(buckets: list[Bucket], *, name: str, title: str, time: Colu
     for bucket in buckets:
         for key, t in bucket.groups.items():
             whole[_name(key[0])] += t.cost
-    ranked = sorted(whole, key=lambda n: (-whole[n], n))
+    # A name with no cost (unpriced only) adds nothing to a stack: no empty legend entry.
+    ranked = sorted((n for n in whole if whole[n]), key=lambda n: (-whole[n], n))
     # One name left over is shown itself: an 'other (1)' column would hide its name for nothing.
     shown = ranked if len(ranked) <= TOP_STACKS + 1 else ranked[:TOP_STACKS]
     rest = len(ranked) - len(shown)
@@ -47,6 +48,7 @@ def cost_stack_table(buckets: list[Bucket], *, name: str, title: str, time: Colu
         row: list = [Decimal(0)] * (len(columns) - 1)
         for key, t in bucket.groups.items():
             index = at.get(_name(key[0]), len(shown))
-            row[index] += t.cost
+            if index < len(row):  # a name left out above has no cost to add
+                row[index] += t.cost
         table.rows.append([bucket.start.astimezone(zone), *row])
     return table
