@@ -9,11 +9,13 @@ viewer's chosen zone (console.zones); the comparison period has the same elapsed
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from analytics.comparison import Coverage, change_or_reason, coverage, data_start
+from analytics.dashboard_top import TopRow, top_models_and_keys
 from analytics.models import UsageQuarter
 from analytics.plotting import go, plain
 from analytics.usage import Bucket, Totals, UsageQuery, hour_start, local_midnight, sum_totals, totals, usage
@@ -51,25 +53,59 @@ class ComparedPeriod:
     previous_start: datetime
     previous_end: datetime
 
+    zone: ZoneInfo | None = None
+
+    @property
+    def previous_label(self) -> str:
+        """Which dates the comparison reads: "vs Nov 1–6, same elapsed time"."""
+        zone = self.zone or UTC
+        first = self.previous_start.astimezone(zone)
+        last = (self.previous_end - timedelta(microseconds=1)).astimezone(zone)
+        if self.previous_end <= self.previous_start:
+            return f"vs {self.previous_title}: nothing elapsed yet"
+        if self.key == "today":
+            return f"vs {self.previous_title} {first:%b} {first.day} to {self.previous_end.astimezone(zone):%H:%M}"
+        span = f"{first:%b} {first.day}" if first.date() == last.date() else f"{first:%b} {first.day}–{last.day}"
+        whole = self.previous_end == self.start
+        return f"vs {span}, {'the whole month' if whole else 'same elapsed time'}"
+
 
 @dataclass
 class PeriodFigures:
     period: ComparedPeriod
     current: Totals
     previous: Totals
+    cover: Coverage | None = None  # how much of the previous period the account's data covers
+
+    def _change(self, current, previous) -> tuple[float | None, str]:
+        cover = self.cover or coverage(first=None, start=self.period.previous_start, end=self.period.previous_end)
+        zone = self.period.zone or UTC
+        return change_or_reason(current, previous, previous_requests=self.previous.requests, cover=cover, zone=zone)
+
+    @property
+    def comparable(self) -> bool:
+        """False when the previous period is empty or only partly covered by the data."""
+        return not self.previous_note
+
+    @property
+    def previous_note(self) -> str:
+        """Why there is no change shown ("no data in the previous period"), or ""."""
+        _change, reason = self._change(self.current.requests, self.previous.requests)
+        return "" if reason == "none in the previous period" else reason
 
     @property
     def cost_change(self) -> float | None:
-        return _relative(self.current.cost, self.previous.cost)
+        return self._change(self.current.cost, self.previous.cost)[0]
 
     @property
     def requests_change(self) -> float | None:
-        return _relative(self.current.requests, self.previous.requests)
+        return self._change(self.current.requests, self.previous.requests)[0]
 
     @property
     def error_rate_change(self) -> float | None:
-        """In percentage points (0.02 = +2 points); None when either side has no requests."""
-        if self.current.error_rate is None or self.previous.error_rate is None:
+        """In percentage points (0.02 = +2 points); None when either side has no requests
+        or the previous period is only partly covered."""
+        if self.current.error_rate is None or self.previous.error_rate is None or not self.comparable:
             return None
         # float(): on PostgreSQL the engine's counts (and so the rate) come back as Decimal.
         return float(self.current.error_rate) - float(self.previous.error_rate)
@@ -94,12 +130,6 @@ def _signed(value: float | None, unit: str, places: int = 0) -> str:
     return f"{value * 100:+.{places}f}{unit}"
 
 
-def _relative(current, previous) -> float | None:
-    if not previous:
-        return None
-    return float((Decimal(current) - Decimal(previous)) / Decimal(previous))
-
-
 def periods(*, now: datetime, zone: ZoneInfo) -> tuple[ComparedPeriod, ComparedPeriod]:
     """Today and this month to `now` in `zone`, each beside the previous day / month to the
     same elapsed time (capped at that period's end: 31 March compares with all of February)."""
@@ -117,6 +147,7 @@ def periods(*, now: datetime, zone: ZoneInfo) -> tuple[ComparedPeriod, ComparedP
         now,
         yesterday_start,
         min(yesterday_start + (now - day_start), day_start),
+        zone,
     )
     month = ComparedPeriod(
         "month",
@@ -126,6 +157,7 @@ def periods(*, now: datetime, zone: ZoneInfo) -> tuple[ComparedPeriod, ComparedP
         now,
         last_month_start,
         min(last_month_start + (now - month_start), month_start),
+        zone,
     )
     return day, month
 
@@ -159,6 +191,8 @@ class Dashboard:
     days: list[Bucket]  # the last TREND_DAYS local days, today (to now) last
     hours: list[Bucket]  # the last TREND_HOURS local hours, the current one last
     charts: list[Chart]
+    top_models: list[TopRow] = field(default_factory=list)  # last TREND_DAYS days, most expensive first
+    top_keys: list[TopRow] = field(default_factory=list)
 
 
 def has_usage(*, account: Account) -> bool:
@@ -170,7 +204,10 @@ def has_usage(*, account: Account) -> bool:
 def dashboard(*, account: Account, now: datetime, zone: ZoneInfo | None = None) -> Dashboard:
     """The dashboard's figures in `zone` (the viewer's chosen zone; the account's by default)."""
     zone = zone or account.zone
-    if not has_usage(account=account):
+    # The first slot with a request answers both "any usage?" and how much of the previous
+    # periods the data covers, in one read.
+    first = data_start(account=account)
+    if first is None:
         return Dashboard(zone, False, [], [], [], [])
     day, month = periods(now=now, zone=zone)
     today = now.astimezone(zone).date()
@@ -190,11 +227,17 @@ def dashboard(*, account: Account, now: datetime, zone: ZoneInfo | None = None) 
             bucket="hour",
         )
     )
-    today_figures = PeriodFigures(day, all_days[-1].total, _totals(account, day.previous_start, day.previous_end, zone))
+    today_figures = PeriodFigures(
+        day,
+        all_days[-1].total,
+        _totals(account, day.previous_start, day.previous_end, zone),
+        coverage(first=first, start=day.previous_start, end=day.previous_end),
+    )
     month_figures = PeriodFigures(
         month,
         sum_totals(bucket.total for bucket in all_days if bucket.start >= month.start),
         _totals(account, month.previous_start, month.previous_end, zone),
+        coverage(first=first, start=month.previous_start, end=month.previous_end),
     )
     day_labels = [_day_label(bucket, zone) for bucket in days]
     hour_labels = [_hour_label(bucket, zone) for bucket in hours]
@@ -224,14 +267,8 @@ def dashboard(*, account: Account, now: datetime, zone: ZoneInfo | None = None) 
             [(label, f"{bucket.total.requests:,}") for label, bucket in zip(hour_labels, hours, strict=True)],
         ),
     ]
-    return Dashboard(
-        zone,
-        True,
-        [today_figures, month_figures],
-        days,
-        hours,
-        charts,
-    )
+    top_models, top_keys = top_models_and_keys(account=account, start=days[0].start, end=now, zone=zone)
+    return Dashboard(zone, True, [today_figures, month_figures], days, hours, charts, top_models, top_keys)
 
 
 def _count_axis(counts: list[int]) -> dict:

@@ -8,11 +8,12 @@ lead somewhere carry the URL in `customdata`; analytics.js follows it on click.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 
 from analytics.plotting import go, plain
 from analytics.report_tables import Table
-from analytics.reports import ALERT_ERROR_RATE
+from analytics.reports import ALERT_ERROR_RATE, ReportPeriod
 from logs.templatetags.meterlog_format import UNPRICED, format_usd
 
 ACCENT = "#2456c7"
@@ -138,6 +139,22 @@ def cost_over_time(table: Table) -> go.Figure:
     return _over_time(table, "cost", "previous_cost", money=True)
 
 
+STACK_COLORS = [ACCENT, "#17692e", "#8a5a00", "#6b4fbb", "#0e7c86", ERROR, SECOND]
+
+
+def cost_stacked(table: Table) -> go.Figure:
+    """One bar trace per model / key column (top N, then "other"), stacked per bucket."""
+    x = _times(table)
+    fig = go.Figure(layout=_layout(showlegend=True, barmode="stack", yaxis={"tickprefix": "$"}))
+    for index, column in enumerate(table.columns[1:]):
+        values = table.values(column.key)
+        color = MUTED if column.key == "other" else STACK_COLORS[index % len(STACK_COLORS)]
+        fig.add_bar(x=x, y=_numbers(values), name=plain(column.label), marker_color=color,
+                    text=_money_texts(values), textposition="none",
+                    hovertemplate="%{x}<br>%{fullData.name}: %{text}<extra></extra>")  # fmt: skip
+    return fig
+
+
 def tokens_over_time(table: Table) -> go.Figure:
     x = _times(table)
     fig = go.Figure(layout=_layout(showlegend=True, barmode="stack"))
@@ -191,6 +208,8 @@ FIGURES = {
     "cost_by_day": cost_by_day,
     "cost_by_model": cost_by_model,
     "cost_by_key": cost_by_key,
+    "cost_over_time_by_model": cost_stacked,
+    "cost_over_time_by_api_key": cost_stacked,
     "requests_over_time": requests_over_time,
     "tokens_over_time": tokens_over_time,
     "cost_over_time": cost_over_time,
@@ -202,10 +221,52 @@ FIGURES = {
 }
 
 
-def figure_json(table: Table) -> dict | None:
+PARTIAL_PATTERN = "/"
+PARTIAL_OPACITY = 0.5
+TIME_KINDS = ("hour", "day", "week")
+
+
+def _partial_index(table: Table, now: datetime) -> int | None:
+    """The row of the bucket holding `now` (the last one starting at or before it)."""
+    if not table.columns or table.columns[0].kind not in TIME_KINDS:
+        return None
+    starts = table.values(table.columns[0].key)
+    before = [index for index, start in enumerate(starts) if start <= now]
+    return before[-1] if before else None
+
+
+def mark_partial(fig: go.Figure, table: Table, now: datetime) -> None:
+    """The bucket still filling drawn lighter and hatched, with a "so far" note, so a half
+    day does not read as a drop. The previous period's line is whole and left alone."""
+    at = _partial_index(table, now)
+    if at is None:
+        return
+    count = len(table.rows)
+    for trace in fig.data:
+        if (trace.name or "").startswith("Previous"):
+            continue
+        if trace.type == "bar":
+            trace.marker.opacity = [PARTIAL_OPACITY if i == at else 1 for i in range(count)]
+            trace.marker.pattern = {
+                "shape": ["" if i != at else PARTIAL_PATTERN for i in range(count)],
+                "solidity": 0.3,
+            }
+        elif trace.type == "scatter":
+            trace.marker.symbol = ["circle-open" if i == at else "circle" for i in range(count)]
+    fig.add_annotation(
+        x=_times(table, table.columns[0].key)[at], y=1, yref="paper", yanchor="bottom", text="so far",
+        showarrow=False, font={"color": MUTED, "size": 11}, name="partial",
+    )  # fmt: skip
+    fig.update_layout(margin={"t": 24}, meta={"partial_index": at})
+
+
+def figure_json(table: Table, *, period: ReportPeriod | None = None) -> dict | None:
     """The figure of a table as plain JSON data (for json_script), or None for a table
-    shown without a chart."""
+    shown without a chart. With a period that ends after now, its current bucket is marked."""
     build = FIGURES.get(table.name)
     if build is None or not table.chart:
         return None
-    return json.loads(build(table).to_json())
+    fig = build(table)
+    if period is not None and period.partial_from is not None:
+        mark_partial(fig, table, period.partial_from.astimezone(period.zone))
+    return json.loads(fig.to_json())

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from django.urls import reverse
 
+from analytics.comparison import Coverage, change_text, coverage, data_start
+from analytics.cost_stacks import cost_stack_table
 from analytics.report_tables import Column, Stat, Table, priced_cost
 from analytics.usage import (
     Totals,
@@ -61,6 +63,12 @@ class ReportPeriod:
     bucket: str  # hour | day | week
     zone: ZoneInfo
     label: str
+    now: datetime | None = None  # when it was resolved: the bucket holding it is still filling
+
+    @property
+    def partial_from(self) -> datetime | None:
+        """`now` when the range ends after it (the last bucket so far is partial), else None."""
+        return self.now if self.now is not None and self.start <= self.now < self.end else None
 
     @property
     def first_day(self) -> date:
@@ -80,7 +88,9 @@ def resolve_period(
     if range_name == "24h":
         upper = hour_start(now, zone) + timedelta(hours=1)
         lower = upper - timedelta(hours=24)
-        return ReportPeriod(lower, upper, lower - timedelta(hours=24), lower, "hour", zone, RANGE_PRESETS["24h"].label)
+        return ReportPeriod(
+            lower, upper, lower - timedelta(hours=24), lower, "hour", zone, RANGE_PRESETS["24h"].label, now
+        )
     if range_name in RANGE_PRESETS:
         days = RANGE_PRESETS[range_name].days
         last = now.astimezone(zone).date()
@@ -97,7 +107,9 @@ def resolve_period(
     else:
         bucket = "day"
     lower, upper = local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
-    return ReportPeriod(lower, upper, local_midnight(first - timedelta(days=days), zone), lower, bucket, zone, label)
+    return ReportPeriod(
+        lower, upper, local_midnight(first - timedelta(days=days), zone), lower, bucket, zone, label, now
+    )
 
 
 def _query(
@@ -130,8 +142,8 @@ def _local(moment: datetime, period: ReportPeriod) -> datetime:
     return moment.astimezone(period.zone)
 
 
-def _change(current: Decimal, previous: Decimal) -> float | None:
-    return float((current - previous) / previous) if previous else None
+def _previous_coverage(account: Account, period: ReportPeriod) -> Coverage:
+    return coverage(first=data_start(account=account), start=period.previous_start, end=period.previous_end)
 
 
 def _log_list_url(period: ReportPeriod, filters: UsageFilters, **params) -> str:
@@ -160,9 +172,13 @@ def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters
         report.empty = True
         return report
     previous = totals(_query(account, period, filters, previous=True))
-    change = _change(total.cost, previous.cost)
+    cover = _previous_coverage(account, period)
+    cost_sub = change_text(
+        total.cost, previous.cost, previous_requests=previous.requests, cover=cover, zone=period.zone,
+        shown=format_usd(previous.cost),
+    )  # fmt: skip
     report.stats = [
-        _cost_stat("Total cost", total, _change_text(change, previous.cost)),
+        _cost_stat("Total cost", total, cost_sub),
         Stat("Requests", f"{total.requests:,}"),
         Stat(
             "Cost per 1K requests",
@@ -217,19 +233,21 @@ def cost_report(*, account: Account, period: ReportPeriod, filters: UsageFilters
         expensive.rows.append([row["request_id"], _local(row["timestamp"], period), row["model"], row["api_key"],
                                row["total_tokens"], row["cost"]])  # fmt: skip
         expensive.hrefs.append(reverse("logs:detail", args=[row["request_id"]]))
-    report.tables = [by_day, by_model, by_key, expensive]
+    stacks = [
+        cost_stack_table(
+            usage(_query(account, period, filters, bucket=period.bucket, group_by=(column,))),
+            name=f"cost_over_time_by_{column}", title=f"Cost by {period.bucket} and {noun}",
+            time=_time_column(period), zone=period.zone,
+        )
+        for column, noun in (("model", "model"), ("api_key", "API key"))
+    ]  # fmt: skip
+    report.tables = [by_day, *stacks, by_model, by_key, expensive]
     return report
 
 
 def _cost_stat(label: str, total: Totals, sub: str) -> Stat:
     cost = priced_cost(total)
     return Stat(label, format_usd(cost), sub, exact_usd(cost))
-
-
-def _change_text(change: float | None, previous: Decimal) -> str:
-    if change is None:
-        return "no cost in the previous period"
-    return f"{change * 100:+.1f}% vs previous period ({format_usd(previous)})"
 
 
 def _share(part: Decimal | None, whole: Decimal) -> float | None:
@@ -257,10 +275,15 @@ def trend_report(*, account: Account, period: ReportPeriod, filters: UsageFilter
     # lines share the x-axis.
     previous = [b.total for b in usage(_query(account, period, filters, previous=True, bucket=period.bucket))]
     before = sum_totals(previous)
+    cover = _previous_coverage(account, period)
+
+    def compared(now_value, then_value) -> str:
+        return change_text(now_value, then_value, previous_requests=before.requests, cover=cover, zone=period.zone)
+
     report.stats = [
-        Stat("Requests", f"{total.requests:,}", _pct_text(total.requests, before.requests)),
-        Stat("Tokens", f"{total.total_tokens:,}", _pct_text(total.total_tokens, before.total_tokens)),
-        _cost_stat("Cost", total, _pct_text(total.cost, before.cost)),
+        Stat("Requests", f"{total.requests:,}", compared(total.requests, before.requests)),
+        Stat("Tokens", f"{total.total_tokens:,}", compared(total.total_tokens, before.total_tokens)),
+        _cost_stat("Cost", total, compared(total.cost, before.cost)),
     ]
     time = _time_column(period)
     requests = Table("requests_over_time", "Requests", [
@@ -281,12 +304,6 @@ def trend_report(*, account: Account, period: ReportPeriod, filters: UsageFilter
         cost.rows.append([start, priced_cost(t), priced_cost(p) if p else None])
     report.tables = [requests, tokens, cost]
     return report
-
-
-def _pct_text(current, previous) -> str:
-    if not previous:
-        return "nothing in the previous period"
-    return f"{float((current - previous) / previous) * 100:+.1f}% vs previous period"
 
 
 def peak_report(*, account: Account, period: ReportPeriod, filters: UsageFilters) -> Report:

@@ -74,7 +74,11 @@ def analytics_page(request):
             )
         return response
     charts = [
-        {"table": table, "figure": figures.figure_json(table), "figure_id": f"figure-{table.name}"}
+        {
+            "table": table,
+            "figure": figures.figure_json(table, period=report.period),
+            "figure_id": f"figure-{table.name}",
+        }
         for table in report.tables
     ]
     context |= {"report": report, "period": period, "charts": charts}

@@ -69,7 +69,9 @@ def test_every_tab_draws_its_charts(live_server, acme, globex, alice, monkeypatc
         _login(page, base, "alice@acme.test")
 
         _open_tab(page, base, "cost")
-        assert page.locator(".js-plotly-plot").count() == 3
+        assert page.locator(".js-plotly-plot").count() == 5  # with the two stacked charts
+        assert _drawn(page, "#chart-cost_over_time_by_model .bars path") >= 1
+        assert _drawn(page, "#chart-cost_over_time_by_api_key .bars path") >= 1
         assert _drawn(page, "#chart-cost_by_day .bars path") >= 1
         assert _drawn(page, "#chart-cost_by_model .bars path") == 2
         assert _drawn(page, "#chart-cost_by_key .bars path") == 3
