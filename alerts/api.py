@@ -19,7 +19,7 @@ from analytics.api_serializers import _moment as parse_moment  # the usage API's
 from console.api_auth import HasReadScope
 from console.api_errors import KnownParametersMixin
 from console.api_serializers import DetailSerializer, FilterErrorsSerializer
-from logs.api.params import END_BEFORE_START, sign_cursor, unsign_cursor
+from logs.api.params import END_BEFORE_START, page_parameters, sign_cursor, unsign_cursor
 from logs.api.serializers import format_cost, format_timestamp
 from logs.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, decode_cursor
 
@@ -77,16 +77,7 @@ PARAMETERS = [
     ),
     OpenApiParameter("kind", OpenApiTypes.STR, enum=RuleKind.values, description="Only this rule kind."),
     OpenApiParameter("state", OpenApiTypes.STR, enum=EventState.values, description="Only fired or recovered."),
-    OpenApiParameter(
-        "limit",
-        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-        description=f"Events per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}).",
-    ),
-    OpenApiParameter(
-        "cursor",
-        OpenApiTypes.STR,
-        description="`next_cursor` of the previous page, unchanged: cursors are signed, an edited one answers 400.",
-    ),
+    *page_parameters("Events"),
 ]
 PARAMETER_NAMES = tuple(parameter.name for parameter in PARAMETERS)
 CURSOR_SCOPE = "alert_events"

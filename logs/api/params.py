@@ -12,9 +12,11 @@ already handed out valid; without fallbacks a client restarts from the first pag
 from datetime import datetime
 
 from django.core import signing
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 
 from console.params import text_problem
-from logs.pagination import InvalidCursor
+from logs.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor
 from logs.ranges import LOG_RANGES, time_bounds
 
 END_BEFORE_START = "Must be after start."
@@ -62,3 +64,19 @@ def unsign_cursor(value: str, *, scope: str) -> str:
         return _signer(scope).unsign(value)
     except signing.BadSignature as exc:
         raise InvalidCursor(FORGED_CURSOR) from exc
+
+
+def page_parameters(noun: str) -> list[OpenApiParameter]:
+    """The schema's `limit` and `cursor` of a keyset-paged list ("Records", "Events")."""
+    return [
+        OpenApiParameter(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+            description=f"{noun} per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}).",
+        ),
+        OpenApiParameter(
+            "cursor",
+            OpenApiTypes.STR,
+            description="`next_cursor` of the previous page, unchanged: cursors are signed, an edited one answers 400.",
+        ),
+    ]

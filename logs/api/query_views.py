@@ -35,7 +35,7 @@ from console.api_serializers import (
     FilterErrorsSerializer,
     QueryTimeoutSerializer,
 )
-from logs.api.params import filterset_window_errors, sign_cursor, unsign_cursor
+from logs.api.params import filterset_window_errors, page_parameters, sign_cursor, unsign_cursor
 from logs.api.serializers import LogPageSerializer, LogRecordSerializer, log_record
 from logs.filters import RequestLogFilterSet, filter_errors
 from logs.models import Status
@@ -107,16 +107,7 @@ LIST_PARAMETERS = [
     OpenApiParameter(
         "unpriced", OpenApiTypes.BOOL, description="true: only records without a cost; false: only priced ones."
     ),
-    OpenApiParameter(
-        "limit",
-        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-        description=f"Records per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}).",
-    ),
-    OpenApiParameter(
-        "cursor",
-        OpenApiTypes.STR,
-        description="`next_cursor` of the previous page, unchanged: cursors are signed, an edited one answers 400.",
-    ),
+    *page_parameters("Records"),
 ]
 
 _ERRORS_400 = OpenApiResponse(
